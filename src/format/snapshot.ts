@@ -1,0 +1,96 @@
+/**
+ * Snapshot objects (docs/FORMAT.md "Snapshots"): one backup point. Sealed as kind "snapshot";
+ * the file's name is the SHA-256 of its sealed bytes. Each snapshot names the previous one in
+ * the chain (`previous`, that file's name) and carries a sequence number, so a snapshot
+ * deleted or rolled back on the store shows as a broken chain.
+ */
+import { DecodeError } from './bytes.js';
+import type { BlobIdHex } from './tree.js';
+
+export const SNAPSHOT_VERSION = 1;
+
+export interface SnapshotStats {
+  /** Regular files in the snapshot (hard links counted once). */
+  readonly files: number;
+  readonly dirs: number;
+  /** Sum of file sizes (logical, hard links counted once). */
+  readonly bytes: number;
+  /** Sealed bytes this snapshot added to the store (new blobs only). */
+  readonly addedBytes: number;
+}
+
+export interface Snapshot {
+  /** 1 for the first snapshot of a repository, then +1 along the chain. */
+  readonly seq: number;
+  /** Nanoseconds since the Unix epoch. */
+  readonly timeNs: bigint;
+  readonly host: string;
+  readonly user: string;
+  readonly tags: readonly string[];
+  /** Tree blob id of the root directory. */
+  readonly tree: BlobIdHex;
+  /** The snapshot whose tree this one was built from, or null. */
+  readonly parent: string | null;
+  /** The previous snapshot in the chain (its object id), or null for seq 1. */
+  readonly previous: string | null;
+  readonly stats: SnapshotStats;
+}
+
+export function encodeSnapshot(s: Snapshot): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      version: SNAPSHOT_VERSION,
+      seq: s.seq,
+      time: s.timeNs.toString(),
+      host: s.host,
+      user: s.user,
+      tags: s.tags,
+      tree: s.tree,
+      parent: s.parent,
+      previous: s.previous,
+      stats: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, addedBytes: s.stats.addedBytes },
+    }),
+    'utf8',
+  );
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+
+export function decodeSnapshot(bytes: Uint8Array): Snapshot {
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new DecodeError('snapshot is not JSON');
+  }
+  if (j?.version !== SNAPSHOT_VERSION) throw new DecodeError(`snapshot version ${String(j?.version)} is not supported`);
+  const idOrNull = (v: unknown) => {
+    if (v === null) return null;
+    if (typeof v !== 'string' || !HEX_ID.test(v)) throw new DecodeError('snapshot holds a malformed id');
+    return v;
+  };
+  const count = (v: unknown) => {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new DecodeError('snapshot holds a malformed number');
+    return v as number;
+  };
+  const text = (v: unknown) => {
+    if (typeof v !== 'string') throw new DecodeError('snapshot holds a malformed string');
+    return v;
+  };
+  if (typeof j.time !== 'string' || !/^[0-9]{1,20}$/.test(j.time)) throw new DecodeError('snapshot time is malformed');
+  if (!Array.isArray(j.tags)) throw new DecodeError('snapshot tags are malformed');
+  const stats = (j.stats ?? {}) as Record<string, unknown>;
+  const tree = idOrNull(j.tree);
+  if (tree === null) throw new DecodeError('snapshot has no tree');
+  return {
+    seq: count(j.seq),
+    timeNs: BigInt(j.time),
+    host: text(j.host),
+    user: text(j.user),
+    tags: j.tags.map(text),
+    tree,
+    parent: idOrNull(j.parent),
+    previous: idOrNull(j.previous),
+    stats: { files: count(stats.files), dirs: count(stats.dirs), bytes: count(stats.bytes), addedBytes: count(stats.addedBytes) },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Tree blobs (docs/FORMAT.md "Tree blobs"): one directory's entries, sorted by the UTF-8
+ * bytes of their names, with full metadata. Encoded as canonical JSON (fixed key order, no
+ * optional key when absent), so an unchanged directory encodes to the same bytes, gets the
+ * same blob id, and is shared between snapshots instead of stored again.
+ */
+import { DecodeError } from './bytes.js';
+
+export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev';
+const NODE_TYPES: readonly NodeType[] = ['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'];
+
+export const TREE_VERSION = 1;
+
+/** A lower-case hex blob id (64 characters). */
+export type BlobIdHex = string;
+
+export interface Xattr {
+  readonly name: string;
+  readonly value: Uint8Array;
+}
+
+export interface TreeNode {
+  readonly name: string;
+  readonly type: NodeType;
+  /** Permission bits, including setuid, setgid and sticky (mode & 0o7777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Files: content length in bytes. Symlinks: target length. Others: 0. */
+  readonly size: number;
+  /** Nanoseconds since the Unix epoch. */
+  readonly mtimeNs: bigint;
+  readonly atimeNs: bigint;
+  readonly ctimeNs: bigint;
+  /** Hard-link identity: entries of one snapshot with equal `inode` are one file. */
+  readonly inode: number;
+  readonly links: number;
+  readonly xattrs?: readonly Xattr[];
+  /** Files: the content blob ids, in order. */
+  readonly content?: readonly BlobIdHex[];
+  /** Directories: the tree blob id of their entries. */
+  readonly subtree?: BlobIdHex;
+  /** Symlinks: the target, as written. */
+  readonly target?: string;
+  /** Character and block devices: the device number. */
+  readonly rdev?: number;
+}
+
+export interface Tree {
+  readonly nodes: readonly TreeNode[];
+}
+
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export function encodeTree(tree: Tree): Buffer {
+  const nodes = [...tree.nodes].sort((a, b) => compareNames(a.name, b.name));
+  for (let i = 1; i < nodes.length; i++) {
+    if (nodes[i - 1]!.name === nodes[i]!.name) throw new RangeError(`duplicate name in tree: ${nodes[i]!.name}`);
+  }
+  return Buffer.from(JSON.stringify({ version: TREE_VERSION, nodes: nodes.map(nodeToJson) }), 'utf8');
+}
+
+function nodeToJson(node: TreeNode): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    name: node.name,
+    type: node.type,
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    size: node.size,
+    mtime: node.mtimeNs.toString(),
+    atime: node.atimeNs.toString(),
+    ctime: node.ctimeNs.toString(),
+    inode: node.inode,
+    links: node.links,
+  };
+  if (node.xattrs && node.xattrs.length > 0) {
+    json.xattrs = [...node.xattrs]
+      .sort((a, b) => compareNames(a.name, b.name))
+      .map((x) => ({ name: x.name, value: Buffer.from(x.value).toString('base64') }));
+  }
+  if (node.content !== undefined) json.content = node.content;
+  if (node.subtree !== undefined) json.subtree = node.subtree;
+  if (node.target !== undefined) json.target = node.target;
+  if (node.rdev !== undefined) json.rdev = node.rdev;
+  return json;
+}
+
+export function decodeTree(bytes: Uint8Array): Tree {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new DecodeError('tree is not JSON');
+  }
+  const root = parsed as { version?: unknown; nodes?: unknown };
+  if (root?.version !== TREE_VERSION) throw new DecodeError(`tree version ${String(root?.version)} is not supported`);
+  if (!Array.isArray(root.nodes)) throw new DecodeError('tree has no node list');
+  const nodes = root.nodes.map(nodeFromJson);
+  for (let i = 1; i < nodes.length; i++) {
+    if (compareNames(nodes[i - 1]!.name, nodes[i]!.name) >= 0) throw new DecodeError('tree entries are not sorted and unique');
+  }
+  return { nodes };
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+const NANOS = /^-?[0-9]{1,20}$/;
+
+function nodeFromJson(value: unknown): TreeNode {
+  const j = value as Record<string, unknown>;
+  const str = (k: string) => {
+    if (typeof j[k] !== 'string') throw new DecodeError(`tree node field ${k} must be a string`);
+    return j[k] as string;
+  };
+  const int = (k: string) => {
+    if (!Number.isSafeInteger(j[k]) || (j[k] as number) < 0) throw new DecodeError(`tree node field ${k} must be a non-negative integer`);
+    return j[k] as number;
+  };
+  const nanos = (k: string) => {
+    const s = str(k);
+    if (!NANOS.test(s)) throw new DecodeError(`tree node field ${k} must be nanoseconds`);
+    return BigInt(s);
+  };
+  const hexId = (s: unknown) => {
+    if (typeof s !== 'string' || !HEX_ID.test(s)) throw new DecodeError('tree node holds a malformed blob id');
+    return s;
+  };
+  const name = str('name');
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new DecodeError(`tree node name ${JSON.stringify(name)} is not a file name`);
+  }
+  const type = str('type') as NodeType;
+  if (!NODE_TYPES.includes(type)) throw new DecodeError(`unknown node type ${type}`);
+  const node: { -readonly [K in keyof TreeNode]: TreeNode[K] } = {
+    name,
+    type,
+    mode: int('mode'),
+    uid: int('uid'),
+    gid: int('gid'),
+    size: int('size'),
+    mtimeNs: nanos('mtime'),
+    atimeNs: nanos('atime'),
+    ctimeNs: nanos('ctime'),
+    inode: int('inode'),
+    links: int('links'),
+  };
+  if (j.xattrs !== undefined) {
+    if (!Array.isArray(j.xattrs)) throw new DecodeError('xattrs must be a list');
+    node.xattrs = j.xattrs.map((x: { name?: unknown; value?: unknown }) => {
+      if (typeof x?.name !== 'string' || typeof x.value !== 'string') throw new DecodeError('malformed xattr');
+      return { name: x.name, value: new Uint8Array(Buffer.from(x.value, 'base64')) };
+    });
+  }
+  if (type === 'file') {
+    if (!Array.isArray(j.content)) throw new DecodeError('file node has no content list');
+    node.content = j.content.map(hexId);
+  }
+  if (type === 'dir') node.subtree = hexId(j.subtree);
+  if (type === 'symlink') node.target = str('target');
+  if (type === 'chardev' || type === 'blockdev') node.rdev = int('rdev');
+  return node;
+}

@@ -1,0 +1,56 @@
+/**
+ * The key slots on the store (keys/<id>): unlock the master key with any one secret, add
+ * and remove slots. Slot objects are named by the SHA-256 of their bytes.
+ */
+import { createHash } from 'node:crypto';
+import type { Backend } from '../backend/backend.js';
+import { createKeySlot, describeKeySlot, openKeySlot, type SlotKdf, type SlotSecret } from '../crypto/keyslot.js';
+import { CairnError } from '../errors/errors.js';
+
+export async function addKeySlot(backend: Backend, master: Uint8Array, repositoryId: Uint8Array, secret: SlotSecret, kdf: SlotKdf): Promise<string> {
+  const slot = await createKeySlot(master, repositoryId, secret, kdf);
+  const name = createHash('sha256').update(slot).digest('hex');
+  await backend.put({ kind: 'keys', name }, slot);
+  return name;
+}
+
+export interface UnlockedKey {
+  readonly master: Uint8Array;
+  readonly slotId: string;
+}
+
+export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array, secret: SlotSecret): Promise<UnlockedKey> {
+  const slotIds = (await backend.list('keys')).sort();
+  if (slotIds.length === 0) {
+    throw new CairnError('CORRUPT', `${backend.location} has no key slots, so its data cannot be decrypted`, {
+      hint: 'restore the keys/ folder from a copy of the store',
+    });
+  }
+  const damaged: string[] = [];
+  for (const slotId of slotIds) {
+    const slot = await backend.get({ kind: 'keys', name: slotId });
+    const result = await openKeySlot(slot, repositoryId, secret);
+    if (result.ok) return { master: result.master, slotId };
+    if (result.reason !== 'wrong-secret') damaged.push(slotId);
+  }
+  const what = secret.kind === 'keyfile' ? 'this key file' : 'this passphrase';
+  if (damaged.length === slotIds.length) {
+    throw new CairnError('CORRUPT', `every key slot of ${backend.location} is damaged (${damaged.map((d) => `keys/${d.slice(0, 12)}…`).join(', ')})`, {
+      hint: 'restore the keys/ folder from a copy of the store',
+    });
+  }
+  const note = damaged.length > 0 ? ` (${damaged.length} damaged slot(s) were skipped: ${damaged.map((d) => d.slice(0, 12)).join(', ')})` : '';
+  throw new CairnError('WRONG_KEY', `no key slot of ${backend.location} opens with ${what}${note}`, {
+    hint: 'check the passphrase or key file; `cairn key list STORE` shows the slots',
+  });
+}
+
+export interface KeySlotInfo {
+  readonly id: string;
+  readonly kdf: SlotKdf | null;
+}
+
+export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
+  const ids = (await backend.list('keys')).sort();
+  return Promise.all(ids.map(async (id) => ({ id, kdf: await describeKeySlot(await backend.get({ kind: 'keys', name: id })) })));
+}

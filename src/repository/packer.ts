@@ -1,0 +1,109 @@
+/**
+ * Collects sealed blobs into pack files of several MiB and uploads them (docs/FORMAT.md
+ * "Pack files"). Data and tree blobs go to separate packs, so trees (small, read often)
+ * sit together. Uploads run in the background, a bounded number at a time; flush() waits
+ * for every upload and returns what the next index file must list.
+ */
+import { createHash } from 'node:crypto';
+import type { Backend } from '../backend/backend.js';
+import { fromHex } from '../format/bytes.js';
+import type { IndexedPack } from '../format/index-file.js';
+import { encodePackHeader, type PackEntry, packTrailer } from '../format/pack.js';
+import { type BlobType, sealObject } from '../format/sealed.js';
+
+export const PACK_TARGET_SIZE = 8 * 1024 * 1024;
+const MAX_UPLOADS_IN_FLIGHT = 2;
+
+interface OpenPack {
+  readonly parts: Buffer[];
+  readonly entries: PackEntry[];
+  size: number;
+}
+
+export interface PendingBlob {
+  readonly type: BlobType;
+  readonly sealed: Buffer;
+}
+
+export class Packer {
+  private readonly open = new Map<BlobType, OpenPack>();
+  /** Blobs sealed but not yet in an uploaded pack, readable by id meanwhile. */
+  private readonly pending = new Map<string, PendingBlob>();
+  private readonly uploads = new Set<Promise<void>>();
+  private readonly finished: IndexedPack[] = [];
+  /** Packs whose upload failed; flush() tries them again, so nothing added is dropped. */
+  private readonly failed: OpenPack[] = [];
+  private failure: unknown = undefined;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly encryptionKey: Uint8Array,
+    /** Called once a pack is on the store, so the index can serve its blobs. */
+    private readonly onPackStored: (pack: IndexedPack) => void,
+    private readonly targetSize = PACK_TARGET_SIZE,
+  ) {}
+
+  pendingBlob(id: string): PendingBlob | undefined {
+    return this.pending.get(id);
+  }
+
+  /** Adds a sealed blob; may wait while too many packs are uploading (back-pressure). */
+  async add(type: BlobType, id: string, sealed: Buffer): Promise<void> {
+    this.throwIfFailed();
+    if (this.pending.has(id)) return;
+    let pack = this.open.get(type);
+    if (!pack) this.open.set(type, (pack = { parts: [], entries: [], size: 0 }));
+    pack.entries.push({ type, id: fromHex(id, 32), offset: pack.size, length: sealed.length });
+    pack.parts.push(sealed);
+    pack.size += sealed.length;
+    this.pending.set(id, { type, sealed });
+    if (pack.size >= this.targetSize) {
+      this.open.delete(type);
+      while (this.uploads.size >= MAX_UPLOADS_IN_FLIGHT) await Promise.race(this.uploads);
+      this.startUpload(pack);
+    }
+  }
+
+  /** Writes out partly filled packs and waits for every upload; returns the packs stored. */
+  async flush(): Promise<IndexedPack[]> {
+    for (const [type, pack] of this.open) {
+      this.open.delete(type);
+      this.startUpload(pack);
+    }
+    this.failure = undefined;
+    for (const pack of this.failed.splice(0)) this.startUpload(pack);
+    while (this.uploads.size > 0) await Promise.allSettled(this.uploads);
+    this.throwIfFailed();
+    return this.finished.splice(0);
+  }
+
+  private startUpload(pack: OpenPack): void {
+    const header = sealObject(this.encryptionKey, 'pack-header', encodePackHeader(pack.entries));
+    const file = Buffer.concat([...pack.parts, header, packTrailer(header.length)]);
+    const packId = createHash('sha256').update(file).digest();
+    const upload = this.backend
+      .put({ kind: 'data', name: packId.toString('hex') }, file)
+      .then(() => {
+        const stored: IndexedPack = { packId, blobs: pack.entries.map(({ type, id, offset, length }) => ({ type, id, offset, length })) };
+        this.finished.push(stored);
+        this.onPackStored(stored);
+        for (const entry of pack.entries) this.pending.delete(Buffer.from(entry.id).toString('hex'));
+      })
+      .catch((e: unknown) => {
+        // Keep the blobs pending (still readable), retry at the next flush(), and report the
+        // error at the next add() or flush().
+        this.failed.push(pack);
+        this.failure ??= e;
+      })
+      .finally(() => this.uploads.delete(upload));
+    this.uploads.add(upload);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) {
+      const e = this.failure;
+      this.failure = undefined;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * A cairn repository opened with its master key: the library API the mount and the CLI use.
+ * Blobs in, blobs out; trees and snapshots on top. Knows nothing of FUSE.
+ *
+ * Write order (docs/FORMAT.md "Write order"): packs, then the index file naming them, then
+ * the snapshot naming the trees. A crash at any point leaves at worst unreferenced packs.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { type Backend, CONFIG_REF } from '../backend/backend.js';
+import { BlobCache } from '../cache/blob-cache.js';
+import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
+import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
+import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
+import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
+import { DecodeError, toHex } from '../format/bytes.js';
+import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
+import { decodeIndexFile, encodeIndexFile, type IndexedPack } from '../format/index-file.js';
+import { type BlobType, openBlob, openObject, sealBlob, sealObject, type SealedKind } from '../format/sealed.js';
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
+import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
+import { addKeySlot, unlockMasterKey } from './keyring.js';
+import { MasterIndex } from './master-index.js';
+import { Packer } from './packer.js';
+
+export interface StoredSnapshot {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+}
+
+export type NewSnapshot = Pick<Snapshot, 'tree' | 'stats'> & Partial<Pick<Snapshot, 'tags' | 'timeNs' | 'host' | 'user' | 'parent'>>;
+
+export interface RepositoryOptions {
+  /** Plaintext blob cache budget in bytes. */
+  readonly blobCacheBytes?: number;
+  /** Leave the index unloaded (check loads it file by file to report each damaged one). */
+  readonly skipIndex?: boolean;
+}
+
+export class Repository {
+  readonly index = new MasterIndex();
+  private readonly packer: Packer;
+  private readonly cache: BlobCache;
+  private readonly gear: Uint32Array;
+  private snapshots: StoredSnapshot[] | undefined;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly config: RepositoryConfig,
+    private readonly master: Uint8Array,
+    readonly keys: RepositoryKeys,
+    options: RepositoryOptions,
+  ) {
+    this.packer = new Packer(backend, keys.encryption, (pack) => this.index.addPack(pack));
+    this.cache = new BlobCache(options.blobCacheBytes);
+    this.gear = gearTableFrom(keys.chunkerGear);
+  }
+
+  get id(): string {
+    return toHex(this.config.id);
+  }
+
+  /** Creates a new repository in an empty store: key slot first, config last. */
+  static async init(backend: Backend, secret: SlotSecret, kdf: SlotKdf = 'iterated', options: RepositoryOptions = {}): Promise<Repository> {
+    await backend.create();
+    const config: RepositoryConfig = { version: FORMAT_VERSION, id: new Uint8Array(randomBytes(32)) };
+    const master = newMasterKey();
+    await addKeySlot(backend, master, config.id, secret, kdf);
+    // The config goes last: a store without one is not a repository, so a crash here is harmless.
+    await backend.put(CONFIG_REF, encodeConfig(config));
+    return new Repository(backend, config, master, deriveRepositoryKeys(master, config.id), options);
+  }
+
+  static async open(backend: Backend, secret: SlotSecret, options: RepositoryOptions = {}): Promise<Repository> {
+    const config = await readConfig(backend);
+    const { master } = await unlockMasterKey(backend, config.id, secret);
+    const repo = new Repository(backend, config, master, deriveRepositoryKeys(master, config.id), options);
+    if (!options.skipIndex) {
+      for (const name of await backend.list('index')) await repo.loadIndexFile(name);
+    }
+    return repo;
+  }
+
+  /** A key slot for another secret; the data is not touched. */
+  async addKey(secret: SlotSecret, kdf: SlotKdf = 'iterated'): Promise<string> {
+    return addKeySlot(this.backend, this.master, this.config.id, secret, kdf);
+  }
+
+  newChunker(): Chunker {
+    return new Chunker(this.gear);
+  }
+
+  blobId(plaintext: Uint8Array): string {
+    return toHex(blobIdOf(this.keys.blobId, plaintext));
+  }
+
+  /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
+  async saveBlob(type: BlobType, plaintext: Uint8Array): Promise<{ id: string; addedBytes: number }> {
+    const id = this.blobId(plaintext);
+    if (this.index.has(id) || this.packer.pendingBlob(id)) return { id, addedBytes: 0 };
+    const sealed = sealBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
+    await this.packer.add(type, id, sealed);
+    return { id, addedBytes: sealed.length };
+  }
+
+  async loadBlob(type: BlobType, id: string): Promise<Buffer> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const what = `blob ${id}`;
+    let sealed: Uint8Array;
+    const pending = this.packer.pendingBlob(id);
+    if (pending) {
+      sealed = pending.sealed;
+    } else {
+      const location = this.index.lookup(id);
+      if (!location) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
+      sealed = await this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length });
+    }
+    const plaintext = openBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), sealed, what);
+    this.cache.set(id, plaintext);
+    return plaintext;
+  }
+
+  /** Plaintext size of a stored blob, from the index alone. */
+  blobPlainSize(id: string): number {
+    const pending = this.packer.pendingBlob(id);
+    const sealedLength = pending ? pending.sealed.length : this.index.lookup(id)?.length;
+    if (sealedLength === undefined) throw corrupt(`blob ${id}`, 'no index entry names it');
+    return sealedLength - 40;
+  }
+
+  async saveTree(tree: Tree): Promise<{ id: string; addedBytes: number }> {
+    return this.saveBlob('tree', encodeTree(tree));
+  }
+
+  async loadTree(id: string): Promise<Tree> {
+    const bytes = await this.loadBlob('tree', id);
+    try {
+      return decodeTree(bytes);
+    } catch (e) {
+      throw decodeFailure(`tree ${id}`, e);
+    }
+  }
+
+  /** Uploads every pending pack, then one index file naming them. */
+  async flush(): Promise<void> {
+    const packs = await this.packer.flush();
+    if (packs.length > 0) await this.writeIndexFile(packs);
+  }
+
+  private async writeIndexFile(packs: IndexedPack[]): Promise<void> {
+    const sealed = sealObject(this.keys.encryption, 'index', encodeIndexFile({ superseded: [], packs }));
+    const name = createHash('sha256').update(sealed).digest('hex');
+    await this.backend.put({ kind: 'index', name }, sealed);
+    this.index.indexFiles.set(name, packs.map((p) => toHex(p.packId)));
+  }
+
+  /** Merges one index file into the in-memory index; throws CORRUPT naming it. */
+  async loadIndexFile(name: string): Promise<void> {
+    const plaintext = await this.loadSealed('index', name);
+    try {
+      this.index.addIndexFile(name, decodeIndexFile(plaintext));
+    } catch (e) {
+      throw decodeFailure(`index/${name}`, e);
+    }
+  }
+
+  /** Reads a sealed object whose name is the SHA-256 of its bytes, checking both. */
+  async loadSealed(kind: SealedKind & ('index' | 'snapshot'), name: string): Promise<Buffer> {
+    const folder = kind === 'index' ? 'index' : 'snapshots';
+    const what = `${folder}/${name}`;
+    const bytes = await this.backend.get({ kind: folder, name });
+    if (createHash('sha256').update(bytes).digest('hex') !== name) throw corrupt(what, 'its content does not match its name (SHA-256)');
+    return openObject(this.keys.encryption, kind, bytes, what);
+  }
+
+  /** Every snapshot on the store, oldest first (by sequence number, then time). */
+  async listSnapshots(): Promise<StoredSnapshot[]> {
+    if (!this.snapshots) {
+      const names = await this.backend.list('snapshots');
+      const loaded = await Promise.all(names.map(async (id) => ({ id, snapshot: await this.loadSnapshot(id) })));
+      this.snapshots = loaded.sort((a, b) => a.snapshot.seq - b.snapshot.seq || Number(a.snapshot.timeNs - b.snapshot.timeNs));
+    }
+    return [...this.snapshots];
+  }
+
+  async loadSnapshot(id: string): Promise<Snapshot> {
+    const plaintext = await this.loadSealed('snapshot', id);
+    try {
+      return decodeSnapshot(plaintext);
+    } catch (e) {
+      throw decodeFailure(`snapshots/${id}`, e);
+    }
+  }
+
+  /** Flushes data and index, then writes the snapshot as the next link of the chain. */
+  async saveSnapshot(fields: NewSnapshot): Promise<StoredSnapshot> {
+    await this.flush();
+    const existing = await this.listSnapshots();
+    const head = existing[existing.length - 1];
+    const snapshot: Snapshot = {
+      seq: head ? head.snapshot.seq + 1 : 1,
+      timeNs: fields.timeNs ?? BigInt(Date.now()) * 1_000_000n,
+      host: fields.host ?? hostname(),
+      user: fields.user ?? userInfo().username,
+      tags: fields.tags ?? [],
+      tree: fields.tree,
+      parent: fields.parent === undefined ? (head?.id ?? null) : fields.parent,
+      previous: head?.id ?? null,
+      stats: fields.stats,
+    };
+    const sealed = sealObject(this.keys.encryption, 'snapshot', encodeSnapshot(snapshot));
+    const id = createHash('sha256').update(sealed).digest('hex');
+    await this.backend.put({ kind: 'snapshots', name: id }, sealed);
+    const stored = { id, snapshot };
+    this.snapshots = [...existing, stored];
+    return stored;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.backend.close();
+  }
+}
+
+export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await backend.get(CONFIG_REF);
+  } catch (e) {
+    if (isCairnError(e, 'NOT_FOUND')) {
+      throw new CairnError('NOT_FOUND', `there is no cairn repository at ${backend.location}`, {
+        hint: 'check the path, or create one with `cairn init STORE`',
+      });
+    }
+    throw e;
+  }
+  return decodeConfig(bytes, backend.location);
+}
+
+function decodeFailure(what: string, e: unknown): unknown {
+  if (e instanceof DecodeError) return corrupt(what, `it authenticated but does not decode (${e.message})`, e);
+  return e;
+}
