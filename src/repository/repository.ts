@@ -62,6 +62,11 @@ export class Repository {
 
   /** Creates a new repository in an empty store: key slot first, config last. */
   static async init(backend: Backend, secret: SlotSecret, kdf: SlotKdf = 'iterated', options: RepositoryOptions = {}): Promise<Repository> {
+    if ((await backend.size(CONFIG_REF).catch(() => null)) !== null) {
+      throw new CairnError('EXISTS', `there is already a cairn repository at ${backend.location}`, {
+        hint: 'open it with its passphrase, or choose another folder for a new one',
+      });
+    }
     await backend.create();
     const config: RepositoryConfig = { version: FORMAT_VERSION, id: new Uint8Array(randomBytes(32)) };
     const master = newMasterKey();

@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { backendFor } from '../../backend/locate.js';
+import type { SlotKdf } from '../../crypto/keyslot.js';
+import { Repository } from '../../repository/repository.js';
+import { out } from '../output.js';
+import { secretFrom } from '../secrets.js';
+import { kdfOption, secretOptions } from './common.js';
+
+export function registerInit(program: Command): void {
+  secretOptions(
+    program
+      .command('init')
+      .description('create a new encrypted repository in an empty folder')
+      .argument('<store>', 'where to create it: a local folder (new or empty)'),
+  )
+    .addOption(kdfOption())
+    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; kdf: SlotKdf }) => {
+      const backend = backendFor(store);
+      const secret = await secretFrom(opts, { confirm: true, prompt: `New passphrase for ${backend.location}: `, useEnvironment: true });
+      const repo = await Repository.init(backend, secret, opts.kdf);
+      await repo.close();
+      out(`created cairn repository ${repo.id.slice(0, 12)} at ${backend.location}`);
+      out(`key slot: ${secret.kind === 'keyfile' ? 'key file' : 'passphrase'} (${opts.kdf === 'argon2' ? 'Argon2id S2K' : 'OpenPGP iterated S2K, opens with stock gpg'})`);
+      out('keep the passphrase or key file safe: without it the data cannot be recovered');
+    });
+}

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import type { SlotKdf } from '../../crypto/keyslot.js';
+import { CairnError } from '../../errors/errors.js';
+import { backendFor } from '../../backend/locate.js';
+import { listKeySlots } from '../../repository/keyring.js';
+import { readConfig } from '../../repository/repository.js';
+import { openFromCli } from '../open.js';
+import { out, table } from '../output.js';
+import { secretFrom } from '../secrets.js';
+import { kdfOption, secretOptions } from './common.js';
+
+export function registerKey(program: Command): void {
+  const key = program.command('key').description('manage key slots (passphrases and key files that open the repository)');
+
+  secretOptions(key.command('add').description('add a passphrase or key file; the data is not re-encrypted').argument('<store>', 'the repository'))
+    .option('--new-password-file <file>', 'read the new passphrase from this file')
+    .option('--new-keyfile <file>', 'add this key file')
+    .addOption(kdfOption())
+    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; newPasswordFile?: string; newKeyfile?: string; kdf: SlotKdf }) => {
+      const repo = await openFromCli(store, opts, { skipIndex: true });
+      const fresh = await secretFrom({ keyfile: opts.newKeyfile, passwordFile: opts.newPasswordFile }, { confirm: true, prompt: 'New passphrase: ', useEnvironment: false });
+      const id = await repo.addKey(fresh, opts.kdf);
+      out(`added key slot ${id.slice(0, 12)}`);
+    });
+
+  key
+    .command('list')
+    .description('list the key slots (no secret needed)')
+    .argument('<store>', 'the repository')
+    .action(async (store: string) => {
+      const backend = backendFor(store);
+      await readConfig(backend);
+      const slots = await listKeySlots(backend);
+      out(table([['ID', 'PROTECTION'], ...slots.map((s) => [s.id.slice(0, 12), s.kdf === null ? 'DAMAGED' : s.kdf === 'argon2' ? 'argon2' : 'iterated (gpg-compatible)'])]));
+    });
+
+  secretOptions(key.command('remove').description('remove a key slot; the last one cannot be removed').argument('<store>', 'the repository').argument('<slot>', 'slot id or unique prefix'))
+    .action(async (store: string, prefix: string, opts: { keyfile?: string; passwordFile?: string }) => {
+      const repo = await openFromCli(store, opts, { skipIndex: true });
+      const slots = (await listKeySlots(repo.backend)).map((s) => s.id);
+      const matches = slots.filter((id) => id.startsWith(prefix));
+      if (matches.length !== 1) throw new CairnError('USAGE', matches.length === 0 ? `no key slot starts with ${prefix}` : `${prefix} matches ${matches.length} slots; give more characters`);
+      if (slots.length === 1) throw new CairnError('USAGE', 'this is the last key slot: removing it would make the repository unreadable', { hint: 'add another key first' });
+      await repo.backend.delete({ kind: 'keys', name: matches[0]! });
+      out(`removed key slot ${matches[0]!.slice(0, 12)}`);
+    });
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/** The cairn command: the only module that prints to the user or sets an exit status. */
+import { Command, CommanderError } from 'commander';
+import { CairnError } from '../errors/errors.js';
+import { registerCheck } from './commands/check.js';
+import { registerInit } from './commands/init.js';
+import { registerKey } from './commands/key.js';
+import { registerSnapshots } from './commands/snapshots.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { note } from './output.js';
+
+const program = new Command()
+  .name('cairn')
+  .description('An encrypted, versioned backup folder that you mount')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError();
+
+registerInit(program);
+registerSnapshots(program);
+registerCheck(program);
+registerKey(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.exitCode = report(e);
+}
+
+function report(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // Commander has printed the message (or the help / version text) already.
+    return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (e instanceof CairnError) {
+    note(`cairn: ${e.message}`);
+    if (e.hint) note(`  ${e.hint}`);
+    return exitCodeFor(e.code);
+  }
+  note(`cairn: unexpected error: ${(e as Error)?.stack ?? String(e)}`);
+  note('  this is a bug in cairn; please report it with the lines above');
+  return EXIT.failure;
+}

@@ -1,0 +1,58 @@
+/**
+ * Where the secret that opens a key slot comes from, in order: --keyfile, --password-file,
+ * CAIRN_PASSWORD_FILE, CAIRN_PASSWORD, then an interactive prompt without echo (only on a
+ * terminal: cron and systemd get a clear error instead of a hang).
+ */
+import { readFile } from 'node:fs/promises';
+import { read } from 'read';
+import type { SlotSecret } from '../crypto/keyslot.js';
+import { CairnError } from '../errors/errors.js';
+
+export interface SecretOptions {
+  readonly keyfile?: string;
+  readonly passwordFile?: string;
+}
+
+export async function readSecretFile(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw new CairnError('USAGE', `cannot read the ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** A password file holds the passphrase; one trailing newline (as editors add) is dropped. */
+export function passphraseFromFile(contents: Buffer): string {
+  return contents.toString('utf8').replace(/\r?\n$/, '');
+}
+
+export interface SecretPurpose {
+  readonly prompt: string;
+  /** Ask twice on a terminal (for a new secret). */
+  readonly confirm: boolean;
+  /** Whether CAIRN_PASSWORD_FILE / CAIRN_PASSWORD apply (not for the new secret of `key add`). */
+  readonly useEnvironment: boolean;
+}
+
+export async function secretFrom(options: SecretOptions, purpose: SecretPurpose): Promise<SlotSecret> {
+  if (options.keyfile) return { kind: 'keyfile', contents: await readSecretFile(options.keyfile, 'key file') };
+  const file = options.passwordFile ?? (purpose.useEnvironment ? process.env.CAIRN_PASSWORD_FILE : undefined);
+  if (file) return nonEmpty(passphraseFromFile(await readSecretFile(file, 'password file')));
+  if (purpose.useEnvironment && process.env.CAIRN_PASSWORD !== undefined) return nonEmpty(process.env.CAIRN_PASSWORD);
+  if (!process.stdin.isTTY) {
+    throw new CairnError('USAGE', 'no passphrase given and no terminal to ask on', {
+      hint: 'use --password-file FILE, CAIRN_PASSWORD_FILE, CAIRN_PASSWORD, or --keyfile FILE',
+    });
+  }
+  const first = await read({ prompt: purpose.prompt, silent: true, replace: '', output: process.stderr });
+  if (purpose.confirm) {
+    const second = await read({ prompt: 'Repeat it: ', silent: true, replace: '', output: process.stderr });
+    if (first !== second) throw new CairnError('USAGE', 'the two passphrases differ; nothing was changed');
+  }
+  return nonEmpty(first);
+}
+
+function nonEmpty(passphrase: string): SlotSecret {
+  if (passphrase.length === 0) throw new CairnError('USAGE', 'the passphrase is empty', { hint: 'an empty passphrase protects nothing; choose one' });
+  return { kind: 'passphrase', passphrase };
+}

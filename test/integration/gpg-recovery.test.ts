@@ -1,0 +1,115 @@
+/**
+ * The promise of docs/FORMAT.md: with stock GnuPG and the format document, a user recovers
+ * the master key and then any file, without cairn. This test follows the document step by
+ * step using only gpg, Node's HKDF/SHA-256 and the reference XChaCha20-Poly1305 (@noble).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { LocalBackend } from '../../src/backend/local.js';
+import { archiveDirectory } from '../../src/repository/archiver.js';
+import { Repository } from '../../src/repository/repository.js';
+import { cairn, run } from '../helpers/cli.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+function openBox(key: Uint8Array, box: Uint8Array, aad: Uint8Array): Buffer {
+  return Buffer.from(xchacha20poly1305(key, box.subarray(0, 24), aad).decrypt(box.subarray(24)));
+}
+
+describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let store: string;
+  const secret = 'recover me, 2026';
+  const fileContent = randomBytes(3 * 1024 * 1024 + 777);
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir());
+    store = path.join(dir, 'store');
+    await fs.writeFile(path.join(dir, 'pw'), `${secret}\n`);
+    await fs.mkdir(path.join(dir, 'gnupg'), { mode: 0o700 });
+    const init = await cairn(['init', store, '--password-file', path.join(dir, 'pw')]);
+    expect(init.code).toBe(0);
+    const source = path.join(dir, 'source');
+    await fs.mkdir(source);
+    await fs.writeFile(path.join(source, 'tax.pdf'), fileContent);
+    const repo = await Repository.open(new LocalBackend(store), passphrase(secret));
+    const { tree, stats } = await archiveDirectory(repo, source);
+    await repo.saveSnapshot({ tree, stats });
+    await repo.close();
+  });
+  afterAll(async () => cleanup());
+
+  const gpgDecrypt = (file: string, passphraseFile: string) =>
+    run('gpg', ['--homedir', path.join(dir, 'gnupg'), '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase-file', passphraseFile, '--decrypt', file]);
+
+  it('decrypts the key slot with gpg, then a snapshot, its tree and a file by the documented constructions', async () => {
+    // 1. config: repository id.
+    const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
+    expect(config.magic).toBe('cairn-repository');
+    const repoId = Buffer.from(config.id, 'hex');
+
+    // 2. keys/<id> with gpg: the master key.
+    const [slot] = await fs.readdir(path.join(store, 'keys'));
+    const gpg = await gpgDecrypt(path.join(store, 'keys', slot!), path.join(dir, 'pw'));
+    expect(gpg.code, gpg.stderr).toBe(0);
+    const payload = JSON.parse(gpg.stdout);
+    expect(payload.repository).toBe(config.id);
+    const master = Buffer.from(payload.masterKey, 'hex');
+
+    // 3. Working keys by HKDF-SHA256(master, salt = repository id, info).
+    const encryptionKey = new Uint8Array(hkdfSync('sha256', master, repoId, 'cairn v1 encryption', 32));
+
+    // 4. The snapshot, its root tree via the index, then the file's chunks.
+    const [snapName] = await fs.readdir(path.join(store, 'snapshots'));
+    const snapBytes = await fs.readFile(path.join(store, 'snapshots', snapName!));
+    expect(createHash('sha256').update(snapBytes).digest('hex')).toBe(snapName);
+    const snapshot = JSON.parse(openBox(encryptionKey, snapBytes, Buffer.from('cairn/snapshot/v1')).toString());
+
+    const locations = new Map<string, { pack: string; offset: number; length: number }>();
+    for (const name of await fs.readdir(path.join(store, 'index'))) {
+      const plain = openBox(encryptionKey, await fs.readFile(path.join(store, 'index', name)), Buffer.from('cairn/index/v1'));
+      // version u8, superseded u32 + ids, packs u32; per pack: id(32) count u32; per blob: type u8 id(32) offset u32 length u32.
+      let at = 1;
+      at += 4 + 32 * plain.readUInt32LE(at);
+      const packs = plain.readUInt32LE(at);
+      at += 4;
+      for (let p = 0; p < packs; p++) {
+        const pack = plain.subarray(at, at + 32).toString('hex');
+        const count = plain.readUInt32LE(at + 32);
+        at += 36;
+        for (let b = 0; b < count; b++) {
+          locations.set(plain.subarray(at + 1, at + 33).toString('hex'), { pack, offset: plain.readUInt32LE(at + 33), length: plain.readUInt32LE(at + 37) });
+          at += 41;
+        }
+      }
+    }
+    const readBlob = async (id: string, typeCode: number) => {
+      const loc = locations.get(id)!;
+      const packFile = await fs.readFile(path.join(store, 'data', loc.pack.slice(0, 2), loc.pack));
+      const aad = Buffer.concat([Buffer.from('cairn/blob/v1'), Buffer.from([typeCode]), Buffer.from(id, 'hex')]);
+      return openBox(encryptionKey, packFile.subarray(loc.offset, loc.offset + loc.length), aad);
+    };
+    const tree = JSON.parse((await readBlob(snapshot.tree, 1)).toString());
+    const node = tree.nodes.find((n: { name: string }) => n.name === 'tax.pdf');
+    const chunks = await Promise.all(node.content.map((id: string) => readBlob(id, 0)));
+    expect(Buffer.concat(chunks).equals(fileContent)).toBe(true);
+  });
+
+  it('opens a key-file slot with gpg using sha256sum of the key file as the passphrase', async () => {
+    const keyfile = path.join(dir, 'usb.key');
+    await fs.writeFile(keyfile, randomBytes(4096));
+    const added = await cairn(['key', 'add', store, '--password-file', path.join(dir, 'pw'), '--new-keyfile', keyfile]);
+    expect(added.code, added.stderr).toBe(0);
+    const slotId = added.stdout.match(/added key slot ([0-9a-f]+)/)![1]!;
+    const slot = (await fs.readdir(path.join(store, 'keys'))).find((n) => n.startsWith(slotId))!;
+    const hashed = path.join(dir, 'keyfile-passphrase');
+    const sha = await run('sha256sum', [keyfile]);
+    await fs.writeFile(hashed, sha.stdout.slice(0, 64));
+    const gpg = await gpgDecrypt(path.join(store, 'keys', slot), hashed);
+    expect(gpg.code, gpg.stderr).toBe(0);
+    expect(JSON.parse(gpg.stdout).masterKey).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
