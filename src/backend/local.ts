@@ -42,7 +42,7 @@ export class LocalBackend implements Backend {
     const target = path.join(this.root, objectPath(ref));
     const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
     try {
-      const handle = await fs.open(temp, 'wx', 0o600);
+      const handle = await openForWrite(temp);
       try {
         await handle.writeFile(data);
         await handle.sync();
@@ -91,6 +91,8 @@ export class LocalBackend implements Backend {
   async list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]> {
     const base = path.join(this.root, kind);
     try {
+      // A folder may be missing (git and some copy tools drop empty folders): it holds nothing.
+      if ((await fs.stat(base).catch(() => null)) === null && (await fs.stat(this.root).catch(() => null)) !== null) return [];
       if (kind !== 'data') return (await fs.readdir(base)).filter(isObjectName);
       const names: string[] = [];
       for (const sub of await fs.readdir(base)) {
@@ -130,6 +132,17 @@ export class LocalBackend implements Backend {
       default:
         return new CairnError('UNREACHABLE', `the store at ${this.root} failed: ${(e as Error).message}`, { cause: e });
     }
+  }
+}
+
+/** Opens a new temporary file, creating its folder if a copy of the store dropped it. */
+async function openForWrite(file: string): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'wx', 0o600);
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    return fs.open(file, 'wx', 0o600);
   }
 }
 

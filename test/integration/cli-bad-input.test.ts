@@ -1,0 +1,178 @@
+/**
+ * Bad input through the real CLI: each case must give a clear message, a distinct exit code,
+ * and lose nothing. Damage to every kind of stored object is named by `check --read-data`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { LocalBackend } from '../../src/backend/local.js';
+import { archiveDirectory } from '../../src/repository/archiver.js';
+import { Repository } from '../../src/repository/repository.js';
+import { cairn } from '../helpers/cli.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+describe('cairn CLI with bad input', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let pristine: string;
+  const pw = 'a long enough passphrase';
+  const auth = { CAIRN_PASSWORD: pw };
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir());
+    pristine = path.join(dir, 'pristine');
+    expect((await cairn(['init', pristine], auth)).code).toBe(0);
+    const source = path.join(dir, 'source');
+    await fs.mkdir(path.join(source, 'sub'), { recursive: true });
+    await fs.writeFile(path.join(source, 'a.txt'), 'hello');
+    await fs.writeFile(path.join(source, 'sub', 'b.bin'), randomBytes(2 * 1024 * 1024));
+    await fs.symlink('a.txt', path.join(source, 'link'));
+    const repo = await Repository.open(new LocalBackend(pristine), passphrase(pw));
+    const { tree, stats } = await archiveDirectory(repo, source);
+    await repo.saveSnapshot({ tree, stats });
+    await repo.saveSnapshot({ tree, stats, tags: ['again'] });
+    await repo.close();
+  });
+  afterAll(async () => cleanup());
+
+  /** A copy of the pristine store to damage. */
+  async function copyStore(name: string): Promise<string> {
+    const target = path.join(dir, name);
+    await fs.cp(pristine, target, { recursive: true });
+    return target;
+  }
+
+  async function flipByte(file: string, at: (size: number) => number) {
+    const bytes = await fs.readFile(file);
+    bytes[at(bytes.length)]! ^= 0x40;
+    await fs.writeFile(file, bytes);
+  }
+
+  async function objects(store: string, kind: string): Promise<string[]> {
+    if (kind !== 'data') return (await fs.readdir(path.join(store, kind))).map((n) => path.join(store, kind, n));
+    const files: string[] = [];
+    for (const sub of await fs.readdir(path.join(store, 'data'))) {
+      for (const n of await fs.readdir(path.join(store, 'data', sub))) files.push(path.join(store, 'data', sub, n));
+    }
+    return files;
+  }
+
+  it('lists snapshots with a good passphrase', async () => {
+    const r = await cairn(['snapshots', pristine], auth);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(/2 snapshot\(s\)/);
+    expect(r.stdout).toMatch(/again/);
+  });
+
+  it('refuses a wrong passphrase with exit code 3 and a clear message', async () => {
+    const r = await cairn(['snapshots', pristine], { CAIRN_PASSWORD: 'not it' });
+    expect(r.code).toBe(EXIT.wrongKey);
+    expect(r.stderr).toMatch(/no key slot .* opens with this passphrase/);
+  });
+
+  it('refuses a wrong key file with exit code 3', async () => {
+    const keyfile = path.join(dir, 'random.key');
+    await fs.writeFile(keyfile, randomBytes(64));
+    const r = await cairn(['snapshots', pristine, '--keyfile', keyfile]);
+    expect(r.code).toBe(EXIT.wrongKey);
+    expect(r.stderr).toMatch(/key file/);
+  });
+
+  it('fails without a terminal and without a secret, saying how to give one', async () => {
+    const r = await cairn(['snapshots', pristine]);
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toMatch(/--password-file/);
+  });
+
+  it('names a missing repository with exit code 10', async () => {
+    const r = await cairn(['check', path.join(dir, 'nowhere')], auth);
+    expect(r.code).toBe(EXIT.noRepository);
+    expect(r.stderr).toMatch(/no cairn repository/);
+  });
+
+  it('refuses init over a repository or a non-empty folder, touching nothing (exit 8)', async () => {
+    const before = await fs.readFile(path.join(pristine, 'config'));
+    const r = await cairn(['init', pristine], auth);
+    expect(r.code).toBe(EXIT.exists);
+    expect(r.stderr).toMatch(/already a cairn repository/);
+    expect((await fs.readFile(path.join(pristine, 'config'))).equals(before)).toBe(true);
+    const folder = path.join(dir, 'photos');
+    await fs.mkdir(folder);
+    await fs.writeFile(path.join(folder, 'cat.jpg'), 'meow');
+    const r2 = await cairn(['init', folder], auth);
+    expect(r2.code).toBe(EXIT.exists);
+    expect(await fs.readdir(folder)).toEqual(['cat.jpg']);
+  });
+
+  it('refuses a repository of a newer format version (exit 7)', async () => {
+    const store = await copyStore('future');
+    const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
+    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, version: 2 }));
+    const r = await cairn(['snapshots', store], auth);
+    expect(r.code).toBe(EXIT.unsupportedVersion);
+    expect(r.stderr).toMatch(/format version 2.*upgrade cairn/s);
+  });
+
+  it('passes check --read-data on the undamaged store', async () => {
+    const r = await cairn(['check', pristine, '--read-data'], auth);
+    expect(r.stdout).toMatch(/no errors: every byte verified/);
+    expect(r.code).toBe(EXIT.ok);
+  });
+
+  for (const kind of ['data', 'index', 'snapshots'] as const) {
+    for (const where of ['start', 'middle', 'end'] as const) {
+      it(`names a ${kind} object with a byte flipped at its ${where} (exit 6)`, async () => {
+        const store = await copyStore(`flip-${kind}-${where}`);
+        const victims = await objects(store, kind);
+        const victim = victims[Math.floor(Math.random() * victims.length)]!;
+        await flipByte(victim, (n) => (where === 'start' ? 0 : where === 'middle' ? n >> 1 : n - 1));
+        const r = await cairn(['check', store, '--read-data'], auth);
+        expect(r.code).toBe(EXIT.corrupt);
+        expect(r.stdout).toContain(path.basename(victim));
+        expect(r.stderr).toMatch(/check found \d+ error/);
+      });
+    }
+  }
+
+  it('names a deleted snapshot in the middle of the chain', async () => {
+    const store = await copyStore('rollback');
+    const repo = await Repository.open(new LocalBackend(store), passphrase(pw));
+    const [first, second] = await repo.listSnapshots();
+    const { tree, stats } = await archiveDirectory(repo, path.join(dir, 'source'));
+    await repo.saveSnapshot({ tree, stats });
+    await fs.rm(path.join(store, 'snapshots', second!.id));
+    const r = await cairn(['check', store], auth);
+    expect(r.code).toBe(EXIT.corrupt);
+    expect(r.stdout).toMatch(/snapshot #2: missing from the chain/);
+    expect(first).toBeDefined();
+  });
+
+  it('names a deleted pack and a swapped pair of packs', async () => {
+    const store = await copyStore('missing-pack');
+    const packs = await objects(store, 'data');
+    await fs.rm(packs[0]!);
+    const r = await cairn(['check', store], auth);
+    expect(r.code).toBe(EXIT.corrupt);
+    expect(r.stdout).toContain(`${path.basename(packs[0]!)}: missing`);
+
+    const swapped = await copyStore('swapped-pack');
+    const [a, b] = await objects(swapped, 'data');
+    const aBytes = await fs.readFile(a!);
+    await fs.writeFile(a!, await fs.readFile(b!));
+    await fs.writeFile(b!, aBytes);
+    const r2 = await cairn(['check', swapped, '--read-data'], auth);
+    expect(r2.code).toBe(EXIT.corrupt);
+    expect(r2.stdout).toContain(path.basename(a!));
+  });
+
+  it('reports a damaged key slot as damaged, not as a wrong passphrase', async () => {
+    const store = await copyStore('bad-slot');
+    const [slot] = await objects(store, 'keys');
+    await flipByte(slot!, (n) => n - 5);
+    const r = await cairn(['snapshots', store], auth);
+    expect(r.code).toBe(EXIT.corrupt);
+    expect(r.stderr).toMatch(/key slot.*damaged/);
+  });
+});

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { DecodeError } from '../../src/format/bytes.js';
+import { decodeConfig, encodeConfig } from '../../src/format/config.js';
+import { decodeIndexFile, encodeIndexFile, type IndexFile } from '../../src/format/index-file.js';
+import { decodePackHeader, encodePackHeader, type PackEntry } from '../../src/format/pack.js';
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../../src/format/snapshot.js';
+import { decodeTree, encodeTree, type Tree } from '../../src/format/tree.js';
+import { isCairnError } from '../../src/errors/errors.js';
+
+const id = () => randomBytes(32).toString('hex');
+const times = { mtimeNs: 1_700_000_000_987_654_321n, atimeNs: 1_700_000_001_000_000_000n, ctimeNs: 1_700_000_002_000_000_001n };
+
+const sampleTree: Tree = {
+  nodes: [
+    { name: 'zeta', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, ...times, inode: 1, links: 1, subtree: id() },
+    { name: 'Ä file with spaces.txt', type: 'file', mode: 0o4644, uid: 1000, gid: 100, size: 12, ...times, inode: 2, links: 2, content: [id(), id()], xattrs: [{ name: 'user.b', value: Buffer.from([0, 1, 2]) }, { name: 'user.a', value: Buffer.alloc(0) }] },
+    { name: 'hard', type: 'file', mode: 0o644, uid: 1000, gid: 100, size: 12, ...times, inode: 2, links: 2, content: [] },
+    { name: 'link', type: 'symlink', mode: 0o777, uid: 1, gid: 1, size: 6, ...times, inode: 3, links: 1, target: '../etc' },
+    { name: 'null', type: 'chardev', mode: 0o666, uid: 0, gid: 0, size: 0, ...times, inode: 4, links: 1, rdev: 259 },
+    { name: 'pipe', type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, inode: 5, links: 1 },
+    { name: 'sock', type: 'socket', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, inode: 6, links: 1 },
+  ],
+};
+
+/** Every decoder must either decode or throw DecodeError on arbitrary damage: no other crash. */
+function fuzz(valid: Buffer, decode: (b: Buffer) => unknown, rounds = 2000) {
+  for (let i = 0; i < rounds; i++) {
+    const damaged = Buffer.from(valid);
+    const mode = i % 3;
+    if (mode === 0) damaged[Math.floor(Math.random() * damaged.length)] = Math.floor(Math.random() * 256);
+    const input = mode === 1 ? damaged.subarray(0, Math.floor(Math.random() * damaged.length)) : mode === 2 ? Buffer.concat([damaged, randomBytes(1 + (i % 7))]) : damaged;
+    try {
+      decode(input);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw new Error(`decoder threw ${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+describe('tree codec', () => {
+  it('round-trips every node type with nanosecond times and xattrs, sorted by UTF-8 name', () => {
+    const decoded = decodeTree(encodeTree(sampleTree));
+    expect(decoded.nodes.map((n) => n.name)).toEqual(['hard', 'link', 'null', 'pipe', 'sock', 'zeta', 'Ä file with spaces.txt']);
+    const file = decoded.nodes.find((n) => n.name.startsWith('Ä'))!;
+    expect(file.mtimeNs).toBe(1_700_000_000_987_654_321n);
+    expect(file.mode).toBe(0o4644);
+    expect(file.xattrs!.map((x) => x.name)).toEqual(['user.a', 'user.b']);
+    expect(Buffer.from(file.xattrs![1]!.value)).toEqual(Buffer.from([0, 1, 2]));
+    expect(decoded.nodes.find((n) => n.name === 'null')!.rdev).toBe(259);
+  });
+
+  it('encodes canonically: the same tree gives the same bytes whatever the input order', () => {
+    const reversed = { nodes: [...sampleTree.nodes].reverse() };
+    expect(encodeTree(reversed).equals(encodeTree(sampleTree))).toBe(true);
+  });
+
+  it('rejects duplicate names, path separators and unknown types', () => {
+    expect(() => encodeTree({ nodes: [sampleTree.nodes[0]!, sampleTree.nodes[0]!] })).toThrow(/duplicate/);
+    const json = JSON.parse(encodeTree(sampleTree).toString());
+    json.nodes[0].name = 'a/b';
+    expect(() => decodeTree(Buffer.from(JSON.stringify(json)))).toThrow(DecodeError);
+    json.nodes[0].name = 'hard';
+    json.nodes[0].type = 'door';
+    expect(() => decodeTree(Buffer.from(JSON.stringify(json)))).toThrow(DecodeError);
+  });
+
+  it('survives fuzzing', () => fuzz(encodeTree(sampleTree), decodeTree));
+});
+
+describe('snapshot codec', () => {
+  const snapshot: Snapshot = { seq: 3, timeNs: 1_764_000_000_123_456_789n, host: 'laptop', user: 'ann', tags: ['daily'], tree: id(), parent: id(), previous: id(), stats: { files: 10, dirs: 2, bytes: 12345, addedBytes: 100 } };
+  it('round-trips', () => expect(decodeSnapshot(encodeSnapshot(snapshot))).toEqual(snapshot));
+  it('survives fuzzing', () => fuzz(encodeSnapshot(snapshot), decodeSnapshot));
+});
+
+describe('index file codec', () => {
+  const index: IndexFile = {
+    superseded: [randomBytes(32)],
+    packs: [
+      { packId: randomBytes(32), blobs: [{ type: 'data', id: randomBytes(32), offset: 0, length: 1040 }, { type: 'tree', id: randomBytes(32), offset: 1040, length: 99 }] },
+      { packId: randomBytes(32), blobs: [] },
+    ],
+  };
+  it('round-trips', () => {
+    const decoded = decodeIndexFile(encodeIndexFile(index));
+    expect(decoded.packs.length).toBe(2);
+    expect(Buffer.from(decoded.packs[0]!.blobs[1]!.id)).toEqual(Buffer.from(index.packs[0]!.blobs[1]!.id));
+    expect(decoded.packs[0]!.blobs[1]).toMatchObject({ type: 'tree', offset: 1040, length: 99 });
+    expect(encodeIndexFile(decoded).equals(encodeIndexFile(index))).toBe(true);
+  });
+  it('has the documented size: 1 + 4 + 32s + 4 + Σ(36 + 41b)', () => {
+    expect(encodeIndexFile(index).length).toBe(1 + 4 + 32 + 4 + (36 + 2 * 41) + 36);
+  });
+  it('survives fuzzing', () => fuzz(encodeIndexFile(index), decodeIndexFile));
+});
+
+describe('pack header codec', () => {
+  const entries: PackEntry[] = [
+    { type: 'data', id: randomBytes(32), offset: 0, length: 500 },
+    { type: 'tree', id: randomBytes(32), offset: 500, length: 41 },
+  ];
+  it('round-trips and is 5 + 37 bytes per blob', () => {
+    const encoded = encodePackHeader(entries);
+    expect(encoded.length).toBe(5 + 2 * 37);
+    expect(decodePackHeader(encoded).map((e) => [e.type, e.offset, e.length])).toEqual([['data', 0, 500], ['tree', 500, 41]]);
+  });
+  it('survives fuzzing', () => fuzz(encodePackHeader(entries), decodePackHeader));
+});
+
+describe('config codec', () => {
+  it('round-trips and refuses what is not a cairn config', () => {
+    const config = { version: 1, id: new Uint8Array(randomBytes(32)) };
+    expect(decodeConfig(encodeConfig(config), 'here')).toEqual(config);
+    for (const bad of ['', '{}', '{"magic":"restic"}', '{"magic":"cairn-repository","version":1,"id":"zz"}', 'not json']) {
+      expect(() => decodeConfig(Buffer.from(bad), 'here')).toThrow(/not a usable cairn repository/);
+    }
+    let thrown: unknown;
+    try {
+      decodeConfig(Buffer.from('{"magic":"cairn-repository","version":9,"id":"00"}'), 'here');
+    } catch (e) {
+      thrown = e;
+    }
+    expect(isCairnError(thrown, 'UNSUPPORTED_VERSION')).toBe(true);
+  });
+});
