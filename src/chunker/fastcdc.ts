@@ -41,7 +41,8 @@ export class Chunker {
   private readonly params: ChunkerParams;
   private readonly maskStrict: number;
   private readonly maskLoose: number;
-  private readonly buffer: Buffer;
+  /** Grows on demand up to maxSize: most files are small, and a 4 MiB buffer per file is costly. */
+  private buffer: Buffer;
   private filled = 0; // bytes of the current (unfinished) chunk held in buffer
   private scanned = 0; // bytes of the current chunk the hash has already seen
   private hash = 0;
@@ -55,7 +56,15 @@ export class Chunker {
     const avgBits = Math.round(Math.log2(params.avgSize));
     this.maskStrict = highMask(avgBits + 2);
     this.maskLoose = highMask(avgBits - 2);
-    this.buffer = Buffer.allocUnsafe(params.maxSize);
+    this.buffer = Buffer.allocUnsafe(0);
+  }
+
+  private ensureRoom(wanted: number): void {
+    if (this.buffer.length - this.filled >= wanted || this.buffer.length === this.params.maxSize) return;
+    const size = Math.min(this.params.maxSize, Math.max(this.filled + wanted, this.buffer.length * 2, 64 * 1024));
+    const grown = Buffer.allocUnsafe(size);
+    this.buffer.copy(grown, 0, 0, this.filled);
+    this.buffer = grown;
   }
 
   /** Feeds data; returns every chunk completed by it (fresh buffers the caller owns). */
@@ -63,6 +72,7 @@ export class Chunker {
     const chunks: Buffer[] = [];
     let offset = 0;
     while (offset < data.length) {
+      this.ensureRoom(data.length - offset);
       const take = Math.min(data.length - offset, this.buffer.length - this.filled);
       this.buffer.set(data.subarray(offset, offset + take), this.filled);
       this.filled += take;

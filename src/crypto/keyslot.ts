@@ -15,7 +15,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import { fromHex, toHex } from '../format/bytes.js';
 import { MASTER_KEY_SIZE } from './keys.js';
 
 export type SlotKdf = 'iterated' | 'argon2';
@@ -43,7 +42,7 @@ export async function createKeySlot(master: Uint8Array, repositoryId: Uint8Array
   if (master.length !== MASTER_KEY_SIZE) throw new RangeError('master key must be 32 bytes');
   const passphrase = slotPassphrase(secret);
   if (passphrase.length === 0) throw new RangeError('an empty passphrase cannot protect a key slot');
-  const payload = `${JSON.stringify({ cairn: SLOT_PAYLOAD_TAG, version: 1, repository: toHex(repositoryId), masterKey: toHex(master) })}\n`;
+  const payload = `${JSON.stringify({ cairn: SLOT_PAYLOAD_TAG, version: 1, repository: hex(repositoryId), masterKey: hex(master) })}\n`;
   const message = await openpgp.createMessage({ binary: Buffer.from(payload, 'utf8'), format: 'binary' });
   const encrypted = await openpgp.encrypt({ message, passwords: [passphrase], format: 'binary', config: kdfConfig(kdf) });
   return new Uint8Array(encrypted);
@@ -76,13 +75,12 @@ export async function openKeySlot(slot: Uint8Array, repositoryId: Uint8Array, se
     return { ok: false, reason: 'malformed' };
   }
   if (payload.cairn !== SLOT_PAYLOAD_TAG || typeof payload.masterKey !== 'string') return { ok: false, reason: 'malformed' };
-  if (payload.repository !== toHex(repositoryId)) return { ok: false, reason: 'other-repository' };
-  try {
-    return { ok: true, master: fromHex(payload.masterKey, MASTER_KEY_SIZE) };
-  } catch {
-    return { ok: false, reason: 'malformed' };
-  }
+  if (payload.repository !== hex(repositoryId)) return { ok: false, reason: 'other-repository' };
+  if (!/^[0-9a-f]{64}$/.test(payload.masterKey)) return { ok: false, reason: 'malformed' };
+  return { ok: true, master: new Uint8Array(Buffer.from(payload.masterKey, 'hex')) };
 }
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 /** The S2K kind a slot uses, for `cairn key list`; null when unreadable. */
 export async function describeKeySlot(slot: Uint8Array): Promise<SlotKdf | null> {

@@ -123,3 +123,15 @@ describe('repository on a local folder', () => {
     await expect(content.read(0, content.size)).rejects.toSatisfy((e) => isCairnError(e, 'CORRUPT'));
   });
 });
+
+describe('docs/FORMAT.md worked examples', () => {
+  it('stores a 1-byte blob as a 127-byte pack', async () => {
+    const { MemoryBackend } = await import('../../src/backend/memory.js');
+    const backend = new MemoryBackend();
+    const repo = await Repository.init(backend, passphrase('x'));
+    await repo.saveBlob('data', Buffer.from('x'));
+    await repo.flush();
+    const packs = [...backend.objects.entries()].filter(([name]) => name.startsWith('data/'));
+    expect(packs.map(([, bytes]) => bytes.length)).toEqual([127]);
+  });
+});

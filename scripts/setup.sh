@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what cairn and its tests need on a Debian machine, only what is missing:
+# Debian packages (FUSE, OpenSSH server for the SFTP tests, rsync, GnuPG for recovery tests),
+# then the npm packages, then the build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg sqlite3 git)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building"
+npm run --silent build
