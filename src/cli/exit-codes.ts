@@ -18,25 +18,18 @@ export const EXIT = {
   noRepository: 10,
 } as const;
 
+const BY_ERROR_CODE: Record<ErrorCode, number> = {
+  WRONG_KEY: EXIT.wrongKey,
+  UNREACHABLE: EXIT.unreachable,
+  LOCKED: EXIT.locked,
+  CORRUPT: EXIT.corrupt,
+  UNSUPPORTED_VERSION: EXIT.unsupportedVersion,
+  EXISTS: EXIT.exists,
+  NO_SPACE: EXIT.noSpace,
+  NOT_FOUND: EXIT.noRepository,
+  USAGE: EXIT.usage,
+};
+
 export function exitCodeFor(code: ErrorCode): number {
-  switch (code) {
-    case 'WRONG_KEY':
-      return EXIT.wrongKey;
-    case 'UNREACHABLE':
-      return EXIT.unreachable;
-    case 'LOCKED':
-      return EXIT.locked;
-    case 'CORRUPT':
-      return EXIT.corrupt;
-    case 'UNSUPPORTED_VERSION':
-      return EXIT.unsupportedVersion;
-    case 'EXISTS':
-      return EXIT.exists;
-    case 'NO_SPACE':
-      return EXIT.noSpace;
-    case 'NOT_FOUND':
-      return EXIT.noRepository;
-    case 'USAGE':
-      return EXIT.usage;
-  }
+  return BY_ERROR_CODE[code];
 }
