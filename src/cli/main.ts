@@ -21,10 +21,22 @@ registerSnapshots(program);
 registerCheck(program);
 registerKey(program);
 
+// If nothing is left to do while a command still waits (a prompt whose input ended),
+// Node would exit silently with code 13; say what happened instead.
+let settled = false;
+process.once('beforeExit', () => {
+  if (settled) return;
+  note('cairn: the input ended while waiting for it (a passphrase prompt?)');
+  note('  type the passphrase at the prompt, or use --password-file / CAIRN_PASSWORD_FILE');
+  process.exit(EXIT.usage);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
   process.exitCode = report(e);
+} finally {
+  settled = true;
 }
 
 function report(e: unknown): number {

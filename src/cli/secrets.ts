@@ -44,12 +44,26 @@ export async function secretFrom(options: SecretOptions, purpose: SecretPurpose)
       hint: 'use --password-file FILE, CAIRN_PASSWORD_FILE, CAIRN_PASSWORD, or --keyfile FILE',
     });
   }
-  const first = await read({ prompt: purpose.prompt, silent: true, replace: '', output: process.stderr });
+  const first = await prompt(purpose.prompt);
   if (purpose.confirm) {
-    const second = await read({ prompt: 'Repeat it: ', silent: true, replace: '', output: process.stderr });
+    const second = await prompt('Repeat it: ');
     if (first !== second) throw new CairnError('USAGE', 'the two passphrases differ; nothing was changed');
   }
   return nonEmpty(first);
+}
+
+/** Asks on the terminal without echo; fails clearly if the input ends instead of hanging. */
+async function prompt(text: string): Promise<string> {
+  let onEnd: () => void = () => undefined;
+  const ended = new Promise<never>((_, reject) => {
+    onEnd = () => reject(new CairnError('USAGE', 'the input ended before a passphrase was entered'));
+    process.stdin.once('end', onEnd);
+  });
+  try {
+    return await Promise.race([read({ prompt: text, silent: true, replace: '', output: process.stderr }), ended]);
+  } finally {
+    process.stdin.off('end', onEnd);
+  }
 }
 
 function nonEmpty(passphrase: string): SlotSecret {
