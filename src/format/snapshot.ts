@@ -5,7 +5,7 @@
  * deleted or rolled back on the store shows as a broken chain.
  */
 import { DecodeError } from './bytes.js';
-import type { BlobIdHex } from './tree.js';
+import type { BlobIdHex, Xattr } from './tree.js';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -19,6 +19,17 @@ export interface SnapshotStats {
   readonly addedBytes: number;
 }
 
+/** Metadata of the root directory itself (a tree holds its entries' metadata, not its own). */
+export interface RootAttributes {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly atimeNs: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly xattrs?: readonly Xattr[];
+}
+
 export interface Snapshot {
   /** 1 for the first snapshot of a repository, then +1 along the chain. */
   readonly seq: number;
@@ -29,6 +40,8 @@ export interface Snapshot {
   readonly tags: readonly string[];
   /** Tree blob id of the root directory. */
   readonly tree: BlobIdHex;
+  /** The root directory's own metadata; absent in snapshots made outside a mount. */
+  readonly root?: RootAttributes;
   /** The snapshot whose tree this one was built from, or null. */
   readonly parent: string | null;
   /** The previous snapshot in the chain (its object id), or null for seq 1. */
@@ -46,12 +59,40 @@ export function encodeSnapshot(s: Snapshot): Buffer {
       user: s.user,
       tags: s.tags,
       tree: s.tree,
+      ...(s.root ? { root: rootToJson(s.root) } : {}),
       parent: s.parent,
       previous: s.previous,
       stats: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, addedBytes: s.stats.addedBytes },
     }),
     'utf8',
   );
+}
+
+function rootToJson(r: RootAttributes): Record<string, unknown> {
+  return {
+    mode: r.mode, uid: r.uid, gid: r.gid, mtime: r.mtimeNs.toString(), atime: r.atimeNs.toString(), ctime: r.ctimeNs.toString(),
+    ...(r.xattrs && r.xattrs.length > 0 ? { xattrs: r.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value).toString('base64') })) } : {}),
+  };
+}
+
+function rootFromJson(v: unknown): RootAttributes {
+  const j = v as Record<string, unknown>;
+  const int = (x: unknown) => {
+    if (!Number.isSafeInteger(x) || (x as number) < 0) throw new DecodeError('snapshot root holds a malformed number');
+    return x as number;
+  };
+  const nanos = (x: unknown) => {
+    if (typeof x !== 'string' || !/^[0-9]{1,20}$/.test(x)) throw new DecodeError('snapshot root holds a malformed time');
+    return BigInt(x);
+  };
+  const xattrs = j.xattrs === undefined ? undefined : (j.xattrs as { name?: unknown; value?: unknown }[]);
+  if (xattrs !== undefined && (!Array.isArray(xattrs) || xattrs.some((x) => typeof x?.name !== 'string' || typeof x.value !== 'string'))) {
+    throw new DecodeError('snapshot root xattrs are malformed');
+  }
+  return {
+    mode: int(j.mode), uid: int(j.uid), gid: int(j.gid), mtimeNs: nanos(j.mtime), atimeNs: nanos(j.atime), ctimeNs: nanos(j.ctime),
+    ...(xattrs ? { xattrs: xattrs.map((x) => ({ name: x.name as string, value: new Uint8Array(Buffer.from(x.value as string, 'base64')) })) } : {}),
+  };
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -89,6 +130,7 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     user: text(j.user),
     tags: j.tags.map(text),
     tree,
+    ...(j.root !== undefined ? { root: rootFromJson(j.root) } : {}),
     parent: idOrNull(j.parent),
     previous: idOrNull(j.previous),
     stats: { files: count(stats.files), dirs: count(stats.dirs), bytes: count(stats.bytes), addedBytes: count(stats.addedBytes) },

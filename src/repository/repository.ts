@@ -28,7 +28,7 @@ export interface StoredSnapshot {
   readonly snapshot: Snapshot;
 }
 
-export type NewSnapshot = Pick<Snapshot, 'tree' | 'stats'> & Partial<Pick<Snapshot, 'tags' | 'timeNs' | 'host' | 'user' | 'parent'>>;
+export type NewSnapshot = Pick<Snapshot, 'tree' | 'stats'> & Partial<Pick<Snapshot, 'tags' | 'timeNs' | 'host' | 'user' | 'parent' | 'root'>>;
 
 export interface RepositoryOptions {
   /** Plaintext blob cache budget in bytes. */
@@ -210,6 +210,7 @@ export class Repository {
       user: fields.user ?? userInfo().username,
       tags: fields.tags ?? [],
       tree: fields.tree,
+      ...(fields.root ? { root: fields.root } : {}),
       parent: fields.parent === undefined ? (head?.id ?? null) : fields.parent,
       previous: head?.id ?? null,
       stats: fields.stats,

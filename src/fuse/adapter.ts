@@ -1,0 +1,115 @@
+/**
+ * The FUSE adapter: fuse-native callbacks in, Filesystem calls out. Thin on purpose: no
+ * filesystem logic here, only argument and result shapes, the errno mapping, and waiting at
+ * the session's gate before changes (a snapshot in progress holds them briefly).
+ */
+import Fuse from 'fuse-native';
+import type { Filesystem, Stat, TimeSpec } from '../vfs/filesystem.js';
+import { toFuseErrno } from './errno.js';
+
+export interface Gate {
+  /** Resolves when changes may proceed. */
+  writable(): Promise<void>;
+}
+
+export interface MountOptions {
+  readonly allowOther?: boolean;
+  /** Seconds the kernel may cache attributes and names (every change goes through us). */
+  readonly cacheSeconds?: number;
+  readonly log: (message: string) => void;
+}
+
+function fuseStat(s: Stat): Record<string, unknown> {
+  return { mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, dev: 0, nlink: s.nlink, ino: s.ino, rdev: s.rdev, blksize: s.blksize, blocks: s.blocks, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs };
+}
+
+function timeSpec(t: bigint): TimeSpec {
+  return t === Fuse.UTIME_NOW ? 'now' : t === Fuse.UTIME_OMIT ? 'omit' : t;
+}
+
+type Cb = (...args: unknown[]) => void;
+
+export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, options: MountOptions): Fuse {
+  const fail = (cb: Cb, e: unknown) => cb(toFuseErrno(e, options.log));
+  /** Reads: answer with cb(0, ...result). */
+  const query = (cb: Cb, fn: () => unknown[]) => {
+    try {
+      cb(0, ...fn());
+    } catch (e) {
+      fail(cb, e);
+    }
+  };
+  /** Changes: wait at the gate, then answer cb(0, ...result). */
+  const change = (cb: Cb, fn: () => unknown | Promise<unknown>) => {
+    gate
+      .writable()
+      .then(fn)
+      .then((result) => (result === undefined ? cb(0) : cb(0, result)), (e) => fail(cb, e));
+  };
+
+  const ops = {
+    init: (cb: Cb) => cb(0),
+    access: (_path: string, _mode: number, cb: Cb) => cb(0),
+    statfs: (_path: string, cb: Cb) => query(cb, () => [fs.statfs()]),
+    getattr: (path: string, cb: Cb) => query(cb, () => [fuseStat(fs.getattr(path))]),
+    fgetattr: (_path: string, fh: number, cb: Cb) => query(cb, () => [fuseStat(fs.fgetattr(fh))]),
+    readdir: (path: string, cb: Cb) =>
+      query(cb, () => {
+        const { names, stats } = fs.readdir(path);
+        return [names, stats.map(fuseStat)];
+      }),
+    readlink: (path: string, cb: Cb) => query(cb, () => [fs.readlink(path)]),
+    open: (path: string, flags: number, cb: Cb) => query(cb, () => [fs.open(path, flags)]),
+    opendir: (_path: string, _flags: number, cb: Cb) => cb(0, 0),
+    releasedir: (_path: string, _fh: number, cb: Cb) => cb(0),
+    release: (_path: string, fh: number, cb: Cb) => query(cb, () => (fs.release(fh), [])),
+    flush: (_path: string, _fh: number, cb: Cb) => cb(0),
+    fsync: (_path: string, _datasync: number, fh: number, cb: Cb) => query(cb, () => (fs.fsync(fh), [])),
+    fsyncdir: (_path: string, _datasync: number, _fh: number, cb: Cb) => cb(0),
+    read: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      fs.read(fh, pos, len).then(
+        (data) => cb(data.copy(buf, 0, 0, Math.min(len, data.length))),
+        (e) => fail(cb, e),
+      );
+    },
+    write: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      // fuse-native reuses `buf` once we answer; the staging write copies it before that.
+      gate
+        .writable()
+        .then(() => fs.write(fh, pos, buf.subarray(0, len)))
+        .then((n) => cb(n), (e) => fail(cb, e));
+    },
+    create: (path: string, mode: number, cb: Cb) => change(cb, () => fs.create(path, mode)),
+    mknod: (path: string, mode: number, dev: number, cb: Cb) => change(cb, () => fs.mknod(path, mode, dev)),
+    mkdir: (path: string, mode: number, cb: Cb) => change(cb, () => fs.mkdir(path, mode)),
+    symlink: (target: string, path: string, cb: Cb) => change(cb, () => fs.symlink(target, path)),
+    link: (existing: string, path: string, cb: Cb) => change(cb, () => fs.link(existing, path)),
+    unlink: (path: string, cb: Cb) => change(cb, () => fs.unlink(path)),
+    rmdir: (path: string, cb: Cb) => change(cb, () => fs.rmdir(path)),
+    rename: (from: string, to: string, cb: Cb) => change(cb, () => fs.rename(from, to)),
+    truncate: (path: string, size: number, cb: Cb) => change(cb, () => fs.truncate(path, size)),
+    ftruncate: (_path: string, fh: number, size: number, cb: Cb) => change(cb, () => fs.ftruncate(fh, size)),
+    chmod: (path: string, mode: number, cb: Cb) => change(cb, () => fs.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Cb) => change(cb, () => fs.chown(path, uid, gid)),
+    utimens: (path: string, atime: bigint, mtime: bigint, cb: Cb) => change(cb, () => fs.utimens(path, timeSpec(atime), timeSpec(mtime))),
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+      change(cb, () => fs.setxattr(path, name, Buffer.from(value), flags)),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) => query(cb, () => [fs.getxattr(path, name)]),
+    listxattr: (path: string, cb: Cb) => query(cb, () => [fs.listxattr(path)]),
+    removexattr: (path: string, name: string, cb: Cb) => change(cb, () => fs.removexattr(path, name)),
+  };
+
+  const cache = options.cacheSeconds ?? 1;
+  // fuse-native joins its options with commas, so options it lacks ride along in fsname:
+  // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links).
+  return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
+    fsname: 'cairn,subtype=cairn,big_writes,use_ino,readdir_ino',
+    defaultPermissions: true,
+    allowOther: options.allowOther ?? false,
+    entryTimeout: cache,
+    attrTimeout: cache,
+    kernelCache: true,
+    timeout: false,
+    force: true,
+  });
+}

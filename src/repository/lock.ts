@@ -1,0 +1,127 @@
+/**
+ * One writer per repository (docs/FORMAT.md "Locks"). A read-write mount holds an exclusive
+ * lock: a sealed locks/<id> object naming host, pid, user and time, rewritten every few
+ * minutes while held. Read-only users take shared locks, which do not exclude each other.
+ *
+ * Acquiring: write our lock, then list the others. A conflicting live lock means we remove
+ * ours and refuse, naming the holder. A lock of a dead process on this host is removed
+ * silently; one from another host not refreshed for STALE_AFTER_MS is reported as stale with
+ * the command that breaks it (it may be a machine that is asleep, not dead).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { CairnError } from '../errors/errors.js';
+import { openObject, sealObject } from '../format/sealed.js';
+import type { Repository } from './repository.js';
+
+export const REFRESH_EVERY_MS = 5 * 60 * 1000;
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+
+export interface LockInfo {
+  readonly host: string;
+  readonly pid: number;
+  readonly user: string;
+  /** Milliseconds since the epoch, when written. */
+  readonly time: number;
+  readonly exclusive: boolean;
+  readonly nonce: string;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function describeLock(info: LockInfo, now = Date.now()): string {
+  const minutes = Math.round((now - info.time) / 60000);
+  return `${info.user}@${info.host} pid ${info.pid} (${info.exclusive ? 'read-write' : 'read-only'}, refreshed ${minutes} min ago)`;
+}
+
+export class RepositoryLock {
+  private name: string;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly repo: Repository,
+    private info: LockInfo,
+    name: string,
+  ) {
+    this.name = name;
+  }
+
+  static async acquire(repo: Repository, exclusive: boolean): Promise<RepositoryLock> {
+    const info: LockInfo = { host: hostname(), pid: process.pid, user: userInfo().username, time: Date.now(), exclusive, nonce: randomBytes(8).toString('hex') };
+    const name = await writeLock(repo, info);
+    const lock = new RepositoryLock(repo, info, name);
+    try {
+      for (const other of await listLocks(repo)) {
+        if (other.name === name) continue;
+        if (!other.info) {
+          throw new CairnError('LOCKED', `the repository has a lock object that cannot be read (locks/${other.name})`, {
+            hint: `if no other cairn uses this repository, remove it with \`cairn unlock STORE\``,
+          });
+        }
+        if (!exclusive && !other.info.exclusive) continue;
+        if (other.info.host === info.host && !processAlive(other.info.pid)) {
+          await repo.backend.delete({ kind: 'locks', name: other.name });
+          continue;
+        }
+        const age = Date.now() - other.info.time;
+        if (age > STALE_AFTER_MS) {
+          throw new CairnError('LOCKED', `the repository is locked by ${describeLock(other.info)}, which looks stale`, {
+            hint: 'if that process is gone, break the lock with `cairn unlock STORE`',
+          });
+        }
+        throw new CairnError('LOCKED', `the repository is in use by ${describeLock(other.info)}`, {
+          hint: exclusive ? 'unmount it there first, or mount this one with --read-only' : 'wait for it to finish',
+        });
+      }
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+    lock.timer = setInterval(() => void lock.refresh().catch(() => undefined), REFRESH_EVERY_MS);
+    lock.timer.unref();
+    return lock;
+  }
+
+  private async refresh(): Promise<void> {
+    const info = { ...this.info, time: Date.now() };
+    const name = await writeLock(this.repo, info);
+    const old = this.name;
+    this.info = info;
+    this.name = name;
+    await this.repo.backend.delete({ kind: 'locks', name: old });
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.repo.backend.delete({ kind: 'locks', name: this.name });
+  }
+}
+
+async function writeLock(repo: Repository, info: LockInfo): Promise<string> {
+  const sealed = sealObject(repo.keys.encryption, 'lock', Buffer.from(JSON.stringify(info)));
+  const name = createHash('sha256').update(sealed).digest('hex');
+  await repo.backend.put({ kind: 'locks', name }, sealed);
+  return name;
+}
+
+export async function listLocks(repo: Repository): Promise<{ name: string; info: LockInfo | null }[]> {
+  const names = await repo.backend.list('locks');
+  return Promise.all(
+    names.map(async (name) => {
+      try {
+        const box = await repo.backend.get({ kind: 'locks', name });
+        return { name, info: JSON.parse(openObject(repo.keys.encryption, 'lock', box, `locks/${name}`).toString()) as LockInfo };
+      } catch {
+        return { name, info: null };
+      }
+    }),
+  );
+}

@@ -1,0 +1,140 @@
+/**
+ * A file's bytes, seen through its layers: staged ranges (written, not yet committed) over
+ * committed chunks (valid up to baseLimit) over zeros (holes and growth by truncate).
+ *
+ * commit() turns a file back into chunks doing only the work its changes need: unchanged
+ * chunks are reused as they are; from the chunk holding a change it re-chunks until a cut
+ * falls on an old chunk boundary whose chunk is unchanged, and reuses the rest. Because the
+ * chunker is deterministic from any chunk start, the result equals chunking the whole file
+ * again, at the cost of about one chunk per changed region.
+ */
+import type { Repository } from '../repository/repository.js';
+import type { Inode } from './inode-table.js';
+import type { ChunkRef } from './records.js';
+import type { StagingArea } from './staging.js';
+
+const READ_PIECE = 1024 * 1024;
+
+export interface CommitResult {
+  readonly content: ChunkRef[];
+  readonly size: number;
+  readonly addedBytes: number;
+  /** Bytes passed through the chunker (the work done). */
+  readonly rechunkedBytes: number;
+}
+
+/** Chunk start offsets, computed once per content list (a new list replaces it on commit). */
+const startsCache = new WeakMap<readonly ChunkRef[], number[]>();
+
+function chunkStarts(content: readonly ChunkRef[]): number[] {
+  let starts = startsCache.get(content);
+  if (!starts) {
+    starts = [0];
+    for (const c of content) starts.push(starts[starts.length - 1]! + c.size);
+    startsCache.set(content, starts);
+  }
+  return starts;
+}
+
+export class FileData {
+  constructor(
+    private readonly repo: Repository,
+    private readonly staging: StagingArea,
+  ) {}
+
+  /** Up to `length` bytes at `offset` (fewer only at end of file). */
+  async read(inode: Inode, offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(inode.size, offset + length);
+    if (offset >= end) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    for (const piece of inode.dirty.split(offset, end)) {
+      if (piece.inside) {
+        this.staging.read(inode.ino, piece.start, piece.end - piece.start, out, piece.start - offset);
+      } else {
+        const baseEnd = Math.min(piece.end, inode.baseLimit);
+        if (piece.start < baseEnd) await this.readBase(inode.content, piece.start, baseEnd, out, piece.start - offset);
+        // Beyond baseLimit: zeros (Buffer.alloc already holds them).
+      }
+    }
+    return out;
+  }
+
+  private async readBase(content: readonly ChunkRef[], start: number, end: number, out: Buffer, outOffset: number): Promise<void> {
+    const starts = chunkStarts(content);
+    let i = upperBound(starts, start) - 1;
+    let pos = start;
+    while (pos < end && i < content.length) {
+      const plaintext = await this.repo.loadBlob('data', content[i]!.id);
+      const from = pos - starts[i]!;
+      const to = Math.min(plaintext.length, end - starts[i]!);
+      plaintext.copy(out, outOffset + (pos - start), from, to);
+      pos = starts[i]! + to;
+      i++;
+    }
+  }
+
+  async commit(inode: Inode): Promise<CommitResult> {
+    const old = inode.content;
+    const starts = chunkStarts(old);
+    const oldSize = starts[starts.length - 1]!;
+    const boundary = new Map<number, number>();
+    starts.slice(0, -1).forEach((s, i) => boundary.set(s, i));
+    const size = inode.size;
+    const reusable = (i: number): boolean => {
+      const end = starts[i + 1]!;
+      if (end > inode.baseLimit || inode.dirty.intersects(starts[i]!, end)) return false;
+      // The old last chunk ended at end of file, not at a content cut: reusable only if the file still ends there.
+      return i < old.length - 1 || (size === oldSize && inode.baseLimit === oldSize);
+    };
+
+    const content: ChunkRef[] = [];
+    let addedBytes = 0;
+    let rechunkedBytes = 0;
+    let pos = 0;
+    const store = async (chunk: Buffer) => {
+      const saved = await this.repo.saveBlob('data', chunk);
+      content.push({ id: saved.id, size: chunk.length });
+      addedBytes += saved.addedBytes;
+      pos += chunk.length;
+    };
+
+    while (pos < size) {
+      const i = boundary.get(pos);
+      if (i !== undefined && reusable(i)) {
+        content.push(old[i]!);
+        pos = starts[i + 1]!;
+        continue;
+      }
+      const chunker = this.repo.newChunker();
+      let cursor = pos;
+      let resynced = false;
+      feed: while (cursor < size) {
+        const piece = await this.read(inode, cursor, Math.min(READ_PIECE, size - cursor));
+        cursor += piece.length;
+        rechunkedBytes += piece.length;
+        for (const chunk of chunker.push(piece)) {
+          await store(chunk);
+          const j = boundary.get(pos);
+          if (j !== undefined && reusable(j)) {
+            resynced = true;
+            break feed;
+          }
+        }
+      }
+      if (!resynced) for (const chunk of chunker.finish()) await store(chunk);
+    }
+    return { content, size, addedBytes, rechunkedBytes };
+  }
+}
+
+/** First index whose value is greater than `value` in a sorted array. */
+function upperBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

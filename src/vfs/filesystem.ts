@@ -1,0 +1,410 @@
+/**
+ * The live filesystem: POSIX operations by path (as libfuse's high-level API calls them) and
+ * by open handle. Each change is validated, appended to the journal, then applied to the
+ * inode table. No FUSE types: errors are FsError with an errno name.
+ */
+import { statfsSync } from 'node:fs';
+import type { NodeType } from '../format/tree.js';
+import { fail, FsError } from './errors.js';
+import type { FileData } from './file-data.js';
+import { type Inode, type InodeTable, ROOT_INO } from './inode-table.js';
+import type { Journal } from './journal.js';
+import type { JournalRecord } from './records.js';
+import type { StagingArea } from './staging.js';
+import { isTransientName } from './tree-sync.js';
+
+export const S_IFMT = 0o170000;
+const TYPE_BITS: Record<NodeType, number> = {
+  file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, socket: 0o140000, chardev: 0o020000, blockdev: 0o060000,
+};
+const TYPE_OF_BITS = new Map(Object.entries(TYPE_BITS).map(([t, b]) => [b, t as NodeType]));
+
+export const NAME_MAX = 255;
+export const XATTR_NAME_MAX = 255;
+export const XATTR_SIZE_MAX = 65536;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+export interface Stat {
+  readonly ino: number;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly rdev: number;
+  readonly size: number;
+  readonly blocks: number;
+  readonly blksize: number;
+  readonly atimeNs: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+}
+
+export interface Statfs {
+  readonly bsize: number;
+  readonly frsize: number;
+  readonly blocks: number;
+  readonly bfree: number;
+  readonly bavail: number;
+  readonly files: number;
+  readonly ffree: number;
+  readonly favail: number;
+  readonly namemax: number;
+}
+
+/** A time to set: nanoseconds, now, or leave as it is. */
+export type TimeSpec = bigint | 'now' | 'omit';
+
+interface Handle {
+  readonly inode: Inode;
+  readonly writable: boolean;
+}
+
+/** What the filesystem needs from the background committer. */
+export interface CommitGate {
+  /** Resolves when no commit of this inode is running (content changes must wait). */
+  idle(ino: number): Promise<void>;
+  /** A file's handles are all closed and it has staged data: commit it in the background. */
+  fileClosed(inode: Inode): void;
+}
+
+export interface FilesystemOptions {
+  /** Owner of new files (fuse-native does not pass the caller's identity). */
+  readonly uid: number;
+  readonly gid: number;
+  /** Where staging lives, for statfs. */
+  readonly stagingDir: string;
+  readonly now?: () => bigint;
+}
+
+export class Filesystem {
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+  private readonly now: () => bigint;
+  /** Set when anything changed since the last snapshot. */
+  changedSinceSnapshot = false;
+
+  constructor(
+    readonly table: InodeTable,
+    private readonly journal: Journal,
+    private readonly staging: StagingArea,
+    private readonly data: FileData,
+    private readonly gate: CommitGate,
+    private readonly options: FilesystemOptions,
+  ) {
+    this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n + BigInt(process.hrtime.bigint() % 1_000_000n));
+  }
+
+  // ---- lookups --------------------------------------------------------------------------
+
+  private resolve(path: string): Inode {
+    let inode = this.table.get(ROOT_INO)!;
+    if (path === '/') return inode;
+    for (const name of path.split('/')) {
+      if (name === '') continue;
+      if (!inode.children) fail('ENOTDIR', path);
+      if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', path);
+      const next = inode.children!.get(name);
+      if (next === undefined) fail('ENOENT', path);
+      inode = this.table.get(next!)!;
+    }
+    return inode;
+  }
+
+  /** The parent directory and final name of a path whose last part may not exist yet. */
+  private parentOf(path: string): { parent: Inode; name: string } {
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1);
+    if (name === '' || name === '.' || name === '..') fail('EINVAL', path);
+    if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', path);
+    const parent = this.resolve(cut <= 0 ? '/' : path.slice(0, cut));
+    if (!parent.children) fail('ENOTDIR', path);
+    return { parent, name };
+  }
+
+  private handle(fh: number): Handle {
+    const handle = this.handles.get(fh);
+    if (!handle) throw new FsError('EBADF');
+    return handle;
+  }
+
+  stat(inode: Inode): Stat {
+    const size = inode.type === 'dir' ? 4096 : inode.size;
+    return {
+      ino: inode.ino,
+      mode: TYPE_BITS[inode.type] | inode.mode,
+      nlink: inode.type === 'dir' ? 2 + inode.subdirs : inode.nlink,
+      uid: inode.uid,
+      gid: inode.gid,
+      rdev: inode.rdev,
+      size,
+      blocks: Math.ceil(size / 512),
+      blksize: 4096,
+      atimeNs: inode.atimeNs,
+      mtimeNs: inode.mtimeNs,
+      ctimeNs: inode.ctimeNs,
+    };
+  }
+
+  getattr(path: string): Stat {
+    return this.stat(this.resolve(path));
+  }
+
+  fgetattr(fh: number): Stat {
+    return this.stat(this.handle(fh).inode);
+  }
+
+  readdir(path: string): { names: string[]; stats: Stat[] } {
+    const dir = this.resolve(path);
+    if (!dir.children) fail('ENOTDIR', path);
+    const names: string[] = [];
+    const stats: Stat[] = [];
+    for (const [name, ino] of dir.children!) {
+      if (isTransientName(name)) continue;
+      names.push(name);
+      stats.push(this.stat(this.table.get(ino)!));
+    }
+    return { names, stats };
+  }
+
+  readlink(path: string): string {
+    const inode = this.resolve(path);
+    if (inode.type !== 'symlink') fail('EINVAL', path);
+    return inode.target!;
+  }
+
+  statfs(): Statfs {
+    // Writes are staged on the local disk, so its free space is what a writer can use now.
+    const local = statfsSync(this.options.stagingDir);
+    const unit = 65536; // large blocks keep the counts inside libfuse2's 32-bit fields
+    const free = Math.floor((local.bavail * local.bsize) / unit);
+    let used = 0;
+    for (const inode of this.table.all()) used += inode.size;
+    const clamp = (n: number) => Math.min(n, 0xffffffff);
+    return {
+      bsize: unit, frsize: unit,
+      blocks: clamp(Math.ceil(used / unit) + free), bfree: clamp(free), bavail: clamp(free),
+      files: clamp(this.table.size + 1_000_000), ffree: 1_000_000, favail: 1_000_000,
+      namemax: NAME_MAX,
+    };
+  }
+
+  // ---- changes --------------------------------------------------------------------------
+
+  private record(record: JournalRecord): void {
+    this.journal.append(record);
+    this.table.apply(record);
+    this.changedSinceSnapshot = true;
+  }
+
+  private createNode(path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
+    const { parent, name } = this.parentOf(path);
+    if (parent.children!.has(name)) fail('EEXIST', path);
+    const ino = this.table.allocateIno();
+    this.record({
+      op: 'mknod', parent: parent.ino, name, ino, type, mode: mode & 0o7777,
+      uid: this.options.uid, gid: (parent.mode & 0o2000) !== 0 ? parent.gid : this.options.gid,
+      rdev: extra.rdev ?? 0, ...(extra.target !== undefined ? { target: extra.target } : {}), t: this.now(),
+    });
+    return this.table.get(ino)!;
+  }
+
+  mkdir(path: string, mode: number): void {
+    this.createNode(path, 'dir', mode);
+  }
+
+  mknod(path: string, mode: number, rdev: number): void {
+    const type = TYPE_OF_BITS.get(mode & S_IFMT) ?? (mode & S_IFMT ? undefined : 'file');
+    if (!type || type === 'dir' || type === 'symlink') fail('EINVAL', path);
+    this.createNode(path, type!, mode, { rdev });
+  }
+
+  symlink(target: string, path: string): void {
+    if (Buffer.byteLength(target) > 4095) fail('ENAMETOOLONG', target);
+    this.createNode(path, 'symlink', 0o777, { target });
+  }
+
+  create(path: string, mode: number): number {
+    const inode = this.createNode(path, 'file', mode);
+    return this.openInode(inode, true);
+  }
+
+  open(path: string, flags: number): number {
+    const inode = this.resolve(path);
+    if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
+    return this.openInode(inode, (flags & O_ACCMODE) !== O_RDONLY);
+  }
+
+  private openInode(inode: Inode, writable: boolean): number {
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { inode, writable });
+    inode.openCount++;
+    return fh;
+  }
+
+  release(fh: number): void {
+    const { inode } = this.handle(fh);
+    this.handles.delete(fh);
+    inode.openCount--;
+    if (inode.openCount === 0) {
+      if (inode.type === 'file' && !inode.dirty.isEmpty && inode.nlink > 0) this.gate.fileClosed(inode);
+      this.table.freeIfUnused(inode);
+    }
+  }
+
+  async read(fh: number, offset: number, length: number): Promise<Buffer> {
+    const { inode } = this.handle(fh);
+    if (inode.type === 'dir') fail('EISDIR');
+    return this.data.read(inode, offset, length);
+  }
+
+  async write(fh: number, offset: number, data: Uint8Array): Promise<number> {
+    const { inode, writable } = this.handle(fh);
+    if (!writable) fail('EBADF');
+    if (offset + data.length > Number.MAX_SAFE_INTEGER) fail('EFBIG');
+    await this.gate.idle(inode.ino);
+    // Bytes first, then the record that makes them part of the file: a crash between the two
+    // leaves bytes nobody was told were written.
+    try {
+      this.staging.write(inode.ino, offset, data);
+    } catch (e) {
+      throw stagingError(e);
+    }
+    this.record({ op: 'write', ino: inode.ino, offset, length: data.length, t: this.now() });
+    return data.length;
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    await this.truncateInode(this.resolve(path), size);
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await this.truncateInode(this.handle(fh).inode, size);
+  }
+
+  private async truncateInode(inode: Inode, size: number): Promise<void> {
+    if (inode.type === 'dir') fail('EISDIR');
+    if (inode.type !== 'file') fail('EINVAL');
+    if (size < 0) fail('EINVAL');
+    if (size > Number.MAX_SAFE_INTEGER) fail('EFBIG');
+    await this.gate.idle(inode.ino);
+    this.record({ op: 'truncate', ino: inode.ino, size, t: this.now() });
+  }
+
+  /** Makes staged bytes and the journal durable on the local disk. */
+  fsync(fh: number): void {
+    const { inode } = this.handle(fh);
+    this.staging.sync(inode.ino);
+    this.journal.sync();
+  }
+
+  unlink(path: string): void {
+    const { parent, name } = this.parentOf(path);
+    const ino = parent.children!.get(name);
+    if (ino === undefined) fail('ENOENT', path);
+    if (this.table.get(ino!)!.type === 'dir') fail('EISDIR', path);
+    this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() });
+  }
+
+  rmdir(path: string): void {
+    const { parent, name } = this.parentOf(path);
+    const ino = parent.children!.get(name);
+    if (ino === undefined) fail('ENOENT', path);
+    const dir = this.table.get(ino!)!;
+    if (dir.type !== 'dir') fail('ENOTDIR', path);
+    if (dir.children!.size > 0) fail('ENOTEMPTY', path);
+    this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() });
+  }
+
+  rename(from: string, to: string): void {
+    const src = this.parentOf(from);
+    const dst = this.parentOf(to);
+    const ino = src.parent.children!.get(src.name);
+    if (ino === undefined) fail('ENOENT', from);
+    const inode = this.table.get(ino!)!;
+    const existing = dst.parent.children!.get(dst.name);
+    if (existing === ino) return; // two names of one file: POSIX says do nothing
+    if (inode.type === 'dir') {
+      // A directory cannot move below itself.
+      for (let d: Inode | undefined = dst.parent; d; d = d.ino === ROOT_INO ? undefined : this.table.get([...d.parents.keys()][0]!)) {
+        if (d.ino === inode.ino) fail('EINVAL', to);
+      }
+    }
+    if (existing !== undefined) {
+      const target = this.table.get(existing)!;
+      if (inode.type === 'dir' && target.type !== 'dir') fail('ENOTDIR', to);
+      if (inode.type !== 'dir' && target.type === 'dir') fail('EISDIR', to);
+      if (target.type === 'dir' && target.children!.size > 0) fail('ENOTEMPTY', to);
+    }
+    this.record({ op: 'rename', parent: src.parent.ino, name: src.name, newParent: dst.parent.ino, newName: dst.name, t: this.now() });
+  }
+
+  link(existing: string, path: string): void {
+    const inode = this.resolve(existing);
+    if (inode.type === 'dir') fail('EPERM', existing);
+    const { parent, name } = this.parentOf(path);
+    if (parent.children!.has(name)) fail('EEXIST', path);
+    this.record({ op: 'link', parent: parent.ino, name, ino: inode.ino, t: this.now() });
+  }
+
+  chmod(path: string, mode: number): void {
+    const inode = this.resolve(path);
+    this.record({ op: 'setattr', ino: inode.ino, mode: mode & 0o7777, t: this.now() });
+  }
+
+  chown(path: string, uid: number, gid: number): void {
+    const inode = this.resolve(path);
+    // -1 (as unsigned 32-bit) means "leave as it is".
+    const keep = (v: number) => v === -1 || v === 0xffffffff;
+    this.record({ op: 'setattr', ino: inode.ino, ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }), t: this.now() });
+  }
+
+  utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
+    const inode = this.resolve(path);
+    const t = this.now();
+    const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
+    const a = pick(atime);
+    const m = pick(mtime);
+    this.record({ op: 'setattr', ino: inode.ino, ...(a !== undefined ? { atime: a } : {}), ...(m !== undefined ? { mtime: m } : {}), t });
+  }
+
+  setxattr(path: string, name: string, value: Uint8Array, flags: number): void {
+    const inode = this.resolve(path);
+    if (Buffer.byteLength(name) > XATTR_NAME_MAX) fail('ERANGE', name);
+    if (value.length > XATTR_SIZE_MAX) fail('E2BIG', name);
+    if (!/^(user|trusted|security|system)\./.test(name)) fail('ENOTSUP', name);
+    const exists = inode.xattrs.has(name);
+    if (flags & XATTR_CREATE && exists) fail('EEXIST', name);
+    if (flags & XATTR_REPLACE && !exists) fail('ENODATA', name);
+    this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.now() });
+  }
+
+  getxattr(path: string, name: string): Buffer {
+    const value = this.resolve(path).xattrs.get(name);
+    if (value === undefined) fail('ENODATA', name);
+    return value!;
+  }
+
+  listxattr(path: string): string[] {
+    return [...this.resolve(path).xattrs.keys()];
+  }
+
+  removexattr(path: string, name: string): void {
+    const inode = this.resolve(path);
+    if (!inode.xattrs.has(name)) fail('ENODATA', name);
+    this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() });
+  }
+
+  /** Open handles (for unmount: a busy filesystem still unmounts lazily, but we say so). */
+  get openHandles(): number {
+    return this.handles.size;
+  }
+}
+
+function stagingError(e: unknown): FsError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new FsError('ENOSPC', 'the local staging disk is full');
+  return new FsError('EIO', `staging write failed: ${(e as Error).message}`);
+}

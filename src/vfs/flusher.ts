@@ -1,0 +1,132 @@
+/**
+ * Turns staged file data into chunks in the background. A file closed with staged bytes is
+ * committed once writes have been quiet for a moment; a snapshot commits everything.
+ *
+ * Order per batch, so that no crash loses data: (1) chunk, seal and pack each file while
+ * holding its commit lock (writes to it wait); (2) one repository flush puts the packs and
+ * an index file on the store; (3) a `content` journal record per file makes the new chunk
+ * lists part of the live tree; only then (4) the staging file goes.
+ */
+import type { Repository } from '../repository/repository.js';
+import type { FileData } from './file-data.js';
+import type { CommitGate } from './filesystem.js';
+import type { Inode, InodeTable } from './inode-table.js';
+import type { Journal } from './journal.js';
+import type { JournalRecord } from './records.js';
+
+export interface FlusherOptions {
+  /** Quiet time after the last close before a background commit starts. */
+  readonly quietMs?: number;
+  /** Called with background errors (the CLI logs them); the data stays staged and is retried. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export function needsCommit(inode: Inode): boolean {
+  if (inode.type !== 'file') return false;
+  const committedSize = inode.content.reduce((sum, c) => sum + c.size, 0);
+  return !inode.dirty.isEmpty || inode.baseLimit !== committedSize || inode.size !== inode.baseLimit;
+}
+
+export class Flusher implements CommitGate {
+  private readonly closed = new Set<number>();
+  private readonly locks = new Map<number, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private retryDelayMs = 1000;
+  /** Bytes chunked by commits (for tests and stats: the work done). */
+  rechunkedBytes = 0;
+  addedBytes = 0;
+
+  constructor(
+    private readonly table: InodeTable,
+    private readonly data: FileData,
+    private readonly repo: Repository,
+    private readonly journal: Journal,
+    private readonly options: FlusherOptions = {},
+  ) {}
+
+  async idle(ino: number): Promise<void> {
+    for (let lock = this.locks.get(ino); lock; lock = this.locks.get(ino)) await lock;
+  }
+
+  fileClosed(inode: Inode): void {
+    this.closed.add(inode.ino);
+    this.schedule(this.options.quietMs ?? 1000);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const inos = [...this.closed];
+      this.closed.clear();
+      void this.commit(inos).catch((e) => {
+        for (const ino of inos) this.closed.add(ino);
+        this.options.onError?.(e);
+        this.retryDelayMs = Math.min(this.retryDelayMs * 2, 60_000);
+        this.schedule(this.retryDelayMs);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Commits every file that has staged or truncated data, open or not. */
+  async commitAll(): Promise<void> {
+    const inos = [...this.table.all()].filter(needsCommit).map((i) => i.ino);
+    this.closed.clear();
+    await this.commit(inos);
+  }
+
+  /** Batches run one at a time. */
+  private commit(inos: number[]): Promise<void> {
+    const next = this.running.then(() => this.commitBatch(inos));
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private async commitBatch(inos: number[]): Promise<void> {
+    const done: JournalRecord[] = [];
+    const pinned: Inode[] = [];
+    const releases: (() => void)[] = [];
+    try {
+      for (const ino of inos) {
+        const inode = this.table.get(ino);
+        if (!inode || !needsCommit(inode)) continue;
+        await this.idle(ino);
+        let release!: () => void;
+        this.locks.set(ino, new Promise<void>((resolve) => (release = resolve)));
+        releases.push(() => {
+          this.locks.delete(ino);
+          release();
+        });
+        inode.openCount++; // pinned: an unlink now must not drop its staging file under us
+        pinned.push(inode);
+        const result = await this.data.commit(inode);
+        this.rechunkedBytes += result.rechunkedBytes;
+        this.addedBytes += result.addedBytes;
+        done.push({ op: 'content', ino, content: result.content, size: result.size });
+      }
+      if (done.length === 0) return;
+      await this.repo.flush();
+      for (const record of done) {
+        this.journal.append(record);
+        this.table.apply(record);
+      }
+      this.journal.sync();
+      this.retryDelayMs = 1000;
+    } finally {
+      for (const inode of pinned) {
+        inode.openCount--;
+        this.table.freeIfUnused(inode);
+      }
+      for (const release of releases) release();
+    }
+  }
+
+  /** Waits for the batch in progress; cancels the quiet-time timer. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The live tree: inodes by number, directories as name -> inode maps. Changed only through
+ * apply(record), so a live operation and its replay after a crash take one code path.
+ * Tracks which directories changed since their tree blob was last written, so a snapshot
+ * re-encodes only those (and their ancestors), not the whole tree.
+ */
+import type { NodeType } from '../format/tree.js';
+import { RangeSet } from './ranges.js';
+import type { ChunkRef, JournalRecord } from './records.js';
+
+export const ROOT_INO = 1;
+
+export interface Inode {
+  readonly ino: number;
+  readonly type: NodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** Names referring to this inode (directories: 1, plus their own '.' is implicit). */
+  nlink: number;
+  xattrs: Map<string, Buffer>;
+  target?: string;
+  /** Directories: entries. */
+  children?: Map<string, number>;
+  /** Directories: number of subdirectories (for nlink = 2 + subdirs). */
+  subdirs: number;
+  /** Directories: the tree blob id while unchanged since it was loaded or written. */
+  treeId?: string;
+  /** Where this inode is named: parent directory -> number of names in it. */
+  parents: Map<number, number>;
+  /** Files: logical size. */
+  size: number;
+  /** Files: committed chunks, and how many bytes of them are still valid (after truncation). */
+  content: ChunkRef[];
+  baseLimit: number;
+  /** Files: byte ranges whose current data is in the staging file, not in `content`. */
+  dirty: RangeSet;
+  /** Open handles; an unlinked inode lives on until the last one closes. */
+  openCount: number;
+}
+
+export type StagingHooks = {
+  /** Called when a file's staged bytes must go (truncated away or file deleted). */
+  truncate(ino: number, size: number): void;
+  remove(ino: number): void;
+};
+
+export function newInode(ino: number, type: NodeType, attrs: Partial<Inode> = {}): Inode {
+  return {
+    ino, type, mode: 0o644, uid: 0, gid: 0, rdev: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, nlink: 0,
+    xattrs: new Map(), subdirs: 0, parents: new Map(), size: 0, content: [], baseLimit: 0, dirty: new RangeSet(), openCount: 0,
+    ...(type === 'dir' ? { children: new Map<string, number>() } : {}),
+    ...attrs,
+  };
+}
+
+export class InodeTable {
+  private readonly inodes = new Map<number, Inode>();
+  /** Inodes freed this session: later records for them (through a handle still open) are moot. */
+  private readonly freed = new Set<number>();
+  private nextIno = ROOT_INO + 1;
+
+  constructor(private readonly staging: StagingHooks) {}
+
+  get size(): number {
+    return this.inodes.size;
+  }
+
+  add(inode: Inode): void {
+    this.inodes.set(inode.ino, inode);
+    if (inode.ino >= this.nextIno) this.nextIno = inode.ino + 1;
+  }
+
+  get(ino: number): Inode | undefined {
+    return this.inodes.get(ino);
+  }
+
+  allocateIno(): number {
+    return this.nextIno++;
+  }
+
+  all(): IterableIterator<Inode> {
+    return this.inodes.values();
+  }
+
+  /** Marks a directory (and so its ancestors) as needing a new tree blob. */
+  invalidate(dir: Inode): void {
+    let current: Inode | undefined = dir;
+    while (current && current.treeId !== undefined) {
+      current.treeId = undefined;
+      const [parent] = current.parents.keys();
+      current = parent === undefined ? undefined : this.inodes.get(parent);
+    }
+  }
+
+  /** An inode's own metadata changed: every directory naming it needs a new tree. */
+  changed(inode: Inode): void {
+    for (const parent of inode.parents.keys()) this.invalidate(this.inodes.get(parent)!);
+  }
+
+  apply(record: JournalRecord): void {
+    if ('ino' in record && record.op !== 'mknod' && this.freed.has(record.ino) && !this.inodes.has(record.ino)) return;
+    switch (record.op) {
+      case 'mknod': {
+        const inode = newInode(record.ino, record.type, {
+          mode: record.mode, uid: record.uid, gid: record.gid, rdev: record.rdev,
+          atimeNs: record.t, mtimeNs: record.t, ctimeNs: record.t,
+          ...(record.target !== undefined ? { target: record.target, size: Buffer.byteLength(record.target) } : {}),
+        });
+        this.add(inode);
+        this.addName(this.dir(record.parent), record.name, inode, record.t);
+        return;
+      }
+      case 'link': {
+        const inode = this.must(record.ino);
+        inode.ctimeNs = record.t;
+        this.addName(this.dir(record.parent), record.name, inode, record.t);
+        return;
+      }
+      case 'unlink': {
+        const parent = this.dir(record.parent);
+        const inode = this.must(parent.children!.get(record.name)!);
+        this.removeName(parent, record.name, inode, record.t);
+        return;
+      }
+      case 'rename': {
+        const from = this.dir(record.parent);
+        const to = this.dir(record.newParent);
+        const inode = this.must(from.children!.get(record.name)!);
+        const replaced = to.children!.get(record.newName);
+        if (replaced !== undefined) this.removeName(to, record.newName, this.must(replaced), record.t);
+        this.removeName(from, record.name, inode, record.t, false);
+        this.addName(to, record.newName, inode, record.t);
+        inode.ctimeNs = record.t;
+        return;
+      }
+      case 'setattr': {
+        const inode = this.must(record.ino);
+        if (record.mode !== undefined) inode.mode = record.mode & 0o7777;
+        if (record.uid !== undefined) inode.uid = record.uid;
+        if (record.gid !== undefined) inode.gid = record.gid;
+        if (record.atime !== undefined) inode.atimeNs = record.atime;
+        if (record.mtime !== undefined) inode.mtimeNs = record.mtime;
+        inode.ctimeNs = record.t;
+        this.changed(inode);
+        return;
+      }
+      case 'truncate': {
+        const inode = this.must(record.ino);
+        if (record.size < inode.size) {
+          inode.baseLimit = Math.min(inode.baseLimit, record.size);
+          inode.dirty.truncate(record.size);
+          this.staging.truncate(inode.ino, record.size);
+        }
+        inode.size = record.size;
+        inode.mtimeNs = record.t;
+        inode.ctimeNs = record.t;
+        this.changed(inode);
+        return;
+      }
+      case 'write': {
+        const inode = this.must(record.ino);
+        inode.dirty.add(record.offset, record.offset + record.length);
+        inode.size = Math.max(inode.size, record.offset + record.length);
+        inode.mtimeNs = record.t;
+        inode.ctimeNs = record.t;
+        this.changed(inode);
+        return;
+      }
+      case 'xattr': {
+        const inode = this.must(record.ino);
+        if (record.value === null) inode.xattrs.delete(record.name);
+        else inode.xattrs.set(record.name, Buffer.from(record.value, 'base64'));
+        inode.ctimeNs = record.t;
+        this.changed(inode);
+        return;
+      }
+      case 'content': {
+        const inode = this.must(record.ino);
+        inode.content = record.content;
+        inode.size = record.size;
+        inode.baseLimit = record.size;
+        inode.dirty = new RangeSet();
+        this.staging.remove(inode.ino);
+        this.changed(inode);
+        return;
+      }
+    }
+  }
+
+  private must(ino: number): Inode {
+    const inode = this.inodes.get(ino);
+    if (!inode) throw new Error(`journal refers to unknown inode ${ino}`);
+    return inode;
+  }
+
+  private dir(ino: number): Inode {
+    const inode = this.must(ino);
+    if (!inode.children) throw new Error(`journal refers to inode ${ino} as a directory`);
+    return inode;
+  }
+
+  private addName(parent: Inode, name: string, inode: Inode, t: bigint): void {
+    parent.children!.set(name, inode.ino);
+    inode.nlink++;
+    inode.parents.set(parent.ino, (inode.parents.get(parent.ino) ?? 0) + 1);
+    if (inode.type === 'dir') parent.subdirs++;
+    parent.mtimeNs = t;
+    parent.ctimeNs = t;
+    this.changed(parent);
+    this.invalidate(parent);
+  }
+
+  private removeName(parent: Inode, name: string, inode: Inode, t: bigint, mayFree = true): void {
+    parent.children!.delete(name);
+    inode.nlink--;
+    const count = (inode.parents.get(parent.ino) ?? 1) - 1;
+    if (count === 0) inode.parents.delete(parent.ino);
+    else inode.parents.set(parent.ino, count);
+    if (inode.type === 'dir') parent.subdirs--;
+    inode.ctimeNs = t;
+    parent.mtimeNs = t;
+    parent.ctimeNs = t;
+    this.changed(parent);
+    this.invalidate(parent);
+    if (mayFree) this.freeIfUnused(inode);
+  }
+
+  /** Drops an inode nothing names and nothing has open. */
+  freeIfUnused(inode: Inode): void {
+    if (inode.nlink > 0 || inode.openCount > 0) return;
+    this.inodes.delete(inode.ino);
+    this.freed.add(inode.ino);
+    if (inode.type === 'file') this.staging.remove(inode.ino);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * A live, writable view of a repository: the base snapshot loaded into inodes, the journal
+ * replayed over it (what a crashed mount left), staging for new writes, a flusher committing
+ * them, and snapshots of the whole tree. The FUSE adapter drives `fs`; nothing here knows FUSE.
+ */
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { CairnError } from '../errors/errors.js';
+import type { Repository, StoredSnapshot } from '../repository/repository.js';
+import { FileData } from './file-data.js';
+import { Filesystem } from './filesystem.js';
+import { Flusher } from './flusher.js';
+import { InodeTable, ROOT_INO } from './inode-table.js';
+import { Journal } from './journal.js';
+import { reviveRecord } from './records.js';
+import { StagingArea } from './staging.js';
+import { countTree, isTransientName, loadTree, rootAttributesOf, writeTree } from './tree-sync.js';
+
+export interface SessionOptions {
+  /** Per-repository local state: journal and staging. */
+  readonly stateDir: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly quietMs?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface OpenReport {
+  readonly base: StoredSnapshot | null;
+  /** Journal records replayed (left by a mount that did not finish). */
+  readonly replayed: number;
+  readonly files: number;
+  readonly dirs: number;
+}
+
+export class LiveSession {
+  private frozen: Promise<void> | null = null;
+  private base: StoredSnapshot | null;
+
+  private constructor(
+    readonly repo: Repository,
+    readonly fs: Filesystem,
+    readonly table: InodeTable,
+    readonly flusher: Flusher,
+    private readonly journal: Journal,
+    private readonly staging: StagingArea,
+    base: StoredSnapshot | null,
+  ) {
+    this.base = base;
+  }
+
+  static async open(repo: Repository, options: SessionOptions): Promise<{ session: LiveSession; report: OpenReport }> {
+    mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    const staging = new StagingArea(path.join(options.stateDir, 'staging'));
+    const snapshots = await repo.listSnapshots();
+    const latest = snapshots[snapshots.length - 1] ?? null;
+    const { journal, header, records } = Journal.open(options.stateDir, latest?.id ?? null);
+    const base = header.base === null ? null : (snapshots.find((s) => s.id === header.base) ?? null);
+    if (header.base !== null && !base) {
+      throw new CairnError('CORRUPT', `the local journal continues snapshot ${header.base.slice(0, 12)}, which is not in the repository`, {
+        hint: `the store lost that snapshot, or ${options.stateDir} belongs to another copy; move that folder away to mount the latest snapshot (its unsaved changes stay in it)`,
+      });
+    }
+    if (base && latest && base.id !== latest.id && records.length === 0) {
+      // Another writer (or a snapshot taken elsewhere) moved on, and we have nothing pending.
+      journal.reset(latest.id);
+      return LiveSession.open(repo, options);
+    }
+    const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    await loadTree(repo, table, base?.snapshot.tree ?? null, base?.snapshot.root ?? {
+      mode: 0o755, uid: options.uid, gid: options.gid, atimeNs: now, mtimeNs: now, ctimeNs: now,
+    });
+    for (const raw of records) table.apply(reviveRecord(raw));
+    const data = new FileData(repo, staging);
+    const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError });
+    const fs = new Filesystem(table, journal, staging, data, flusher, { uid: options.uid, gid: options.gid, stagingDir: path.join(options.stateDir, 'staging') });
+    const session = new LiveSession(repo, fs, table, flusher, journal, staging, base);
+    session.dropTransientNames();
+    fs.changedSinceSnapshot = records.length > 0;
+    const counts = countTree(table);
+    return { session, report: { base, replayed: records.length, files: counts.files, dirs: counts.dirs } };
+  }
+
+  /** Unlinked-but-open files of a mount that died stay unlinked. */
+  private dropTransientNames(): void {
+    for (const inode of [...this.table.all()]) {
+      if (!inode.children) continue;
+      for (const name of [...inode.children.keys()]) {
+        if (!isTransientName(name)) continue;
+        const record = { op: 'unlink', parent: inode.ino, name, t: BigInt(Date.now()) * 1_000_000n } as const;
+        this.journal.append(record);
+        this.table.apply(record);
+      }
+    }
+  }
+
+  /** Changes wait here while a snapshot captures the tree. */
+  async writable(): Promise<void> {
+    while (this.frozen) await this.frozen;
+  }
+
+  get baseSnapshot(): StoredSnapshot | null {
+    return this.base;
+  }
+
+  /**
+   * Takes a snapshot of the whole tree as it is now. Most staged data is committed first
+   * while programs keep working; then changes wait briefly while the rest is committed and
+   * the changed directories are written, so the snapshot is one point in time.
+   */
+  async snapshot(tags: readonly string[] = []): Promise<StoredSnapshot> {
+    await this.writable();
+    await this.flusher.commitAll();
+    let thaw!: () => void;
+    this.frozen = new Promise<void>((resolve) => (thaw = resolve));
+    try {
+      await this.flusher.commitAll();
+      const stats = { addedBytes: 0, treesWritten: 0 };
+      const root = this.table.get(ROOT_INO)!;
+      const tree = await writeTree(this.repo, this.table, root, stats);
+      const counts = countTree(this.table);
+      const stored = await this.repo.saveSnapshot({
+        tree,
+        root: rootAttributesOf(root),
+        tags,
+        parent: this.base?.id ?? null,
+        stats: { ...counts, addedBytes: this.flusher.addedBytes + stats.addedBytes },
+      });
+      this.journal.reset(stored.id);
+      this.flusher.addedBytes = 0;
+      this.base = stored;
+      this.fs.changedSinceSnapshot = false;
+      return stored;
+    } finally {
+      this.frozen = null;
+      thaw();
+    }
+  }
+
+  /** Commits everything, snapshots if anything changed, and closes local state. */
+  async close(): Promise<StoredSnapshot | null> {
+    await this.flusher.stop();
+    const taken = this.fs.changedSinceSnapshot ? await this.snapshot() : null;
+    await this.repo.flush();
+    this.journal.close();
+    this.staging.close();
+    return taken;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Write-back staging on local disk: one sparse file per inode with bytes written through the
+ * mount that are not yet packed into the repository. A write() is in the page cache of a
+ * staging file when it returns, so killing the daemon loses nothing; fsync() makes it durable.
+ */
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
+
+export class StagingArea {
+  private readonly fds = new Map<number, number>();
+
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  private pathOf(ino: number): string {
+    return path.join(this.dir, String(ino));
+  }
+
+  private fd(ino: number): number {
+    let fd = this.fds.get(ino);
+    if (fd === undefined) {
+      fd = openSync(this.pathOf(ino), 'a+', 0o600);
+      // 'a+' would force appends; reopen read-write without O_APPEND now that it exists.
+      closeSync(fd);
+      fd = openSync(this.pathOf(ino), 'r+');
+      this.fds.set(ino, fd);
+    }
+    return fd;
+  }
+
+  write(ino: number, offset: number, data: Uint8Array): void {
+    const fd = this.fd(ino);
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+  }
+
+  /** Reads exactly `length` bytes at `offset` into `out` at `outOffset` (zeros past the end). */
+  read(ino: number, offset: number, length: number, out: Buffer, outOffset: number): void {
+    const fd = this.fd(ino);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, outOffset + done, length - done, offset + done);
+      if (n === 0) {
+        out.fill(0, outOffset + done, outOffset + length);
+        return;
+      }
+      done += n;
+    }
+  }
+
+  truncate(ino: number, size: number): void {
+    ftruncateSync(this.fd(ino), size);
+  }
+
+  sync(ino: number): void {
+    const fd = this.fds.get(ino);
+    if (fd !== undefined) fsyncSync(fd);
+  }
+
+  remove(ino: number): void {
+    const fd = this.fds.get(ino);
+    if (fd !== undefined) closeSync(fd);
+    this.fds.delete(ino);
+    rmSync(this.pathOf(ino), { force: true });
+  }
+
+  /** Inodes with a staging file (after a crash: what the journal may refer to). */
+  inodes(): number[] {
+    return readdirSync(this.dir).filter((n) => /^\d+$/.test(n)).map(Number);
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Between the repository's trees and the live inode table: load a snapshot into inodes,
+ * and write the changed directories back as tree blobs. Writing re-encodes only
+ * directories without a current tree id (changed since load or last write).
+ */
+import type { RootAttributes } from '../format/snapshot.js';
+import type { TreeNode } from '../format/tree.js';
+import type { Repository } from '../repository/repository.js';
+import { type Inode, InodeTable, newInode, ROOT_INO } from './inode-table.js';
+
+/** Names libfuse2 gives unlinked-but-open files; transient, never part of a snapshot. */
+export const isTransientName = (name: string): boolean => name.startsWith('.fuse_hidden');
+
+export function rootAttributesOf(root: Inode): RootAttributes {
+  return {
+    mode: root.mode, uid: root.uid, gid: root.gid, atimeNs: root.atimeNs, mtimeNs: root.mtimeNs, ctimeNs: root.ctimeNs,
+    ...(root.xattrs.size > 0 ? { xattrs: [...root.xattrs].map(([name, value]) => ({ name, value })) } : {}),
+  };
+}
+
+function inodeFromNode(ino: number, node: TreeNode): Inode {
+  const inode = newInode(ino, node.type, {
+    mode: node.mode, uid: node.uid, gid: node.gid, rdev: node.rdev ?? 0,
+    atimeNs: node.atimeNs, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs,
+    xattrs: new Map((node.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])),
+    size: node.size,
+  });
+  if (node.type === 'symlink') inode.target = node.target ?? '';
+  return inode;
+}
+
+/**
+ * Loads a whole snapshot tree into `table`, numbering inodes depth-first in name order, so
+ * the same snapshot always gets the same inode numbers (the journal relies on it).
+ */
+export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<void> {
+  const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: new Map((root.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])), nlink: 1 });
+  table.add(rootInode);
+  if (rootTree === null) return;
+  const hardLinks = new Map<number, Inode>();
+  const loadDir = async (dir: Inode, treeId: string) => {
+    const tree = await repo.loadTree(treeId);
+    for (const node of tree.nodes) {
+      let inode = node.type === 'file' && node.links > 1 ? hardLinks.get(node.inode) : undefined;
+      if (!inode) {
+        inode = inodeFromNode(table.allocateIno(), node);
+        if (node.type === 'file') {
+          inode.content = (node.content ?? []).map((id) => ({ id, size: repo.blobPlainSize(id) }));
+          inode.baseLimit = node.size;
+          if (node.links > 1) hardLinks.set(node.inode, inode);
+        }
+        table.add(inode);
+      }
+      dir.children!.set(node.name, inode.ino);
+      inode.nlink++;
+      inode.parents.set(dir.ino, (inode.parents.get(dir.ino) ?? 0) + 1);
+      if (node.type === 'dir') {
+        dir.subdirs++;
+        await loadDir(inode, node.subtree!);
+      }
+    }
+    dir.treeId = treeId;
+  };
+  await loadDir(rootInode, rootTree);
+}
+
+export function nodeFromInode(name: string, inode: Inode, subtree?: string): TreeNode {
+  const base = {
+    name, type: inode.type, mode: inode.mode, uid: inode.uid, gid: inode.gid,
+    mtimeNs: inode.mtimeNs, atimeNs: inode.atimeNs, ctimeNs: inode.ctimeNs,
+    inode: inode.ino, links: inode.type === 'dir' ? 1 : inode.nlink,
+    ...(inode.xattrs.size > 0 ? { xattrs: [...inode.xattrs].map(([n, value]) => ({ name: n, value })) } : {}),
+  };
+  switch (inode.type) {
+    case 'file':
+      return { ...base, size: inode.size, content: inode.content.map((c) => c.id) };
+    case 'dir':
+      return { ...base, size: 0, subtree: subtree! };
+    case 'symlink':
+      return { ...base, size: Buffer.byteLength(inode.target ?? ''), target: inode.target ?? '' };
+    case 'chardev':
+    case 'blockdev':
+      return { ...base, size: 0, rdev: inode.rdev };
+    default:
+      return { ...base, size: 0 };
+  }
+}
+
+export interface TreeWriteStats {
+  addedBytes: number;
+  treesWritten: number;
+}
+
+/**
+ * Writes tree blobs for every changed directory under `dir` and returns its tree id.
+ * Unchanged directories keep their tree id and cost nothing. Files must be committed first.
+ */
+export async function writeTree(repo: Repository, table: InodeTable, dir: Inode, stats: TreeWriteStats): Promise<string> {
+  if (dir.treeId !== undefined) return dir.treeId;
+  const nodes: TreeNode[] = [];
+  for (const [name, ino] of dir.children!) {
+    if (isTransientName(name)) continue;
+    const inode = table.get(ino)!;
+    if (inode.type === 'dir') {
+      nodes.push(nodeFromInode(name, inode, await writeTree(repo, table, inode, stats)));
+    } else {
+      if (inode.type === 'file' && !inode.dirty.isEmpty) throw new Error(`file ${name} has uncommitted data`);
+      nodes.push(nodeFromInode(name, inode));
+    }
+  }
+  const saved = await repo.saveTree({ nodes });
+  stats.addedBytes += saved.addedBytes;
+  stats.treesWritten++;
+  dir.treeId = saved.id;
+  return saved.id;
+}
+
+/** Files, directories and bytes of the live tree (hard links once). */
+export function countTree(table: InodeTable): { files: number; dirs: number; bytes: number } {
+  let files = 0;
+  let dirs = 0;
+  let bytes = 0;
+  for (const inode of table.all()) {
+    if (inode.nlink === 0) continue;
+    if (inode.type === 'dir') dirs++;
+    else if (inode.type === 'file') {
+      files++;
+      bytes += inode.size;
+    }
+  }
+  return { files, dirs, bytes };
+}

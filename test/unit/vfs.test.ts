@@ -1,0 +1,181 @@
+/**
+ * The filesystem layer without FUSE: POSIX behaviour, commits, snapshots, and what a crashed
+ * mount leaves (a new session over the same state folder, the old one never closed).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Repository } from '../../src/repository/repository.js';
+import { FsError } from '../../src/vfs/errors.js';
+import { LiveSession } from '../../src/vfs/session.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+
+async function readAll(session: LiveSession, file: string): Promise<Buffer> {
+  const fh = session.fs.open(file, O_RDONLY);
+  const size = session.fs.getattr(file).size;
+  const data = await session.fs.read(fh, 0, size + 10);
+  session.fs.release(fh);
+  return data;
+}
+
+async function writeFile(session: LiveSession, file: string, data: Buffer, offset = 0): Promise<void> {
+  let fh: number;
+  try {
+    fh = session.fs.open(file, O_WRONLY);
+  } catch {
+    fh = session.fs.create(file, 0o644);
+  }
+  for (let at = 0; at < data.length; at += 131072) await session.fs.write(fh, offset + at, data.subarray(at, at + 131072));
+  session.fs.release(fh);
+}
+
+const errnoOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as FsError).errno;
+  }
+  return 'no error';
+};
+
+describe('live filesystem (no FUSE)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let backend: MemoryBackend;
+  let repo: Repository;
+  const open = async () => (await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 1000, gid: 1000, quietMs: 60_000 })).session;
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    backend = new MemoryBackend();
+    repo = await Repository.init(backend, passphrase('vfs'));
+  });
+  afterEach(async () => cleanup());
+
+  it('creates, writes, reads, renames, links, and keeps it all across a snapshot and reopen', async () => {
+    const s = await open();
+    s.fs.mkdir('/docs', 0o755);
+    const big = randomBytes(3 * 1024 * 1024 + 17);
+    await writeFile(s, '/docs/big.bin', big);
+    await writeFile(s, '/docs/small.txt', Buffer.from('hello'));
+    s.fs.link('/docs/small.txt', '/hard');
+    s.fs.symlink('docs/small.txt', '/sym');
+    s.fs.rename('/docs/small.txt', '/docs/renamed.txt');
+    s.fs.setxattr('/docs/renamed.txt', 'user.tag', Buffer.from('v'), 0);
+    s.fs.utimens('/docs/renamed.txt', 1_600_000_000_111_222_333n, 1_600_000_000_444_555_666n);
+    expect((await readAll(s, '/docs/big.bin')).equals(big)).toBe(true);
+    expect(s.fs.getattr('/hard').nlink).toBe(2);
+    expect(s.fs.getattr('/hard').ino).toBe(s.fs.getattr('/docs/renamed.txt').ino);
+    await s.close();
+
+    const again = await open();
+    expect((await readAll(again, '/docs/big.bin')).equals(big)).toBe(true);
+    expect((await readAll(again, '/hard')).toString()).toBe('hello');
+    expect(again.fs.getattr('/hard').nlink).toBe(2);
+    expect(again.fs.getattr('/hard').ino).toBe(again.fs.getattr('/docs/renamed.txt').ino);
+    expect(again.fs.readlink('/sym')).toBe('docs/small.txt');
+    expect(again.fs.getxattr('/docs/renamed.txt', 'user.tag').toString()).toBe('v');
+    expect(again.fs.getattr('/docs/renamed.txt').mtimeNs).toBe(1_600_000_000_444_555_666n);
+    expect(again.fs.readdir('/docs').names.sort()).toEqual(['big.bin', 'renamed.txt']);
+    expect(again.fs.getattr('/').nlink).toBe(3);
+    await again.close();
+    expect((await repo.listSnapshots()).length).toBe(1);
+  });
+
+  it('answers with the POSIX errno for each failure', async () => {
+    const s = await open();
+    s.fs.mkdir('/d', 0o755);
+    await writeFile(s, '/d/f', Buffer.from('x'));
+    expect(errnoOf(() => s.fs.getattr('/nope'))).toBe('ENOENT');
+    expect(errnoOf(() => s.fs.mkdir('/d', 0o755))).toBe('EEXIST');
+    expect(errnoOf(() => s.fs.rmdir('/d'))).toBe('ENOTEMPTY');
+    expect(errnoOf(() => s.fs.rmdir('/d/f'))).toBe('ENOTDIR');
+    expect(errnoOf(() => s.fs.unlink('/d'))).toBe('EISDIR');
+    expect(errnoOf(() => s.fs.getattr('/d/f/x'))).toBe('ENOTDIR');
+    expect(errnoOf(() => s.fs.mkdir(`/${'n'.repeat(256)}`, 0o755))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => s.fs.rename('/d', '/d/sub'))).toBe('EINVAL');
+    expect(errnoOf(() => s.fs.link('/d', '/dlink'))).toBe('EPERM');
+    expect(errnoOf(() => s.fs.getxattr('/d/f', 'user.none'))).toBe('ENODATA');
+    expect(errnoOf(() => s.fs.readlink('/d/f'))).toBe('EINVAL');
+    s.fs.mkdir('/e', 0o755);
+    expect(errnoOf(() => s.fs.rename('/d/f', '/e'))).toBe('EISDIR');
+    expect(errnoOf(() => s.fs.rename('/e', '/d/f'))).toBe('ENOTDIR');
+    s.fs.rename('/e', '/d2'); // a directory over nothing
+    s.fs.mkdir('/empty', 0o755);
+    s.fs.rename('/d2', '/empty'); // over an empty directory
+    expect(s.fs.readdir('/').names.sort()).toEqual(['d', 'empty']);
+    await s.close();
+  });
+
+  it('replays the journal of a mount that died: every acknowledged write is back', async () => {
+    const s = await open();
+    const data = randomBytes(2 * 1024 * 1024);
+    s.fs.mkdir('/keep', 0o700);
+    await writeFile(s, '/keep/a.bin', data);
+    await writeFile(s, '/keep/a.bin', Buffer.from('PATCH'), 1000);
+    s.fs.chmod('/keep/a.bin', 0o600);
+    await s.fs.truncate('/keep/a.bin', 1_500_000);
+    // No close: the process "died". A new session over the same state folder:
+    const after = await open();
+    const expected = Buffer.from(data.subarray(0, 1_500_000));
+    Buffer.from('PATCH').copy(expected, 1000);
+    expect((await readAll(after, '/keep/a.bin')).equals(expected)).toBe(true);
+    expect(after.fs.getattr('/keep/a.bin').mode & 0o7777).toBe(0o600);
+    await after.close();
+    const third = await open();
+    expect((await readAll(third, '/keep/a.bin')).equals(expected)).toBe(true);
+    await third.close();
+  });
+
+  it('re-chunks about one chunk for a small write into a large file', async () => {
+    const s = await open();
+    const size = 64 * 1024 * 1024;
+    const big = randomBytes(size);
+    await writeFile(s, '/big', big);
+    await s.snapshot();
+    const before = s.flusher.rechunkedBytes;
+    await writeFile(s, '/big', Buffer.from('4 KiB of news'.repeat(315)), 40 * 1024 * 1024);
+    await s.snapshot();
+    const work = s.flusher.rechunkedBytes - before;
+    expect(work).toBeGreaterThan(0);
+    expect(work).toBeLessThan(10 * 1024 * 1024); // a chunk or two (max chunk 4 MiB), not 64 MiB
+    const expected = Buffer.from(big);
+    Buffer.from('4 KiB of news'.repeat(315)).copy(expected, 40 * 1024 * 1024);
+    expect((await readAll(s, '/big')).equals(expected)).toBe(true);
+    // The committed chunk list equals chunking the whole file from scratch.
+    const { saveContent } = await import('../../src/repository/file-content.js');
+    const fresh = await saveContent(repo, [expected]);
+    const node = s.table.get(s.fs.getattr('/big').ino)!;
+    expect(node.content.map((c) => c.id)).toEqual(fresh.content);
+    await s.close();
+  });
+
+  it('keeps an unlinked open file readable through its handle', async () => {
+    const s = await open();
+    await writeFile(s, '/gone', Buffer.from('still here'));
+    const fh = s.fs.open('/gone', O_RDONLY);
+    s.fs.unlink('/gone');
+    expect((await s.fs.read(fh, 0, 100)).toString()).toBe('still here');
+    s.fs.release(fh);
+    expect(errnoOf(() => s.fs.getattr('/gone'))).toBe('ENOENT');
+    await s.close();
+  });
+
+  it('grows by truncate as a hole of zeros and writes past the end as a sparse file', async () => {
+    const s = await open();
+    await writeFile(s, '/sparse', Buffer.from('end'), 10 * 1024 * 1024);
+    await s.fs.truncate('/sparse', 12 * 1024 * 1024);
+    const all = await readAll(s, '/sparse');
+    expect(all.length).toBe(12 * 1024 * 1024);
+    expect(all.subarray(0, 10 * 1024 * 1024).every((b) => b === 0)).toBe(true);
+    expect(all.subarray(10 * 1024 * 1024, 10 * 1024 * 1024 + 3).toString()).toBe('end');
+    await s.close();
+    const again = await open();
+    expect((await readAll(again, '/sparse')).equals(all)).toBe(true);
+    await again.close();
+  });
+});
