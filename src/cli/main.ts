@@ -5,6 +5,7 @@ import { CairnError } from '../errors/errors.js';
 import { registerCheck } from './commands/check.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
+import { registerMount } from './commands/mount.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { note } from './output.js';
@@ -20,6 +21,7 @@ registerInit(program);
 registerSnapshots(program);
 registerCheck(program);
 registerKey(program);
+registerMount(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),
 // Node would exit silently with code 13; say what happened instead.
@@ -38,6 +40,9 @@ try {
 } finally {
   settled = true;
 }
+// A finished command exits even if a native handle (fuse-native's, after an external
+// `fusermount -u`) would keep the event loop alive. Output to pipes and files is synchronous.
+process.exit(process.exitCode ?? 0);
 
 function report(e: unknown): number {
   if (e instanceof CommanderError) {

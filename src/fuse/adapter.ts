@@ -102,12 +102,13 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   const cache = options.cacheSeconds ?? 1;
   // fuse-native joins its options with commas, so options it lacks ride along in fsname:
   // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links).
+  // attr_timeout=0: libfuse2's path API gives each hard-link name its own kernel node, so a
+  // cached attribute of one name would go stale when the file changes through another.
   return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
-    fsname: 'cairn,subtype=cairn,big_writes,use_ino,readdir_ino',
+    fsname: 'cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=0',
     defaultPermissions: true,
     allowOther: options.allowOther ?? false,
     entryTimeout: cache,
-    attrTimeout: cache,
     kernelCache: true,
     timeout: false,
     force: true,

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CairnError } from '../../errors/errors.js';
+import { createFuse } from '../../fuse/adapter.js';
+import { RepositoryLock } from '../../repository/lock.js';
+import { LiveSession } from '../../vfs/session.js';
+import { defaultStateDir, mountRecordPath } from '../local-paths.js';
+import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
+import { openFromCli } from '../open.js';
+import { unmountAndWait } from '../unmount.js';
+import { formatBytes, formatLocalTime, note } from '../output.js';
+import { secretOptions } from './common.js';
+
+interface MountOpts {
+  keyfile?: string;
+  passwordFile?: string;
+  stateDir?: string;
+  allowOther?: boolean;
+}
+
+export function registerMount(program: Command): void {
+  secretOptions(
+    program
+      .command('mount')
+      .description('mount the repository as a writable folder (runs in the foreground until unmounted)')
+      .argument('<store>', 'the repository')
+      .argument('<mountpoint>', 'an existing empty folder'),
+  )
+    .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
+    .option('--allow-other', 'let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)')
+    .action(async (store: string, mountpoint: string, opts: MountOpts) => {
+      await checkMountpoint(mountpoint);
+      const repo = await openFromCli(store, opts);
+      const lock = await RepositoryLock.acquire(repo, true);
+      try {
+        await runMount(repo, lock, mountpoint, opts);
+      } finally {
+        await lock.release().catch(() => undefined);
+      }
+    });
+
+  program
+    .command('unmount')
+    .alias('umount')
+    .description('unmount: the mount finishes uploads, takes a snapshot if anything changed, and exits')
+    .argument('<mountpoint>', 'where it is mounted')
+    .action(async (mountpoint: string) => {
+      await unmountAndWait(mountpoint);
+    });
+}
+
+async function checkMountpoint(mountpoint: string): Promise<void> {
+  switch (await mountpointState(mountpoint)) {
+    case 'missing':
+      throw new CairnError('USAGE', `the mountpoint ${mountpoint} does not exist`, { hint: `create it first: mkdir -p ${mountpoint}` });
+    case 'not-a-folder':
+      throw new CairnError('USAGE', `the mountpoint ${mountpoint} is not a folder`);
+    case 'stale':
+      // A mount whose daemon died (kill -9, crash): nothing serves it, so clearing it is safe.
+      note(`cairn: ${mountpoint} held a dead mount (Transport endpoint is not connected); clearing it`);
+      if (!lazyUnmount(mountpoint)) throw new CairnError('USAGE', `cannot clear the dead mount at ${mountpoint}`, { hint: `run: fusermount -u -z ${mountpoint}` });
+      return;
+    case 'ok':
+      if (isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is already a mountpoint`, { hint: 'unmount it first, or choose another folder' });
+  }
+}
+
+async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: RepositoryLock, mountpoint: string, opts: MountOpts): Promise<void> {
+  const stateDir = opts.stateDir ?? defaultStateDir(repo.id);
+  const { session, report } = await LiveSession.open(repo, {
+    stateDir,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    onError: (e) => note(`cairn: background upload failed, will retry: ${(e as Error).message}`),
+  });
+  const base = report.base;
+  note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
+  if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
+
+  const fuse = createFuse(session.fs, session, mountpoint, { allowOther: opts.allowOther, log: (m) => note(`cairn: ${m}`) });
+  await new Promise<void>((resolve, reject) =>
+    fuse.mount((err) => (err ? reject(new CairnError('USAGE', `mounting at ${mountpoint} failed: ${err.message}`, { hint: 'is /dev/fuse available and fusermount installed (Debian: fuse3)?' })) : resolve())),
+  );
+  const record = mountRecordPath(mountpoint);
+  mkdirSync(path.dirname(record), { recursive: true, mode: 0o700 });
+  writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id }));
+  note(`cairn: mounted at ${mountpoint}`);
+
+  // Until a signal, `cairn unmount`, or `fusermount -u` from anywhere.
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearInterval(poll);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    const poll = setInterval(() => {
+      if (!isMounted(mountpoint)) done();
+    }, 500);
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+
+  if (isMounted(mountpoint)) await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+  note('cairn: unmounted; saving changes');
+  const staged = [...session.table.all()].filter((i) => !i.dirty.isEmpty).length;
+  if (staged > 0) note(`cairn: committing ${staged} file(s) with unsaved data`);
+  const snapshot = await session.close();
+  await repo.close();
+  rmSync(record, { force: true });
+  await lock.release();
+  note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
+}

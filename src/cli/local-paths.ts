@@ -1,0 +1,17 @@
+/** Where cairn keeps local state on this machine (XDG base directories). */
+import { createHash } from 'node:crypto';
+import { homedir, tmpdir } from 'node:os';
+import * as path from 'node:path';
+
+/** Journal and staging of one repository: $XDG_STATE_HOME/cairn/<repository id>. */
+export function defaultStateDir(repositoryId: string): string {
+  const base = process.env.XDG_STATE_HOME || path.join(homedir(), '.local', 'state');
+  return path.join(base, 'cairn', repositoryId);
+}
+
+/** Records of running mounts, so `cairn unmount` can find and wait for the daemon. */
+export function mountRecordPath(mountpoint: string): string {
+  const base = process.env.XDG_RUNTIME_DIR || path.join(tmpdir(), `cairn-${process.getuid?.() ?? 'user'}`);
+  const key = createHash('sha256').update(path.resolve(mountpoint)).digest('hex').slice(0, 24);
+  return path.join(base, 'cairn-mounts', `${key}.json`);
+}
