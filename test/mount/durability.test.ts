@@ -1,0 +1,72 @@
+/**
+ * What a mount promises when things go wrong: kill -9 during a copy loses no file that was
+ * closed before the kill, and the store stays consistent; a second writer is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { cairn, run } from '../helpers/cli.js';
+import { mount, unmountAll } from '../helpers/mount.js';
+import { tempDir } from '../helpers/store.js';
+
+const env = { CAIRN_PASSWORD: 'durability test' };
+
+describe('a mount under failure', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let store: string;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cairn-durability-'));
+    store = path.join(dir, 'store');
+    expect((await cairn(['init', store], env)).code).toBe(0);
+  });
+  afterAll(async () => {
+    await unmountAll();
+    await cleanup();
+  });
+
+  it('keeps every file closed before kill -9 of the daemon, and the store passes check --read-data', async () => {
+    const mnt = path.join(dir, 'mnt');
+    const state = path.join(dir, 'state');
+    const done = path.join(dir, 'done.txt');
+    const m = await mount(store, mnt, state, env);
+    await fs.mkdir(path.join(mnt, 'copy'));
+    // Copy files one by one; a name goes into done.txt only after cp closed the file.
+    const copier = spawn('bash', ['-c', `
+      find /usr/share/doc -type f -size -2M | sort | head -3000 | while IFS= read -r f; do
+        name=$(echo "$f" | tr / _)
+        cp "$f" "${mnt}/copy/$name" 2>/dev/null && echo "$f" >> "${done}" || exit 0
+      done`], { stdio: 'ignore' });
+    const copierDone = new Promise((resolve) => copier.on('exit', resolve));
+    // Let it get well into the copy, then kill the daemon without warning.
+    while (!existsSync(done) || (await fs.readFile(done, 'utf8')).split('\n').length < 300) await new Promise((r) => setTimeout(r, 100));
+    await m.kill();
+    copier.kill('SIGKILL');
+    await copierDone;
+
+    const closed = (await fs.readFile(done, 'utf8')).split('\n').filter(Boolean);
+    expect(closed.length).toBeGreaterThanOrEqual(300);
+    const again = await mount(store, mnt, state, env);
+    expect(again.log()).toMatch(/replayed \d+ change/);
+    for (const original of closed) {
+      const copy = path.join(mnt, 'copy', original.replaceAll('/', '_'));
+      expect((await fs.readFile(copy)).equals(await fs.readFile(original)), copy).toBe(true);
+    }
+    expect(await again.unmount()).toBe(0);
+    const check = await cairn(['check', store, '--read-data'], env);
+    expect(check.stdout).toMatch(/no errors/);
+    expect(check.code).toBe(0);
+  }, 300_000);
+
+  it('refuses a second read-write mount, naming the holder, with exit code 5', async () => {
+    const first = await mount(store, path.join(dir, 'mnt1'), path.join(dir, 'state1'), env);
+    await fs.mkdir(path.join(dir, 'mnt2'), { recursive: true });
+    const second = await run(process.execPath, [path.resolve(__dirname, '../../dist/src/cli/main.js'), 'mount', store, path.join(dir, 'mnt2'), '--state-dir', path.join(dir, 'state2')], env);
+    expect(second.code).toBe(EXIT.locked);
+    expect(second.stderr).toMatch(new RegExp(`in use by .*pid ${first.child.pid}`));
+    expect(await first.unmount()).toBe(0);
+  }, 120_000);
+});
