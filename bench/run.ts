@@ -4,11 +4,13 @@
  * Corpus: ../shared/bench/make-corpus.sh (a real ~26,000-file tree, the same tree with 1 % of
  * files changed, a 1 GiB random file), built into CAIRN_BENCH_CORPUS (default
  * /var/tmp/cairn-corpus) if missing. Work files go next to it, on the same disk.
- * Results: a Markdown table on stdout and in bench-results/latest.md.
+ * Results: Markdown tables on stdout and in bench-results/latest.md.
+ * BENCH_ONLY=repository or BENCH_ONLY=mount runs one part.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { mountBenchmarks } from './mount-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CORPUS = process.env.CAIRN_BENCH_CORPUS ?? '/var/tmp/cairn-corpus';
@@ -65,7 +67,34 @@ if (!existsSync(path.join(CORPUS, 'MANIFEST.txt'))) {
   execFileSync('bash', [MAKE_CORPUS, CORPUS], { stdio: 'inherit' });
 }
 mkdirSync(WORK, { recursive: true });
+const only = process.env.BENCH_ONLY;
+const sections: string[] = [];
 try {
+  if (only !== 'mount') sections.push(await repositoryBenchmarks());
+  if (only !== 'repository') sections.push(await mountSection());
+  const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
+  const report = `${header}\n\n${sections.join('\n\n')}\n`;
+  mkdirSync(path.join(ROOT, 'bench-results'), { recursive: true });
+  writeFileSync(path.join(ROOT, 'bench-results/latest.md'), report);
+  process.stdout.write(report);
+} finally {
+  rmSync(WORK, { recursive: true, force: true });
+}
+
+async function mountSection(): Promise<string> {
+  const rows = await mountBenchmarks(path.join(WORK, 'mounts'), CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`));
+  const cell = (v: number | undefined, unit: string) => (v === undefined ? '' : unit === 'MiB' ? v.toFixed(0) : v.toFixed(2));
+  const ratio = (v: number | undefined, base: number | undefined) => (v === undefined || !base ? '' : `${(v / base).toFixed(2)}×`);
+  return [
+    '### Mounted folder: local disk, cairn, gocryptfs (seconds unless noted)',
+    '',
+    '| operation | local disk | cairn | gocryptfs | cairn / local | cairn / gocryptfs |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.what} | ${cell(r.local, r.unit)} | ${cell(r.cairn, r.unit)} | ${cell(r.gocryptfs, r.unit)} | ${r.unit === 'MiB' ? '' : ratio(r.cairn, r.local)} | ${ratio(r.cairn, r.gocryptfs)} |`),
+  ].join('\n');
+}
+
+async function repositoryBenchmarks(): Promise<string> {
   const big = path.join(CORPUS, 'big');
   const tree = path.join(CORPUS, 'tree');
   const treeMod = path.join(CORPUS, 'tree-mod');
@@ -104,15 +133,12 @@ try {
   }
 
   const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? '' : n.toFixed(digits));
-  const table = [
+  return [
+    '### Repository: chunk + encrypt + pack on a local-folder store',
+    '',
     '| step | seconds | MiB/s | time vs plain cp | CPU s | peak RSS MiB | note |',
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.what} | ${fmt(r.seconds)} | ${fmt(r.mibPerSecond, 0)} | ${r.ratio ?? ''} | ${fmt(r.cpuSeconds, 1)} | ${fmt(r.maxRssMiB, 0)} | ${r.note ?? ''} |`),
   ].join('\n');
-  const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
-  mkdirSync(path.join(ROOT, 'bench-results'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'bench-results/latest.md'), `${header}\n\n${table}\n`);
-  process.stdout.write(`${header}\n\n${table}\n`);
-} finally {
-  rmSync(WORK, { recursive: true, force: true });
 }
+

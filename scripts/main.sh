@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The main job: set up what is missing, then create (first time) and open an encrypted
-# repository in a local folder, list its backup points and verify it.
-#   bash scripts/main.sh [STORE]          (default STORE: ~/cairn-store)
+# The main job: set up what is missing, create an encrypted repository in a local folder the
+# first time, and mount it as a plaintext folder in the foreground. Ctrl-C (or
+# `cairn unmount MOUNTPOINT` from another terminal) saves everything, takes a snapshot and exits.
+#   bash scripts/main.sh [STORE] [MOUNTPOINT]     (defaults: ~/cairn-store and ~/cairn)
 # The passphrase is asked for on the terminal, or taken from CAIRN_PASSWORD_FILE /
 # CAIRN_PASSWORD for unattended runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 store="${1:-$HOME/cairn-store}"
+mountpoint="${2:-$HOME/cairn}"
 cairn() { node dist/src/cli/main.js "$@"; }
 if [ ! -f "$store/config" ]; then
   cairn init "$store"
 fi
+mkdir -p "$mountpoint"
+echo "Mounting $store at $mountpoint; copy or rsync files into it. Ctrl-C to unmount."
+cairn mount "$store" "$mountpoint"
 cairn snapshots "$store"
-cairn check "$store"

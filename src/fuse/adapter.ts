@@ -99,6 +99,7 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
     removexattr: (path: string, name: string, cb: Cb) => change(cb, () => fs.removexattr(path, name)),
   };
 
+  if (process.env.CAIRN_DEBUG_OPS) countOperations(ops, options.log);
   const cache = options.cacheSeconds ?? 1;
   // fuse-native joins its options with commas, so options it lacks ride along in fsname:
   // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links).
@@ -113,4 +114,16 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
     timeout: false,
     force: true,
   });
+}
+
+/** CAIRN_DEBUG_OPS=1: count requests per operation and log the counts at exit (for tuning). */
+function countOperations(ops: Record<string, (...args: never[]) => void>, log: (message: string) => void): void {
+  const counts = new Map<string, number>();
+  for (const [name, fn] of Object.entries(ops)) {
+    ops[name] = ((...args: never[]) => {
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return fn(...args);
+    }) as (...args: never[]) => void;
+  }
+  process.on('exit', () => log(`requests: ${[...counts].sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c}`).join(', ')}`));
 }

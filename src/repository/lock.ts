@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { CairnError } from '../errors/errors.js';
+import { CairnError, isCairnError } from '../errors/errors.js';
 import { openObject, sealObject } from '../format/sealed.js';
 import type { Repository } from './repository.js';
 
@@ -112,16 +112,20 @@ async function writeLock(repo: Repository, info: LockInfo): Promise<string> {
   return name;
 }
 
+/** Every lock on the store; `info` is null for one that cannot be read (damaged or foreign). */
 export async function listLocks(repo: Repository): Promise<{ name: string; info: LockInfo | null }[]> {
   const names = await repo.backend.list('locks');
-  return Promise.all(
+  const locks = await Promise.all(
     names.map(async (name) => {
       try {
         const box = await repo.backend.get({ kind: 'locks', name });
         return { name, info: JSON.parse(openObject(repo.keys.encryption, 'lock', box, `locks/${name}`).toString()) as LockInfo };
-      } catch {
+      } catch (e) {
+        // Released between listing and reading: not a lock any more.
+        if (isCairnError(e, 'NOT_FOUND')) return null;
         return { name, info: null };
       }
     }),
   );
+  return locks.filter((l): l is { name: string; info: LockInfo | null } => l !== null);
 }

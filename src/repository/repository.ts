@@ -43,6 +43,8 @@ export class Repository {
   private readonly cache: BlobCache;
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
+  /** Loads in progress: concurrent readers of one blob share one fetch and one decryption. */
+  private readonly loading = new Map<string, Promise<Buffer>>();
 
   private constructor(
     readonly backend: Backend,
@@ -111,6 +113,15 @@ export class Repository {
   async loadBlob(type: BlobType, id: string): Promise<Buffer> {
     const cached = this.cache.get(id);
     if (cached) return cached;
+    let loading = this.loading.get(id);
+    if (!loading) {
+      loading = this.fetchBlob(type, id).finally(() => this.loading.delete(id));
+      this.loading.set(id, loading);
+    }
+    return loading;
+  }
+
+  private async fetchBlob(type: BlobType, id: string): Promise<Buffer> {
     const what = `blob ${id}`;
     let sealed: Uint8Array;
     const pending = this.packer.pendingBlob(id);

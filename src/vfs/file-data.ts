@@ -14,6 +14,8 @@ import type { ChunkRef } from './records.js';
 import type { StagingArea } from './staging.js';
 
 const READ_PIECE = 1024 * 1024;
+/** Chunks fetched ahead of a read, so sequential readers rarely wait for the store. */
+const PREFETCH_CHUNKS = 2;
 
 export interface CommitResult {
   readonly content: ChunkRef[];
@@ -62,6 +64,11 @@ export class FileData {
   private async readBase(content: readonly ChunkRef[], start: number, end: number, out: Buffer, outOffset: number): Promise<void> {
     const starts = chunkStarts(content);
     let i = upperBound(starts, start) - 1;
+    const last = upperBound(starts, end - 1) - 1;
+    for (let ahead = last + 1; ahead <= last + PREFETCH_CHUNKS && ahead < content.length; ahead++) {
+      // Warm the cache; a failure here surfaces when that chunk is really read.
+      this.repo.loadBlob('data', content[ahead]!.id).catch(() => undefined);
+    }
     let pos = start;
     while (pos < end && i < content.length) {
       const plaintext = await this.repo.loadBlob('data', content[i]!.id);

@@ -17,6 +17,8 @@ import type { JournalRecord } from './records.js';
 export interface FlusherOptions {
   /** Quiet time after the last close before a background commit starts. */
   readonly quietMs?: number;
+  /** Longest a closed file waits while closes keep coming (an rsync never pauses). */
+  readonly maxDelayMs?: number;
   /** Called with background errors (the CLI logs them); the data stays staged and is retried. */
   readonly onError?: (error: unknown) => void;
 }
@@ -31,6 +33,8 @@ export class Flusher implements CommitGate {
   private readonly closed = new Set<number>();
   private readonly locks = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the oldest file waiting for a background commit was closed. */
+  private waitingSince: number | undefined;
   private running: Promise<void> = Promise.resolve();
   private retryDelayMs = 1000;
   /** Bytes chunked by commits (for tests and stats: the work done). */
@@ -51,13 +55,17 @@ export class Flusher implements CommitGate {
 
   fileClosed(inode: Inode): void {
     this.closed.add(inode.ino);
-    this.schedule(this.options.quietMs ?? 1000);
+    this.waitingSince ??= Date.now();
+    const quiet = this.options.quietMs ?? 1000;
+    const latest = this.waitingSince + (this.options.maxDelayMs ?? 5000) - Date.now();
+    this.schedule(Math.max(0, Math.min(quiet, latest)));
   }
 
   private schedule(delayMs: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.waitingSince = undefined;
       const inos = [...this.closed];
       this.closed.clear();
       void this.commit(inos).catch((e) => {

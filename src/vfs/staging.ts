@@ -3,10 +3,14 @@
  * mount that are not yet packed into the repository. A write() is in the page cache of a
  * staging file when it returns, so killing the daemon loses nothing; fsync() makes it durable.
  */
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 
+/** Open staging files kept at most; more would run into the process's descriptor limit. */
+const MAX_OPEN_FILES = 256;
+
 export class StagingArea {
+  /** Open descriptors, least recently used first (Map keeps insertion order). */
   private readonly fds = new Map<number, number>();
 
   constructor(private readonly dir: string) {
@@ -19,13 +23,19 @@ export class StagingArea {
 
   private fd(ino: number): number {
     let fd = this.fds.get(ino);
-    if (fd === undefined) {
-      fd = openSync(this.pathOf(ino), 'a+', 0o600);
-      // 'a+' would force appends; reopen read-write without O_APPEND now that it exists.
-      closeSync(fd);
-      fd = openSync(this.pathOf(ino), 'r+');
-      this.fds.set(ino, fd);
+    if (fd !== undefined) {
+      this.fds.delete(ino); // move to the most recently used end
+    } else {
+      if (this.fds.size >= MAX_OPEN_FILES) {
+        const [oldestIno, oldestFd] = this.fds.entries().next().value as [number, number];
+        // Closing loses nothing: written bytes are in the page cache (fsync'd if asked).
+        closeSync(oldestFd);
+        this.fds.delete(oldestIno);
+      }
+      // Create if missing, without O_APPEND (writes go to their own offsets).
+      fd = openSync(this.pathOf(ino), constants.O_RDWR | constants.O_CREAT, 0o600);
     }
+    this.fds.set(ino, fd);
     return fd;
   }
 
@@ -54,8 +64,8 @@ export class StagingArea {
   }
 
   sync(ino: number): void {
-    const fd = this.fds.get(ino);
-    if (fd !== undefined) fsyncSync(fd);
+    // A descriptor closed by the LRU may have unsynced pages: fsync through a fresh one.
+    if (existsSync(this.pathOf(ino))) fsyncSync(this.fd(ino));
   }
 
   remove(ino: number): void {

@@ -1,0 +1,152 @@
+/**
+ * Mount benchmarks: the same operations on plain local disk, on a cairn mount, and on a
+ * gocryptfs mount when installed (Debian: gocryptfs), all on the same disk in one run.
+ * "Until saved" for cairn includes unmount: committing staged data and taking the snapshot.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+export interface MountRow {
+  readonly what: string;
+  readonly local?: number;
+  readonly cairn?: number;
+  readonly gocryptfs?: number;
+  readonly unit: string;
+  readonly note?: string;
+}
+
+interface Target {
+  readonly name: 'local' | 'cairn' | 'gocryptfs';
+  readonly dir: string;
+  /** Remount (cold caches); returns the daemon's pid when there is one. */
+  mount(): Promise<number | undefined>;
+  /** Unmount and wait until everything is saved. */
+  unmount(): Promise<void>;
+}
+
+function dropCaches(): void {
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // not root: caches stay warm for every contestant alike
+  }
+}
+
+async function time(fn: () => void | Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function peakRssMiB(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : undefined;
+}
+
+function cairnTarget(root: string, cli: string): Target {
+  const store = path.join(root, 'cairn-store');
+  const mnt = path.join(root, 'cairn-mnt');
+  const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
+  mkdirSync(mnt, { recursive: true });
+  execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
+  return {
+    name: 'cairn',
+    dir: mnt,
+    mount: async () => {
+      const log = path.join(root, 'cairn-mount.log');
+      writeFileSync(log, '');
+      const child = spawn(process.execPath, [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'cairn-state')], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stderr!.on('data', (d) => {
+          out += d;
+          if (out.includes('mounted at')) resolve();
+        });
+        child.on('exit', (code) => reject(new Error(`cairn mount exited ${code}: ${out}`)));
+      });
+      child.stderr!.resume();
+      return child.pid;
+    },
+    unmount: async () => {
+      execFileSync(process.execPath, [cli, 'unmount', mnt], { stdio: 'ignore' });
+    },
+  };
+}
+
+function gocryptfsTarget(root: string): Target | null {
+  if (spawnSync('sh', ['-c', 'command -v gocryptfs']).status !== 0) return null;
+  const cipher = path.join(root, 'gocryptfs-cipher');
+  const mnt = path.join(root, 'gocryptfs-mnt');
+  const pass = path.join(root, 'gocryptfs-pass');
+  mkdirSync(cipher, { recursive: true });
+  mkdirSync(mnt, { recursive: true });
+  writeFileSync(pass, 'bench\n');
+  execFileSync('gocryptfs', ['-init', '-q', '-passfile', pass, cipher], { stdio: 'ignore' });
+  let pid: number | undefined;
+  return {
+    name: 'gocryptfs',
+    dir: mnt,
+    mount: async () => {
+      execFileSync('gocryptfs', ['-q', '-passfile', pass, cipher, mnt], { stdio: 'ignore' });
+      pid = Number(execFileSync('pgrep', ['-n', 'gocryptfs']).toString().trim()) || undefined;
+      return pid;
+    },
+    unmount: async () => {
+      spawnSync('sync');
+      execFileSync('fusermount', ['-u', mnt]);
+    },
+  };
+}
+
+function localTarget(root: string): Target {
+  const dir = path.join(root, 'local');
+  mkdirSync(dir, { recursive: true });
+  return { name: 'local', dir, mount: async () => undefined, unmount: async () => void spawnSync('sync') };
+}
+
+export async function mountBenchmarks(root: string, corpus: string, cli: string, progress: (m: string) => void): Promise<MountRow[]> {
+  const targets = [localTarget(root), cairnTarget(root, cli), gocryptfsTarget(root)].filter((t): t is Target => t !== null);
+  const results = new Map<string, Record<string, number | undefined>>();
+  const put = (what: string, target: string, value: number | undefined) => {
+    results.set(what, { ...(results.get(what) ?? {}), [target]: value });
+  };
+  const tree = path.join(corpus, 'tree');
+  const big = path.join(corpus, 'big', 'big.bin');
+  for (const t of targets) {
+    progress(`${t.name}: rsync of the small-file tree`);
+    dropCaches();
+    let pid = await t.mount();
+    let peak = 0;
+    const track = () => (peak = Math.max(peak, peakRssMiB(pid) ?? 0));
+    put('rsync -a tree (385 MiB, 24,581 files) into the folder', t.name, await time(() => void execFileSync('rsync', ['-a', `${tree}/`, path.join(t.dir, 'tree/')])));
+    track();
+    put('… until saved (sync / unmount with commit and snapshot)', t.name, await time(() => t.unmount()));
+
+    progress(`${t.name}: second rsync after 1 % of files changed`);
+    pid = await t.mount();
+    put('rsync -a of the tree with 1 % of files changed', t.name, await time(() => void execFileSync('rsync', ['-a', `${corpus}/tree-mod/`, path.join(t.dir, 'tree/')])));
+    track();
+
+    progress(`${t.name}: 1 GiB sequential write`);
+    dropCaches();
+    put('sequential write 1 GiB (dd bs=1M)', t.name, await time(() => void execFileSync('dd', [`if=${big}`, `of=${path.join(t.dir, 'big.bin')}`, 'bs=1M', 'status=none'])));
+    track();
+    put('… until saved', t.name, await time(() => t.unmount()));
+
+    progress(`${t.name}: 1 GiB sequential read, cold`);
+    dropCaches();
+    pid = await t.mount();
+    put('sequential read 1 GiB, cold cache (remounted)', t.name, await time(() => void execFileSync('dd', [`if=${path.join(t.dir, 'big.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none'])));
+    track();
+
+    progress(`${t.name}: 4 KiB random write into the 1 GiB file`);
+    put('4 KiB write at a random offset of the 1 GiB file', t.name, await time(() => void execFileSync('dd', ['if=/dev/urandom', `of=${path.join(t.dir, 'big.bin')}`, 'bs=4096', 'count=1', `seek=${123457}`, 'conv=notrunc', 'status=none'])));
+    track();
+    put('… until saved (cairn: re-chunks about one chunk)', t.name, await time(() => t.unmount()));
+    put('peak memory of the filesystem process (MiB)', t.name, pid === undefined && t.name === 'local' ? undefined : peak);
+  }
+  return [...results].map(([what, values]) => ({ what, unit: what.startsWith('peak') ? 'MiB' : 's', local: values.local, cairn: values.cairn, gocryptfs: values.gocryptfs }));
+}
