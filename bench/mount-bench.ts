@@ -9,15 +9,13 @@ import * as path from 'node:path';
 
 export interface MountRow {
   readonly what: string;
-  readonly local?: number;
-  readonly cairn?: number;
-  readonly gocryptfs?: number;
+  /** Value per target name, in `unit`. */
+  readonly values: Record<string, number | undefined>;
   readonly unit: string;
-  readonly note?: string;
 }
 
 interface Target {
-  readonly name: 'local' | 'cairn' | 'gocryptfs';
+  readonly name: string;
   readonly dir: string;
   /** Remount (cold caches); returns the daemon's pid when there is one. */
   mount(): Promise<number | undefined>;
@@ -46,19 +44,19 @@ function peakRssMiB(pid: number | undefined): number | undefined {
   return m ? Number(m[1]) / 1024 : undefined;
 }
 
-function cairnTarget(root: string, cli: string): Target {
-  const store = path.join(root, 'cairn-store');
-  const mnt = path.join(root, 'cairn-mnt');
+function cairnTarget(root: string, cli: string, attrTimeout: number): Target {
+  const tag = attrTimeout === 0 ? 'cairn' : `cairn-attr${attrTimeout}`;
+  const store = path.join(root, `${tag}-store`);
+  const mnt = path.join(root, `${tag}-mnt`);
   const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
   mkdirSync(mnt, { recursive: true });
   execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
   return {
-    name: 'cairn',
+    name: attrTimeout === 0 ? 'cairn' : `cairn --attr-timeout ${attrTimeout}`,
     dir: mnt,
     mount: async () => {
-      const log = path.join(root, 'cairn-mount.log');
-      writeFileSync(log, '');
-      const child = spawn(process.execPath, [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'cairn-state')], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, `${tag}-state`), '--attr-timeout', String(attrTimeout)];
+      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
       await new Promise<void>((resolve, reject) => {
         let out = '';
         child.stderr!.on('data', (d) => {
@@ -107,8 +105,8 @@ function localTarget(root: string): Target {
   return { name: 'local', dir, mount: async () => undefined, unmount: async () => void spawnSync('sync') };
 }
 
-export async function mountBenchmarks(root: string, corpus: string, cli: string, progress: (m: string) => void): Promise<MountRow[]> {
-  const targets = [localTarget(root), cairnTarget(root, cli), gocryptfsTarget(root)].filter((t): t is Target => t !== null);
+export async function mountBenchmarks(root: string, corpus: string, cli: string, progress: (m: string) => void): Promise<{ targets: string[]; rows: MountRow[] }> {
+  const targets = [localTarget(root), cairnTarget(root, cli, 0), cairnTarget(root, cli, 1), gocryptfsTarget(root)].filter((t): t is Target => t !== null);
   const results = new Map<string, Record<string, number | undefined>>();
   const put = (what: string, target: string, value: number | undefined) => {
     results.set(what, { ...(results.get(what) ?? {}), [target]: value });
@@ -146,7 +144,7 @@ export async function mountBenchmarks(root: string, corpus: string, cli: string,
     put('4 KiB write at a random offset of the 1 GiB file', t.name, await time(() => void execFileSync('dd', ['if=/dev/urandom', `of=${path.join(t.dir, 'big.bin')}`, 'bs=4096', 'count=1', `seek=${123457}`, 'conv=notrunc', 'status=none'])));
     track();
     put('… until saved (cairn: re-chunks about one chunk)', t.name, await time(() => t.unmount()));
-    put('peak memory of the filesystem process (MiB)', t.name, pid === undefined && t.name === 'local' ? undefined : peak);
+    put('peak memory of the filesystem process (MiB)', t.name, t.name === 'local' ? undefined : peak);
   }
-  return [...results].map(([what, values]) => ({ what, unit: what.startsWith('peak') ? 'MiB' : 's', local: values.local, cairn: values.cairn, gocryptfs: values.gocryptfs }));
+  return { targets: targets.map((t) => t.name), rows: [...results].map(([what, values]) => ({ what, unit: what.startsWith('peak') ? 'MiB' : 's', values })) };
 }

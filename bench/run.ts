@@ -82,15 +82,16 @@ try {
 }
 
 async function mountSection(): Promise<string> {
-  const rows = await mountBenchmarks(path.join(WORK, 'mounts'), CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`));
+  const { targets, rows } = await mountBenchmarks(path.join(WORK, 'mounts'), CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`));
   const cell = (v: number | undefined, unit: string) => (v === undefined ? '' : unit === 'MiB' ? v.toFixed(0) : v.toFixed(2));
   const ratio = (v: number | undefined, base: number | undefined) => (v === undefined || !base ? '' : `${(v / base).toFixed(2)}×`);
+  const peer = targets.includes('gocryptfs') ? 'gocryptfs' : undefined;
   return [
-    '### Mounted folder: local disk, cairn, gocryptfs (seconds unless noted)',
+    '### Mounted folder (seconds unless noted; same disk, same run)',
     '',
-    '| operation | local disk | cairn | gocryptfs | cairn / local | cairn / gocryptfs |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.what} | ${cell(r.local, r.unit)} | ${cell(r.cairn, r.unit)} | ${cell(r.gocryptfs, r.unit)} | ${r.unit === 'MiB' ? '' : ratio(r.cairn, r.local)} | ${ratio(r.cairn, r.gocryptfs)} |`),
+    `| operation | ${targets.join(' | ')} | cairn / local |${peer ? ' cairn / gocryptfs |' : ''}`,
+    `|---|${targets.map(() => '---|').join('')}---|${peer ? '---|' : ''}`,
+    ...rows.map((r) => `| ${r.what} | ${targets.map((t) => cell(r.values[t], r.unit)).join(' | ')} | ${r.unit === 'MiB' ? '' : ratio(r.values.cairn, r.values.local)} |${peer ? ` ${ratio(r.values.cairn, r.values[peer])} |` : ''}`),
   ].join('\n');
 }
 

@@ -14,8 +14,12 @@ export interface Gate {
 
 export interface MountOptions {
   readonly allowOther?: boolean;
-  /** Seconds the kernel may cache attributes and names (every change goes through us). */
-  readonly cacheSeconds?: number;
+  /**
+   * Seconds the kernel may cache attributes. 0 (default) is always correct. More saves a
+   * request per stat, but a file changed through one hard-link name can show old metadata
+   * through another name for that long (libfuse2's path API gives each name its own node).
+   */
+  readonly attrTimeoutSeconds?: number;
   readonly log: (message: string) => void;
 }
 
@@ -100,16 +104,16 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   };
 
   if (process.env.CAIRN_DEBUG_OPS) countOperations(ops, options.log);
-  const cache = options.cacheSeconds ?? 1;
+  const attrTimeout = options.attrTimeoutSeconds ?? 0;
   // fuse-native joins its options with commas, so options it lacks ride along in fsname:
-  // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links).
-  // attr_timeout=0: libfuse2's path API gives each hard-link name its own kernel node, so a
-  // cached attribute of one name would go stale when the file changes through another.
+  // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links),
+  // attr_timeout (fuse-native drops a 0), negative_timeout (every create passes through
+  // this mount, so a cached "no such name" is dropped by the kernel when it stops being true).
   return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
-    fsname: 'cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=0',
+    fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=${attrTimeout},negative_timeout=1`,
     defaultPermissions: true,
     allowOther: options.allowOther ?? false,
-    entryTimeout: cache,
+    entryTimeout: 1,
     kernelCache: true,
     timeout: false,
     force: true,

@@ -12,7 +12,12 @@ export class FsError extends Error {
     readonly errno: Errno,
     message?: string,
   ) {
+    // ENOENT and ENODATA are everyday answers (lookups, security.capability on each write):
+    // skip the stack trace, which costs more than the answer.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? errno);
+    Error.stackTraceLimit = limit;
     this.name = 'FsError';
   }
 }

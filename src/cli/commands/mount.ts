@@ -17,6 +17,7 @@ interface MountOpts {
   passwordFile?: string;
   stateDir?: string;
   allowOther?: boolean;
+  attrTimeout: string;
 }
 
 export function registerMount(program: Command): void {
@@ -29,7 +30,9 @@ export function registerMount(program: Command): void {
   )
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
     .option('--allow-other', 'let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)')
+    .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old', '0')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
+      if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
       await checkMountpoint(mountpoint);
       const repo = await openFromCli(store, opts);
       const lock = await RepositoryLock.acquire(repo, true);
@@ -78,7 +81,11 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
 
-  const fuse = createFuse(session.fs, session, mountpoint, { allowOther: opts.allowOther, log: (m) => note(`cairn: ${m}`) });
+  const fuse = createFuse(session.fs, session, mountpoint, {
+    allowOther: opts.allowOther,
+    attrTimeoutSeconds: Number(opts.attrTimeout),
+    log: (m) => note(`cairn: ${m}`),
+  });
   await new Promise<void>((resolve, reject) =>
     fuse.mount((err) => (err ? reject(new CairnError('USAGE', `mounting at ${mountpoint} failed: ${err.message}`, { hint: 'is /dev/fuse available and fusermount installed (Debian: fuse3)?' })) : resolve())),
   );
