@@ -1,7 +1,7 @@
 /** `cairn unmount`: ask the kernel to unmount, then wait for the daemon to save and exit. */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { CairnError } from '../errors/errors.js';
+import { CairnError, type ErrorCode } from '../errors/errors.js';
 import { mountRecordPath } from './local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from './mount-table.js';
 import { note } from './output.js';
@@ -23,7 +23,7 @@ function alive(pid: number): boolean {
 
 export async function unmountAndWait(mountpoint: string): Promise<void> {
   const recordFile = mountRecordPath(mountpoint);
-  const record = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as { pid: number }) : null;
+  const record = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
   if ((await mountpointState(mountpoint)) === 'stale' || (record && !alive(record.pid))) {
     lazyUnmount(mountpoint);
     rmSync(recordFile, { force: true });
@@ -40,5 +40,17 @@ export async function unmountAndWait(mountpoint: string): Promise<void> {
   if (!record) return;
   note('cairn: waiting for the mount to save its changes');
   while (alive(record.pid)) await new Promise((r) => setTimeout(r, 200));
+  const outcome = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
+  if (outcome?.failed) {
+    rmSync(recordFile, { force: true });
+    throw new CairnError(outcome.failed.code, `the mount could not save everything: ${outcome.failed.message}`, {
+      hint: 'nothing is lost: the changes are kept in its local journal and staging; fix the cause and mount again to save them',
+    });
+  }
   note('cairn: done');
+}
+
+interface MountRecord {
+  readonly pid: number;
+  readonly failed?: { readonly code: ErrorCode; readonly message: string };
 }

@@ -113,8 +113,16 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   note('cairn: unmounted; saving changes');
   const staged = [...session.table.all()].filter((i) => !i.dirty.isEmpty).length;
   if (staged > 0) note(`cairn: committing ${staged} file(s) with unsaved data`);
-  const snapshot = await session.close();
-  await repo.close();
+  let snapshot;
+  try {
+    snapshot = await session.close();
+    await repo.close();
+  } catch (e) {
+    // Tell a waiting `cairn unmount` what went wrong; staged data stays in the journal.
+    const code = e instanceof CairnError ? e.code : 'UNREACHABLE';
+    writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id, failed: { code, message: (e as Error).message } }));
+    throw e;
+  }
   rmSync(record, { force: true });
   await lock.release();
   note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
