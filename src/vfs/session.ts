@@ -108,6 +108,12 @@ export class LiveSession {
    * Takes a snapshot of the whole tree as it is now. Most staged data is committed first
    * while programs keep working; then changes wait briefly while the rest is committed and
    * the changed directories are written, so the snapshot is one point in time.
+   *
+   * Today it runs only from close(), after the kernel unmounted, so no request can race
+   * it. Before snapshots run while mounted (issue 4): a change may pass writable() and then
+   * mutate one microtask later, after `frozen` was set. The check and the mutation must sit
+   * in one synchronous step (check isFrozen() right before applying, in the adapter and in
+   * Filesystem.write/truncate after their commit-lock wait).
    */
   async snapshot(tags: readonly string[] = []): Promise<StoredSnapshot> {
     await this.writable();
