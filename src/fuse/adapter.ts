@@ -35,14 +35,19 @@ type Cb = (...args: unknown[]) => void;
 
 export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, options: MountOptions): Fuse {
   const fail = (cb: Cb, e: unknown) => cb(toFuseErrno(e, options.log));
-  /** Reads: answer with cb(0, ...result). */
-  const query = (cb: Cb, fn: () => unknown[]) => {
+  /** Reads: answer with cb(0, ...result); live answers are synchronous, history ones async. */
+  const query = (cb: Cb, fn: () => unknown[] | Promise<unknown[]>) => {
+    let result: unknown[] | Promise<unknown[]>;
     try {
-      cb(0, ...fn());
+      result = fn();
     } catch (e) {
-      fail(cb, e);
+      return fail(cb, e);
     }
+    if (result instanceof Promise) result.then((r) => cb(0, ...r), (e) => fail(cb, e));
+    else cb(0, ...result);
   };
+  /** Applies `map` to a value that may be a promise, keeping synchronous values synchronous. */
+  const then = <T, R>(value: T | Promise<T>, map: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(map) : map(value));
   /** Changes: wait at the gate, then answer cb(0, ...result). */
   const change = (cb: Cb, fn: () => unknown | Promise<unknown>) => {
     gate
@@ -55,15 +60,11 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
     init: (cb: Cb) => cb(0),
     access: (_path: string, _mode: number, cb: Cb) => cb(0),
     statfs: (_path: string, cb: Cb) => query(cb, () => [fs.statfs()]),
-    getattr: (path: string, cb: Cb) => query(cb, () => [fuseStat(fs.getattr(path))]),
+    getattr: (path: string, cb: Cb) => query(cb, () => then(fs.getattr(path), (s) => [fuseStat(s)])),
     fgetattr: (_path: string, fh: number, cb: Cb) => query(cb, () => [fuseStat(fs.fgetattr(fh))]),
-    readdir: (path: string, cb: Cb) =>
-      query(cb, () => {
-        const { names, stats } = fs.readdir(path);
-        return [names, stats.map(fuseStat)];
-      }),
-    readlink: (path: string, cb: Cb) => query(cb, () => [fs.readlink(path)]),
-    open: (path: string, flags: number, cb: Cb) => query(cb, () => [fs.open(path, flags)]),
+    readdir: (path: string, cb: Cb) => query(cb, () => then(fs.readdir(path), ({ names, stats }) => [names, stats.map(fuseStat)])),
+    readlink: (path: string, cb: Cb) => query(cb, () => then(fs.readlink(path), (t) => [t])),
+    open: (path: string, flags: number, cb: Cb) => query(cb, () => then(fs.open(path, flags), (fh) => [fh])),
     opendir: (_path: string, _flags: number, cb: Cb) => cb(0, 0),
     releasedir: (_path: string, _fh: number, cb: Cb) => cb(0),
     release: (_path: string, fh: number, cb: Cb) => query(cb, () => (fs.release(fh), [])),
@@ -98,8 +99,8 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
     utimens: (path: string, atime: bigint, mtime: bigint, cb: Cb) => change(cb, () => fs.utimens(path, timeSpec(atime), timeSpec(mtime))),
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
       change(cb, () => fs.setxattr(path, name, Buffer.from(value), flags)),
-    getxattr: (path: string, name: string, _position: number, cb: Cb) => query(cb, () => [fs.getxattr(path, name)]),
-    listxattr: (path: string, cb: Cb) => query(cb, () => [fs.listxattr(path)]),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) => query(cb, () => then(fs.getxattr(path, name), (v) => [v])),
+    listxattr: (path: string, cb: Cb) => query(cb, () => then(fs.listxattr(path), (l) => [l])),
     removexattr: (path: string, name: string, cb: Cb) => change(cb, () => fs.removexattr(path, name)),
   };
 

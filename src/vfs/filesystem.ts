@@ -5,7 +5,11 @@
  */
 import { statfsSync } from 'node:fs';
 import type { NodeType } from '../format/tree.js';
+import type { ContentReader } from '../repository/file-content.js';
+import { SNAPSHOTS_DIR } from '../timetravel/names.js';
+import { NotADirectory, NotFound, type SnapshotView, type ViewNode } from '../timetravel/view.js';
 import { fail, FsError } from './errors.js';
+import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
 import type { FileData } from './file-data.js';
 import { type Inode, type InodeTable, ROOT_INO } from './inode-table.js';
 import type { Journal } from './journal.js';
@@ -74,13 +78,36 @@ export interface FilesystemOptions {
   /** Owner of new files (fuse-native does not pass the caller's identity). */
   readonly uid: number;
   readonly gid: number;
+  /** The read-only `.snapshots/` view, and whether the root folder lists it. */
+  readonly view?: SnapshotView;
+  readonly showSnapshots?: boolean;
   /** Where staging lives, for statfs. */
   readonly stagingDir: string;
   readonly now?: () => bigint;
 }
 
+interface ViewHandle {
+  readonly stat: Stat;
+  /** Files only. */
+  readonly reader?: ContentReader;
+}
+
+const VIEW_PREFIX = `/${SNAPSHOTS_DIR}`;
+
+/** The parts of `path` below /.snapshots, or null for a live path. */
+function viewParts(path: string): string[] | null {
+  if (path !== VIEW_PREFIX && !path.startsWith(`${VIEW_PREFIX}/`)) return null;
+  return path.slice(VIEW_PREFIX.length).split('/').filter((p) => p !== '');
+}
+
+/** Changes under .snapshots are refused: history is read-only. */
+function refuseHistory(...paths: string[]): void {
+  for (const path of paths) if (viewParts(path)) fail('EROFS', path);
+}
+
 export class Filesystem {
   private readonly handles = new Map<number, Handle>();
+  private readonly viewHandles = new Map<number, ViewHandle>();
   private nextHandle = 1;
   private readonly now: () => bigint;
   /** Set when anything changed since the last snapshot. */
@@ -148,31 +175,100 @@ export class Filesystem {
     };
   }
 
-  getattr(path: string): Stat {
+  getattr(path: string): Stat | Promise<Stat> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) return this.viewNode(parts).then((node) => this.viewStat(node));
     return this.stat(this.resolve(path));
   }
 
   fgetattr(fh: number): Stat {
-    return this.stat(this.handle(fh).inode);
+    return this.viewHandles.get(fh)?.stat ?? this.stat(this.handle(fh).inode);
   }
 
-  readdir(path: string): { names: string[]; stats: Stat[] } {
+  readdir(path: string): { names: string[]; stats: Stat[] } | Promise<{ names: string[]; stats: Stat[] }> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) return this.viewReaddir(parts);
     const dir = this.resolve(path);
     if (!dir.children) fail('ENOTDIR', path);
     const names: string[] = [];
     const stats: Stat[] = [];
     for (const [name, ino] of dir.children!) {
       if (isTransientName(name)) continue;
+      if (dir.ino === ROOT_INO && name === SNAPSHOTS_DIR && this.options.view) continue; // shadowed by the view
       names.push(name);
       stats.push(this.stat(this.table.get(ino)!));
+    }
+    if (dir.ino === ROOT_INO && this.options.view && this.options.showSnapshots) {
+      return this.viewNode([]).then((node) => ({ names: [...names, SNAPSHOTS_DIR], stats: [...stats, this.viewStat(node)] }));
     }
     return { names, stats };
   }
 
-  readlink(path: string): string {
+  readlink(path: string): string | Promise<string> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) {
+      return this.viewNode(parts).then((node) => {
+        if (node.kind === 'latest') return node.target;
+        if (node.kind === 'entry' && node.node.type === 'symlink') return node.node.target ?? '';
+        return fail('EINVAL', path);
+      });
+    }
     const inode = this.resolve(path);
     if (inode.type !== 'symlink') fail('EINVAL', path);
     return inode.target!;
+  }
+
+  // ---- the read-only history view ------------------------------------------------------
+
+  private async viewNode(parts: string[]): Promise<ViewNode> {
+    try {
+      return await this.options.view!.resolve(parts);
+    } catch (e) {
+      if (e instanceof NotFound) throw new FsError('ENOENT');
+      if (e instanceof NotADirectory) throw new FsError('ENOTDIR');
+      throw e;
+    }
+  }
+
+  private async viewReaddir(parts: string[]): Promise<{ names: string[]; stats: Stat[] }> {
+    const node = await this.viewNode(parts);
+    let entries;
+    try {
+      entries = await this.options.view!.list(node);
+    } catch (e) {
+      if (e instanceof NotADirectory) throw new FsError('ENOTDIR');
+      throw e;
+    }
+    return { names: entries.map((e) => e.name), stats: entries.map((e) => this.viewStat(e.node)) };
+  }
+
+  private viewStat(node: ViewNode): Stat {
+    const view = this.options.view!;
+    const root = this.table.get(ROOT_INO)!;
+    const base = { rdev: 0, blksize: 4096 };
+    switch (node.kind) {
+      case 'top':
+      case 'latest': {
+        const t = root.mtimeNs;
+        const isTop = node.kind === 'top';
+        const size = isTop ? 4096 : Buffer.byteLength(node.target);
+        return { ...base, ino: view.inoOf(node.kind), mode: isTop ? TYPE_BITS.dir | 0o555 : TYPE_BITS.symlink | 0o777, nlink: isTop ? 2 : 1, uid: root.uid, gid: root.gid, size, blocks: Math.ceil(size / 512), atimeNs: t, mtimeNs: t, ctimeNs: t };
+      }
+      case 'snapshot': {
+        const s = node.stored.snapshot;
+        const r = s.root;
+        // The folder of a backup point carries that point's time, so file managers sort by it.
+        return { ...base, ino: view.inoOf(`${node.stored.id}:root`), mode: TYPE_BITS.dir | (r?.mode ?? 0o755), nlink: 1, uid: r?.uid ?? root.uid, gid: r?.gid ?? root.gid, size: 4096, blocks: 8, atimeNs: s.timeNs, mtimeNs: s.timeNs, ctimeNs: s.timeNs };
+      }
+      case 'entry': {
+        const n = node.node;
+        const size = n.type === 'dir' ? 4096 : n.size;
+        return {
+          ...base, ino: view.inoOf(`${node.stored.id}:${n.inode}`), mode: TYPE_BITS[n.type] | n.mode, nlink: n.type === 'dir' ? 1 : n.links,
+          uid: n.uid, gid: n.gid, rdev: n.rdev ?? 0, size, blocks: Math.ceil(size / 512), atimeNs: n.atimeNs, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs,
+        };
+      }
+    }
   }
 
   statfs(): Statfs {
@@ -200,6 +296,8 @@ export class Filesystem {
   }
 
   private createNode(path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
+    refuseHistory(path);
+    if (this.options.view && path === VIEW_PREFIX) fail('EEXIST', path);
     const { parent, name } = this.parentOf(path);
     if (parent.children!.has(name)) fail('EEXIST', path);
     const ino = this.table.allocateIno();
@@ -231,7 +329,17 @@ export class Filesystem {
     return this.openInode(inode, true);
   }
 
-  open(path: string, flags: number): number {
+  open(path: string, flags: number): number | Promise<number> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) {
+      if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS', path);
+      return this.viewNode(parts).then((node) => {
+        const isFile = node.kind === 'entry' && node.node.type === 'file';
+        const fh = this.nextHandle++;
+        this.viewHandles.set(fh, { stat: this.viewStat(node), ...(isFile ? { reader: this.options.view!.reader(node) } : {}) });
+        return fh;
+      });
+    }
     const inode = this.resolve(path);
     if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
     return this.openInode(inode, (flags & O_ACCMODE) !== O_RDONLY);
@@ -245,6 +353,7 @@ export class Filesystem {
   }
 
   release(fh: number): void {
+    if (this.viewHandles.delete(fh)) return;
     const { inode } = this.handle(fh);
     this.handles.delete(fh);
     inode.openCount--;
@@ -255,12 +364,18 @@ export class Filesystem {
   }
 
   async read(fh: number, offset: number, length: number): Promise<Buffer> {
+    const view = this.viewHandles.get(fh);
+    if (view) {
+      if (!view.reader) fail((view.stat.mode & S_IFMT) === TYPE_BITS.dir ? 'EISDIR' : 'EINVAL');
+      return view.reader!.read(offset, length);
+    }
     const { inode } = this.handle(fh);
     if (inode.type === 'dir') fail('EISDIR');
     return this.data.read(inode, offset, length);
   }
 
   async write(fh: number, offset: number, data: Uint8Array): Promise<number> {
+    if (this.viewHandles.has(fh)) fail('EROFS');
     const { inode, writable } = this.handle(fh);
     if (!writable) fail('EBADF');
     if (offset + data.length > Number.MAX_SAFE_INTEGER) fail('EFBIG');
@@ -277,10 +392,12 @@ export class Filesystem {
   }
 
   async truncate(path: string, size: number): Promise<void> {
+    refuseHistory(path);
     await this.truncateInode(this.resolve(path), size);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
+    if (this.viewHandles.has(fh)) fail('EROFS');
     await this.truncateInode(this.handle(fh).inode, size);
   }
 
@@ -295,12 +412,14 @@ export class Filesystem {
 
   /** Makes staged bytes and the journal durable on the local disk. */
   fsync(fh: number): void {
+    if (this.viewHandles.has(fh)) return;
     const { inode } = this.handle(fh);
     this.staging.sync(inode.ino);
     this.journal.sync();
   }
 
   unlink(path: string): void {
+    refuseHistory(path);
     const { parent, name } = this.parentOf(path);
     const ino = parent.children!.get(name);
     if (ino === undefined) fail('ENOENT', path);
@@ -309,6 +428,7 @@ export class Filesystem {
   }
 
   rmdir(path: string): void {
+    refuseHistory(path);
     const { parent, name } = this.parentOf(path);
     const ino = parent.children!.get(name);
     if (ino === undefined) fail('ENOENT', path);
@@ -319,6 +439,7 @@ export class Filesystem {
   }
 
   rename(from: string, to: string): void {
+    refuseHistory(from, to);
     const src = this.parentOf(from);
     const dst = this.parentOf(to);
     const ino = src.parent.children!.get(src.name);
@@ -342,6 +463,7 @@ export class Filesystem {
   }
 
   link(existing: string, path: string): void {
+    refuseHistory(existing, path);
     const inode = this.resolve(existing);
     if (inode.type === 'dir') fail('EPERM', existing);
     const { parent, name } = this.parentOf(path);
@@ -350,11 +472,13 @@ export class Filesystem {
   }
 
   chmod(path: string, mode: number): void {
+    refuseHistory(path);
     const inode = this.resolve(path);
     this.record({ op: 'setattr', ino: inode.ino, mode: mode & 0o7777, t: this.now() });
   }
 
   chown(path: string, uid: number, gid: number): void {
+    refuseHistory(path);
     const inode = this.resolve(path);
     // -1 (as unsigned 32-bit) means "leave as it is".
     const keep = (v: number) => v === -1 || v === 0xffffffff;
@@ -362,6 +486,7 @@ export class Filesystem {
   }
 
   utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
+    refuseHistory(path);
     const inode = this.resolve(path);
     const t = this.now();
     const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
@@ -371,6 +496,7 @@ export class Filesystem {
   }
 
   setxattr(path: string, name: string, value: Uint8Array, flags: number): void {
+    refuseHistory(path);
     const inode = this.resolve(path);
     if (Buffer.byteLength(name) > XATTR_NAME_MAX) fail('ERANGE', name);
     if (value.length > XATTR_SIZE_MAX) fail('E2BIG', name);
@@ -378,20 +504,45 @@ export class Filesystem {
     const exists = inode.xattrs.has(name);
     if (flags & XATTR_CREATE && exists) fail('EEXIST', name);
     if (flags & XATTR_REPLACE && !exists) fail('ENODATA', name);
+    if (name === ACL_ACCESS_XATTR) {
+      // As a filesystem with ACLs does: the ACL sets the mode; only an ACL the mode cannot
+      // express is kept as an xattr.
+      const acl = aclPermissions(value);
+      if (!acl) fail('EINVAL', name);
+      const t = this.now();
+      this.record({ op: 'setattr', ino: inode.ino, mode: (inode.mode & ~0o777) | acl!.permissions, t });
+      if (!acl!.minimal) this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t });
+      else if (exists) this.record({ op: 'xattr', ino: inode.ino, name, value: null, t });
+      return;
+    }
     this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.now() });
   }
 
-  getxattr(path: string, name: string): Buffer {
+  getxattr(path: string, name: string): Buffer | Promise<Buffer> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) {
+      return this.viewNode(parts).then((node) => {
+        const value = node.kind === 'entry' ? node.node.xattrs?.find((x) => x.name === name)?.value : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs?.find((x) => x.name === name)?.value : undefined;
+        return value === undefined ? fail('ENODATA', name) : Buffer.from(value);
+      });
+    }
     const value = this.resolve(path).xattrs.get(name);
     if (value === undefined) fail('ENODATA', name);
     return value!;
   }
 
-  listxattr(path: string): string[] {
+  listxattr(path: string): string[] | Promise<string[]> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) {
+      return this.viewNode(parts).then((node) =>
+        (node.kind === 'entry' ? node.node.xattrs ?? [] : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs ?? [] : []).map((x) => x.name),
+      );
+    }
     return [...this.resolve(path).xattrs.keys()];
   }
 
   removexattr(path: string, name: string): void {
+    refuseHistory(path);
     const inode = this.resolve(path);
     if (!inode.xattrs.has(name)) fail('ENODATA', name);
     this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() });

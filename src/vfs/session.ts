@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../errors/errors.js';
 import type { Repository, StoredSnapshot } from '../repository/repository.js';
+import { SnapshotView } from '../timetravel/view.js';
 import { FileData } from './file-data.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
@@ -23,6 +24,8 @@ export interface SessionOptions {
   readonly gid: number;
   readonly quietMs?: number;
   readonly onError?: (error: unknown) => void;
+  /** List `.snapshots` in the root folder (it is always reachable by path). */
+  readonly showSnapshots?: boolean;
 }
 
 export interface OpenReport {
@@ -74,7 +77,13 @@ export class LiveSession {
     for (const raw of records) table.apply(reviveRecord(raw));
     const data = new FileData(repo, staging);
     const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError });
-    const fs = new Filesystem(table, journal, staging, data, flusher, { uid: options.uid, gid: options.gid, stagingDir: path.join(options.stateDir, 'staging') });
+    const fs = new Filesystem(table, journal, staging, data, flusher, {
+      uid: options.uid,
+      gid: options.gid,
+      stagingDir: path.join(options.stateDir, 'staging'),
+      view: new SnapshotView(repo),
+      showSnapshots: options.showSnapshots ?? false,
+    });
     const session = new LiveSession(repo, fs, table, flusher, journal, staging, base);
     session.dropTransientNames();
     fs.changedSinceSnapshot = records.length > 0;

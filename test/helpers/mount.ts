@@ -74,8 +74,11 @@ export async function unmountAll(): Promise<void> {
   }
 }
 
-/** A stable listing of a tree's metadata: path, type, mode, owner, size, mtime (ns), link count. */
-export function metadataListing(root: string): string {
+/**
+ * A stable listing of a tree's metadata: path, type, mode, owner, size, mtime (ns), link
+ * count. A directory's size, and with `ignoreDirLinks` its link count, are filesystem-specific.
+ */
+export function metadataListing(root: string, ignoreDirLinks = false): string {
   const r = spawnSync('find', ['.', '-mindepth', '1', '-printf', '%P\\t%y\\t%m\\t%U:%G\\t%s\\t%T@\\t%n\\n'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`find failed in ${root}: ${r.stderr}`);
   // A directory's size is filesystem-specific; blank it.
@@ -85,6 +88,7 @@ export function metadataListing(root: string): string {
     .map((line) => {
       const f = line.split('\t');
       if (f[1] === 'd') f[4] = '-';
+      if (f[1] === 'd' && ignoreDirLinks) f[6] = '-';
       return f.join('\t');
     })
     .sort()
@@ -102,7 +106,8 @@ export function hardLinkGroups(root: string): string[][] {
   return [...groups.values()].map((g) => g.sort()).sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
+/** Every xattr of a tree, one block per file, in path order (readdir order varies by filesystem). */
 export function xattrDump(root: string): string {
   const r = spawnSync('getfattr', ['-R', '-d', '-m', '-', '-h', '.'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
-  return r.stdout;
+  return r.stdout.split('\n\n').map((block) => block.trim()).filter(Boolean).sort().join('\n\n');
 }

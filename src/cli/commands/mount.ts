@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../../errors/errors.js';
@@ -13,6 +13,7 @@ import { formatBytes, formatLocalTime, note } from '../output.js';
 import { secretOptions } from './common.js';
 
 interface MountOpts {
+  snapshots: string;
   keyfile?: string;
   passwordFile?: string;
   stateDir?: string;
@@ -30,6 +31,7 @@ export function registerMount(program: Command): void {
   )
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
     .option('--allow-other', 'let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)')
+    .addOption(new Option('--snapshots <mode>', 'list .snapshots/ in the root folder (visible) or only reach it by path (hidden)').choices(['hidden', 'visible']).default('hidden'))
     .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old', '0')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
@@ -76,6 +78,7 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     onError: (e) => note(`cairn: background upload failed, will retry: ${(e as Error).message}`),
+    showSnapshots: opts.snapshots === 'visible',
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');

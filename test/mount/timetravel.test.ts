@@ -1,0 +1,118 @@
+/**
+ * The time-travel folder through a real mount: each `.snapshots/<time>/` equals the tree as
+ * it was when that snapshot was taken (content, mode, owner, mtime ns, hard links, xattrs),
+ * history is read-only, `cp -a` restores it exactly, and `.snapshots` stays out of listings
+ * (so rsync --delete, find and du never walk it) unless mounted with --snapshots visible.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { cairn, run } from '../helpers/cli.js';
+import { hardLinkGroups, metadataListing, mount, unmountAll, xattrDump } from '../helpers/mount.js';
+import { tempDir } from '../helpers/store.js';
+
+const env = { CAIRN_PASSWORD: 'time travel' };
+
+describe('.snapshots through a real mount', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let store: string;
+  let mnt: string;
+  let state: string;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cairn-tt-'));
+    store = path.join(dir, 'store');
+    mnt = path.join(dir, 'mnt');
+    state = path.join(dir, 'state');
+    expect((await cairn(['init', store], env)).code).toBe(0);
+  });
+  afterAll(async () => {
+    await unmountAll();
+    await cleanup();
+  });
+
+  /** Runs shell commands in the mount ($R is its root). */
+  const inMount = async (script: string) => {
+    const r = await run('bash', ['-c', `set -e; R="${mnt}"; ${script}`]);
+    expect(r.code, r.stderr).toBe(0);
+  };
+  /** What the tree is now, copied out of the mount: the reference for the next snapshot. */
+  const copyOfMount = (name: string) => {
+    const target = path.join(dir, name);
+    expect(spawnSync('cp', ['-a', mnt, target]).status).toBe(0);
+    return target;
+  };
+
+  const expectEqualTrees = (a: string, b: string) => {
+    const diff = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    expect(metadataListing(b, true)).toBe(metadataListing(a, true));
+    expect(hardLinkGroups(b)).toEqual(hardLinkGroups(a));
+    expect(xattrDump(b)).toBe(xattrDump(a));
+  };
+
+  it('shows each backup point exactly as it was, read-only, and restores by cp -a', async () => {
+    let m = await mount(store, mnt, state, env);
+    await inMount(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; mkdir "$R/work"; echo one > "$R/work/a.txt";
+      ln "$R/work/a.txt" "$R/work/a-link"; ln -s a.txt "$R/work/sym"; setfattr -n user.v -v 1 "$R/work/a.txt";
+      chmod 640 "$R/work/a.txt"; touch -h -d '2020-05-05 05:05:05.123456789' "$R/work/sym"`);
+    const v1 = copyOfMount('v1');
+    expect(await m.unmount()).toBe(0); // snapshot 1
+
+    await new Promise((r) => setTimeout(r, 1100)); // a different second, so a different name
+    m = await mount(store, mnt, state, env);
+    await inMount(`echo two >> "$R/work/a.txt"; rm "$R/notes/1.5.0.txt"; mv "$R/notes" "$R/renamed"; echo new > "$R/work/b.txt";
+      setfattr -n user.v -v 2 "$R/work/a.txt"`);
+    const v2 = copyOfMount('v2');
+    expect(await m.unmount()).toBe(0); // snapshot 2
+
+    m = await mount(store, mnt, state, env);
+    await inMount(`rm -r "$R/renamed"; echo three > "$R/work/a.txt"`); // live only, no snapshot yet
+    const names = (await fs.readdir(path.join(mnt, '.snapshots'))).sort();
+    expect(names.length).toBe(3);
+    expect(names[2]).toBe('latest');
+    expect(names[0]).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}$/);
+    expect(await fs.readlink(path.join(mnt, '.snapshots', 'latest'))).toBe(names[1]);
+
+    expectEqualTrees(v1, path.join(mnt, '.snapshots', names[0]!));
+    expectEqualTrees(v2, path.join(mnt, '.snapshots', names[1]!));
+    expect(await fs.readFile(path.join(mnt, 'work', 'a.txt'), 'utf8')).toBe('three\n');
+    expect(await fs.readFile(path.join(mnt, '.snapshots', names[0]!, 'work', 'a.txt'), 'utf8')).toBe('one\n');
+    expect(await fs.readFile(path.join(mnt, '.snapshots', 'latest', 'work', 'a.txt'), 'utf8')).toBe('one\ntwo\n');
+
+    // History is read-only.
+    for (const attempt of [
+      `echo x > "${mnt}/.snapshots/latest/work/a.txt"`,
+      `rm "${mnt}/.snapshots/${names[0]}/work/a.txt"`,
+      `mkdir "${mnt}/.snapshots/new"`,
+      `mv "${mnt}/work/b.txt" "${mnt}/.snapshots/latest/"`,
+      `chmod 777 "${mnt}/.snapshots/latest/work"`,
+    ]) {
+      const r = await run('bash', ['-c', attempt]);
+      expect(r.code, attempt).not.toBe(0);
+      expect(r.stderr, attempt).toMatch(/Read-only file system/);
+    }
+
+    // Restore by plain copy.
+    const restored = path.join(dir, 'restored');
+    expect(spawnSync('cp', ['-a', path.join(mnt, '.snapshots', names[0]!), restored]).status).toBe(0);
+    expectEqualTrees(v1, restored);
+
+    // Invisible to listings and tree walks, so rsync --delete leaves history alone.
+    expect(await fs.readdir(mnt)).not.toContain('.snapshots');
+    expect(spawnSync('find', [mnt], { encoding: 'utf8' }).stdout).not.toContain('.snapshots');
+    const empty = path.join(dir, 'empty');
+    await fs.mkdir(empty);
+    expect(spawnSync('rsync', ['-a', '--delete', `${empty}/`, `${mnt}/`]).status).toBe(0);
+    expect(await fs.readdir(mnt)).toEqual([]);
+    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(3);
+    expect(await m.unmount()).toBe(0);
+
+    const visible = await mount(store, mnt, state, env, ['--snapshots', 'visible']);
+    expect(await fs.readdir(mnt)).toContain('.snapshots');
+    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(4); // the third unmount added a snapshot, plus latest
+    expect(await visible.unmount()).toBe(0);
+  }, 240_000);
+});
