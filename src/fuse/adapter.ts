@@ -7,9 +7,10 @@ import Fuse from 'fuse-native';
 import type { Filesystem, Stat, TimeSpec } from '../vfs/filesystem.js';
 import { toFuseErrno } from './errno.js';
 
+/** Held while a snapshot captures the tree (src/vfs/barrier.ts). */
 export interface Gate {
-  /** Resolves when changes may proceed. */
-  writable(): Promise<void>;
+  isFrozen(): boolean;
+  thawed(): Promise<void>;
 }
 
 export interface MountOptions {
@@ -48,12 +49,13 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   };
   /** Applies `map` to a value that may be a promise, keeping synchronous values synchronous. */
   const then = <T, R>(value: T | Promise<T>, map: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(map) : map(value));
-  /** Changes: wait at the gate, then answer cb(0, ...result). */
+  /** Changes: wait while the gate is frozen, then apply in the same step as the last check. */
   const change = (cb: Cb, fn: () => unknown | Promise<unknown>) => {
-    gate
-      .writable()
-      .then(fn)
-      .then((result) => (result === undefined ? cb(0) : cb(0, result)), (e) => fail(cb, e));
+    const attempt = async () => {
+      while (gate.isFrozen()) await gate.thawed();
+      return fn();
+    };
+    attempt().then((result) => (result === undefined ? cb(0) : cb(0, result)), (e) => fail(cb, e));
   };
 
   const ops = {
@@ -79,10 +81,8 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
     },
     write: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
       // fuse-native reuses `buf` once we answer; the staging write copies it before that.
-      gate
-        .writable()
-        .then(() => fs.write(fh, pos, buf.subarray(0, len)))
-        .then((n) => cb(n), (e) => fail(cb, e));
+      // Filesystem.write waits for a snapshot or commit itself.
+      fs.write(fh, pos, buf.subarray(0, len)).then((n) => cb(n), (e) => fail(cb, e));
     },
     create: (path: string, mode: number, cb: Cb) => change(cb, () => fs.create(path, mode)),
     mknod: (path: string, mode: number, dev: number, cb: Cb) => change(cb, () => fs.mknod(path, mode, dev)),

@@ -9,6 +9,7 @@ import type { ContentReader } from '../repository/file-content.js';
 import { SNAPSHOTS_DIR } from '../timetravel/names.js';
 import { NotADirectory, NotFound, type SnapshotView, type ViewNode } from '../timetravel/view.js';
 import { fail, FsError } from './errors.js';
+import type { Barrier } from './barrier.js';
 import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
 import type { FileData } from './file-data.js';
 import { type Inode, type InodeTable, ROOT_INO } from './inode-table.js';
@@ -68,7 +69,9 @@ interface Handle {
 
 /** What the filesystem needs from the background committer. */
 export interface CommitGate {
-  /** Resolves when no commit of this inode is running (content changes must wait). */
+  /** Whether a commit of this inode is running (content changes must wait). */
+  isCommitting(ino: number): boolean;
+  /** Resolves when no commit of this inode is running. */
   idle(ino: number): Promise<void>;
   /** A file's handles are all closed and it has staged data: commit it in the background. */
   fileClosed(inode: Inode): void;
@@ -81,6 +84,8 @@ export interface FilesystemOptions {
   /** The read-only `.snapshots/` view, and whether the root folder lists it. */
   readonly view?: SnapshotView;
   readonly showSnapshots?: boolean;
+  /** Frozen while a snapshot is taken; content changes wait (see Barrier). */
+  readonly barrier?: Barrier;
   /** Where staging lives, for statfs. */
   readonly stagingDir: string;
   readonly now?: () => bigint;
@@ -379,7 +384,7 @@ export class Filesystem {
     const { inode, writable } = this.handle(fh);
     if (!writable) fail('EBADF');
     if (offset + data.length > Number.MAX_SAFE_INTEGER) fail('EFBIG');
-    await this.gate.idle(inode.ino);
+    for (let wait = this.blockedBy(inode.ino); wait; wait = this.blockedBy(inode.ino)) await wait;
     // Bytes first, then the record that makes them part of the file: a crash between the two
     // leaves bytes nobody was told were written.
     try {
@@ -406,8 +411,19 @@ export class Filesystem {
     if (inode.type !== 'file') fail('EINVAL');
     if (size < 0) fail('EINVAL');
     if (size > Number.MAX_SAFE_INTEGER) fail('EFBIG');
-    await this.gate.idle(inode.ino);
+    for (let wait = this.blockedBy(inode.ino); wait; wait = this.blockedBy(inode.ino)) await wait;
     this.record({ op: 'truncate', ino: inode.ino, size, t: this.now() });
+  }
+
+  /**
+   * What a content change of this file must wait for (a snapshot or a commit of the file in
+   * progress), or null when it may go ahead. Callers loop until null and change the file in
+   * that same synchronous step, so nothing can freeze or lock in between.
+   */
+  private blockedBy(ino: number): Promise<void> | null {
+    if (this.options.barrier?.isFrozen()) return this.options.barrier.thawed();
+    if (this.gate.isCommitting(ino)) return this.gate.idle(ino);
+    return null;
   }
 
   /** Makes staged bytes and the journal durable on the local disk. */

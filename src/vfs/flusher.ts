@@ -49,6 +49,10 @@ export class Flusher implements CommitGate {
     private readonly options: FlusherOptions = {},
   ) {}
 
+  isCommitting(ino: number): boolean {
+    return this.locks.has(ino);
+  }
+
   async idle(ino: number): Promise<void> {
     for (let lock = this.locks.get(ino); lock; lock = this.locks.get(ino)) await lock;
   }

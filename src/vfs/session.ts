@@ -9,6 +9,7 @@ import { CairnError } from '../errors/errors.js';
 import type { Repository, StoredSnapshot } from '../repository/repository.js';
 import { SnapshotView } from '../timetravel/view.js';
 import { FileData } from './file-data.js';
+import { Barrier } from './barrier.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
 import { InodeTable, ROOT_INO } from './inode-table.js';
@@ -37,8 +38,9 @@ export interface OpenReport {
 }
 
 export class LiveSession {
-  private frozen: Promise<void> | null = null;
   private base: StoredSnapshot | null;
+  /** The snapshot in progress, if any: snapshots run one after another. */
+  private snapshotting: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly repo: Repository,
@@ -47,6 +49,7 @@ export class LiveSession {
     readonly flusher: Flusher,
     private readonly journal: Journal,
     private readonly staging: StagingArea,
+    readonly barrier: Barrier,
     base: StoredSnapshot | null,
   ) {
     this.base = base;
@@ -77,14 +80,16 @@ export class LiveSession {
     for (const raw of records) table.apply(reviveRecord(raw));
     const data = new FileData(repo, staging);
     const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError });
+    const barrier = new Barrier();
     const fs = new Filesystem(table, journal, staging, data, flusher, {
+      barrier,
       uid: options.uid,
       gid: options.gid,
       stagingDir: path.join(options.stateDir, 'staging'),
       view: new SnapshotView(repo),
       showSnapshots: options.showSnapshots ?? false,
     });
-    const session = new LiveSession(repo, fs, table, flusher, journal, staging, base);
+    const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base);
     session.dropTransientNames();
     fs.changedSinceSnapshot = records.length > 0;
     const counts = countTree(table);
@@ -104,52 +109,47 @@ export class LiveSession {
     }
   }
 
-  /** Changes wait here while a snapshot captures the tree. */
-  async writable(): Promise<void> {
-    while (this.frozen) await this.frozen;
-  }
-
   get baseSnapshot(): StoredSnapshot | null {
     return this.base;
   }
 
   /**
-   * Takes a snapshot of the whole tree as it is now. Most staged data is committed first
-   * while programs keep working; then changes wait briefly while the rest is committed and
-   * the changed directories are written, so the snapshot is one point in time.
-   *
-   * Today it runs only from close(), after the kernel unmounted, so no request can race
-   * it. Before snapshots run while mounted (issue 4): a change may pass writable() and then
-   * mutate one microtask later, after `frozen` was set. The check and the mutation must sit
-   * in one synchronous step (check isFrozen() right before applying, in the adapter and in
-   * Filesystem.write/truncate after their commit-lock wait).
+   * Takes a snapshot of the whole tree as it is now, while programs keep working: most
+   * staged data is committed first; then changes wait at the barrier while the rest is
+   * committed and the changed directories are written, so the snapshot is one point in
+   * time. Snapshots run one at a time.
    */
   async snapshot(tags: readonly string[] = []): Promise<StoredSnapshot> {
-    await this.writable();
-    await this.flusher.commitAll();
-    let thaw!: () => void;
-    this.frozen = new Promise<void>((resolve) => (thaw = resolve));
+    const previous = this.snapshotting;
+    let done!: () => void;
+    this.snapshotting = new Promise<void>((resolve) => (done = resolve));
+    await previous;
     try {
       await this.flusher.commitAll();
-      const stats = { addedBytes: 0, treesWritten: 0 };
-      const root = this.table.get(ROOT_INO)!;
-      const tree = await writeTree(this.repo, this.table, root, stats);
-      const counts = countTree(this.table);
-      const stored = await this.repo.saveSnapshot({
-        tree,
-        root: rootAttributesOf(root),
-        tags,
-        parent: this.base?.id ?? null,
-        stats: { ...counts, addedBytes: this.flusher.addedBytes + stats.addedBytes },
-      });
-      this.journal.reset(stored.id);
-      this.flusher.addedBytes = 0;
-      this.base = stored;
-      this.fs.changedSinceSnapshot = false;
-      return stored;
+      this.barrier.freeze();
+      try {
+        await this.flusher.commitAll();
+        const stats = { addedBytes: 0, treesWritten: 0 };
+        const root = this.table.get(ROOT_INO)!;
+        const tree = await writeTree(this.repo, this.table, root, stats);
+        const counts = countTree(this.table);
+        const stored = await this.repo.saveSnapshot({
+          tree,
+          root: rootAttributesOf(root),
+          tags,
+          parent: this.base?.id ?? null,
+          stats: { ...counts, addedBytes: this.flusher.addedBytes + stats.addedBytes },
+        });
+        this.journal.reset(stored.id);
+        this.flusher.addedBytes = 0;
+        this.base = stored;
+        this.fs.changedSinceSnapshot = false;
+        return stored;
+      } finally {
+        this.barrier.thaw();
+      }
     } finally {
-      this.frozen = null;
-      thaw();
+      done();
     }
   }
 

@@ -84,7 +84,7 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
 
-  const fuse = createFuse(session.fs, session, mountpoint, {
+  const fuse = createFuse(session.fs, session.barrier, mountpoint, {
     allowOther: opts.allowOther,
     attrTimeoutSeconds: Number(opts.attrTimeout),
     log: (m) => note(`cairn: ${m}`),
