@@ -15,3 +15,8 @@ export function mountRecordPath(mountpoint: string): string {
   const key = createHash('sha256').update(path.resolve(mountpoint)).digest('hex').slice(0, 24);
   return path.join(base, 'cairn-mounts', `${key}.json`);
 }
+
+/** The control socket of a running mount, next to its record. */
+export function controlSocketPath(mountpoint: string): string {
+  return mountRecordPath(mountpoint).replace(/\.json$/, '.sock');
+}

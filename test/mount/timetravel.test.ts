@@ -115,4 +115,26 @@ describe('.snapshots through a real mount', () => {
     expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(4); // the third unmount added a snapshot, plus latest
     expect(await visible.unmount()).toBe(0);
   }, 240_000);
+
+  it('takes a snapshot on demand while mounted, visible in .snapshots at once, with its tag', async () => {
+    const m = await mount(store, mnt, state, env);
+    await inMount(`mkdir -p "$R/demand"; echo before > "$R/demand/f"`);
+    const before = (await fs.readdir(path.join(mnt, '.snapshots'))).length;
+    const r = await cairn(['snapshot', mnt, '--tag', 'manual']);
+    expect(r.code, r.stderr).toBe(0);
+    const [name, id] = r.stdout.trim().split(' ');
+    expect(name).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}(_\d+)?$/);
+    await inMount(`echo after > "$R/demand/f"`);
+    expect(await fs.readFile(path.join(mnt, '.snapshots', name!, 'demand', 'f'), 'utf8')).toBe('before\n');
+    expect(await fs.readFile(path.join(mnt, 'demand', 'f'), 'utf8')).toBe('after\n');
+    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(before + 1);
+    expect(await fs.readlink(path.join(mnt, '.snapshots', 'latest'))).toBe(name);
+    const listed = await cairn(['snapshots', store, '--json'], env);
+    const tagged = (JSON.parse(listed.stdout) as { id: string; tags: string[] }[]).find((s) => s.id === id);
+    expect(tagged?.tags).toEqual(['manual']);
+    expect(await m.unmount()).toBe(0);
+    const notMounted = await cairn(['snapshot', mnt]);
+    expect(notMounted.code).not.toBe(0);
+    expect(notMounted.stderr).toMatch(/not mounted/);
+  }, 120_000);
 });

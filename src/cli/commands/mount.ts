@@ -5,11 +5,14 @@ import { CairnError } from '../../errors/errors.js';
 import { createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import { LiveSession } from '../../vfs/session.js';
-import { defaultStateDir, mountRecordPath } from '../local-paths.js';
+import { startControlServer } from '../../control/server.js';
+import { controlRequest } from '../../control/client.js';
+import { snapshotFolders } from '../../timetravel/names.js';
+import { controlSocketPath, defaultStateDir, mountRecordPath } from '../local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
 import { openFromCli } from '../open.js';
 import { unmountAndWait } from '../unmount.js';
-import { formatBytes, formatLocalTime, note } from '../output.js';
+import { formatBytes, formatLocalTime, note, out } from '../output.js';
 import { secretOptions } from './common.js';
 
 interface MountOpts {
@@ -43,6 +46,18 @@ export function registerMount(program: Command): void {
       } finally {
         await lock.release().catch(() => undefined);
       }
+    });
+
+  program
+    .command('snapshot')
+    .description('take a snapshot of a running mount now; prints its folder name in .snapshots/ and its id')
+    .argument('<mountpoint>', 'where the repository is mounted')
+    .option('--tag <tag...>', 'label the snapshot (repeatable)')
+    .action(async (mountpoint: string, opts: { tag?: string[] }) => {
+      if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`, { hint: 'start it with `cairn mount STORE MOUNTPOINT`' });
+      const reply = await controlRequest(controlSocketPath(mountpoint), { op: 'snapshot', tags: opts.tag ?? [] });
+      out(`${reply.snapshot.name} ${reply.snapshot.id}`);
+      note(`cairn: ${reply.snapshot.files} files, ${formatBytes(reply.snapshot.addedBytes)} added; browse it in ${path.join(mountpoint, '.snapshots', reply.snapshot.name)}`);
     });
 
   program
@@ -95,6 +110,13 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   const record = mountRecordPath(mountpoint);
   mkdirSync(path.dirname(record), { recursive: true, mode: 0o700 });
   writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id }));
+  const control = await startControlServer(controlSocketPath(mountpoint), async (request) => {
+    if (request.op !== 'snapshot') throw new CairnError('USAGE', `unknown request ${String(request.op)}`);
+    const stored = await session.snapshot(request.tags);
+    const names = snapshotFolders((await repo.listSnapshots()).map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs })));
+    note(`cairn: snapshot ${stored.id.slice(0, 12)} taken on request`);
+    return { ok: true, snapshot: { id: stored.id, name: names.find((n) => n.id === stored.id)!.name, files: stored.snapshot.stats.files, addedBytes: stored.snapshot.stats.addedBytes } };
+  });
   note(`cairn: mounted at ${mountpoint}`);
 
   // Until a signal, `cairn unmount`, or `fusermount -u` from anywhere.
@@ -112,6 +134,8 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     process.once('SIGTERM', done);
   });
 
+  control.close();
+  rmSync(controlSocketPath(mountpoint), { force: true });
   if (isMounted(mountpoint)) await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
   note('cairn: unmounted; saving changes');
   const staged = [...session.table.all()].filter((i) => !i.dirty.isEmpty).length;
