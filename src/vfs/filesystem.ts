@@ -115,8 +115,9 @@ export class Filesystem {
   private readonly viewHandles = new Map<number, ViewHandle>();
   private nextHandle = 1;
   private readonly now: () => bigint;
-  /** Set when anything changed since the last snapshot. */
+  /** Set when anything changed since the last snapshot, and when the last change was (ms). */
   changedSinceSnapshot = false;
+  lastChangeAt = 0;
 
   constructor(
     readonly table: InodeTable,
@@ -298,6 +299,7 @@ export class Filesystem {
     this.journal.append(record);
     this.table.apply(record);
     this.changedSinceSnapshot = true;
+    this.lastChangeAt = Date.now();
   }
 
   private createNode(path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {

@@ -9,6 +9,7 @@ import { CairnError } from '../errors/errors.js';
 import type { Repository, StoredSnapshot } from '../repository/repository.js';
 import { SnapshotView } from '../timetravel/view.js';
 import { FileData } from './file-data.js';
+import type { TreeActivity } from './auto-snapshot.js';
 import { Barrier } from './barrier.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
@@ -41,6 +42,8 @@ export class LiveSession {
   private base: StoredSnapshot | null;
   /** The snapshot in progress, if any: snapshots run one after another. */
   private snapshotting: Promise<void> = Promise.resolve();
+  /** When the last snapshot of this session was taken (the mount time until then), ms. */
+  private lastSnapshotAt = Date.now();
 
   private constructor(
     readonly repo: Repository,
@@ -109,6 +112,15 @@ export class LiveSession {
     }
   }
 
+  /** For automatic snapshots: whether and when the tree last changed, and the last snapshot. */
+  activity(): TreeActivity {
+    return {
+      changed: this.fs.changedSinceSnapshot,
+      lastChangeAt: this.fs.lastChangeAt,
+      lastSnapshotAt: this.lastSnapshotAt,
+    };
+  }
+
   get baseSnapshot(): StoredSnapshot | null {
     return this.base;
   }
@@ -144,6 +156,7 @@ export class LiveSession {
         this.flusher.addedBytes = 0;
         this.base = stored;
         this.fs.changedSinceSnapshot = false;
+        this.lastSnapshotAt = Date.now();
         return stored;
       } finally {
         this.barrier.thaw();

@@ -137,4 +137,21 @@ describe('.snapshots through a real mount', () => {
     expect(notMounted.code).not.toBe(0);
     expect(notMounted.stderr).toMatch(/not mounted/);
   }, 120_000);
+
+  it('takes snapshots automatically after changes once writes are quiet, and not without changes', async () => {
+    const m = await mount(store, mnt, state, env, ['--snapshot-interval', '1s', '--snapshot-quiet', '1s']);
+    const count = async () => (await fs.readdir(path.join(mnt, '.snapshots'))).length;
+    const before = await count();
+    await inMount(`echo automatic > "$R/auto.txt"`);
+    const deadline = Date.now() + 20_000;
+    while ((await count()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await count()).toBe(before + 1);
+    expect(await fs.readFile(path.join(mnt, '.snapshots', 'latest', 'auto.txt'), 'utf8')).toBe('automatic\n');
+    expect(m.log()).toMatch(/automatic snapshot [0-9a-f]{12}/);
+    await new Promise((r) => setTimeout(r, 3000)); // nothing changes: no new snapshot
+    expect(await count()).toBe(before + 1);
+    expect(await m.unmount()).toBe(0);
+    const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { tags: string[] }[];
+    expect(listed.some((s) => s.tags.includes('auto'))).toBe(true);
+  }, 120_000);
 });

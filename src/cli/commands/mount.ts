@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { CairnError } from '../../errors/errors.js';
 import { createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
+import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { LiveSession } from '../../vfs/session.js';
 import { startControlServer } from '../../control/server.js';
 import { controlRequest } from '../../control/client.js';
@@ -17,6 +18,8 @@ import { secretOptions } from './common.js';
 
 interface MountOpts {
   snapshots: string;
+  snapshotInterval: string;
+  snapshotQuiet: string;
   keyfile?: string;
   passwordFile?: string;
   stateDir?: string;
@@ -35,9 +38,13 @@ export function registerMount(program: Command): void {
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
     .option('--allow-other', 'let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)')
     .addOption(new Option('--snapshots <mode>', 'list .snapshots/ in the root folder (visible) or only reach it by path (hidden)').choices(['hidden', 'visible']).default('hidden'))
+    .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
+    .option('--snapshot-quiet <duration>', 'wait until writes have been quiet this long before an automatic snapshot', '60s')
     .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old', '0')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
+      parseDuration(opts.snapshotInterval, '--snapshot-interval');
+      parseDuration(opts.snapshotQuiet, '--snapshot-quiet');
       await checkMountpoint(mountpoint);
       const repo = await openFromCli(store, opts);
       const lock = await RepositoryLock.acquire(repo, true);
@@ -117,6 +124,11 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     note(`cairn: snapshot ${stored.id.slice(0, 12)} taken on request`);
     return { ok: true, snapshot: { id: stored.id, name: names.find((n) => n.id === stored.id)!.name, files: stored.snapshot.stats.files, addedBytes: stored.snapshot.stats.addedBytes } };
   });
+  const auto = new AutoSnapshotter(session, { intervalMs: parseDuration(opts.snapshotInterval, '--snapshot-interval'), quietMs: parseDuration(opts.snapshotQuiet, '--snapshot-quiet') }, {
+    taken: (s) => note(`cairn: automatic snapshot ${s.id.slice(0, 12)} (${s.snapshot.stats.files} files, ${formatBytes(s.snapshot.stats.addedBytes)} added)`),
+    failed: (e) => note(`cairn: automatic snapshot failed, will retry: ${(e as Error).message}`),
+  });
+  auto.start();
   note(`cairn: mounted at ${mountpoint}`);
 
   // Until a signal, `cairn unmount`, or `fusermount -u` from anywhere.
@@ -134,6 +146,7 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     process.once('SIGTERM', done);
   });
 
+  auto.stop();
   control.close();
   rmSync(controlSocketPath(mountpoint), { force: true });
   if (isMounted(mountpoint)) await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
@@ -153,4 +166,12 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   rmSync(record, { force: true });
   await lock.release();
   note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
+}
+
+/** "90", "90s", "15m", "1h", "2d" -> milliseconds. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new CairnError('USAGE', `${option} takes a duration like 30s, 15m or 1h, not ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
 }
