@@ -26,7 +26,8 @@ export class NotADirectory extends Error {}
 export class SnapshotView {
   private readonly inos = new Map<string, number>();
   private nextIno = FIRST_VIEW_INO;
-  private readonly trees = new LRUCache<string, Tree>({ max: 512 });
+  /** Decoded trees with a name index: a lookup in a 10,000-entry folder must not scan it. */
+  private readonly trees = new LRUCache<string, { tree: Tree; byName: Map<string, TreeNode> }>({ max: 512 });
 
   constructor(private readonly repo: Repository) {}
 
@@ -46,13 +47,14 @@ export class SnapshotView {
     return ino;
   }
 
-  private async tree(id: string): Promise<Tree> {
-    let tree = this.trees.get(id);
-    if (!tree) {
-      tree = await this.repo.loadTree(id);
-      this.trees.set(id, tree);
+  private async tree(id: string): Promise<{ tree: Tree; byName: Map<string, TreeNode> }> {
+    let entry = this.trees.get(id);
+    if (!entry) {
+      const tree = await this.repo.loadTree(id);
+      entry = { tree, byName: new Map(tree.nodes.map((n) => [n.name, n])) };
+      this.trees.set(id, entry);
     }
-    return tree;
+    return entry;
   }
 
   /** The node at `parts` below `.snapshots` (an empty list is the view's own folder). */
@@ -70,7 +72,7 @@ export class SnapshotView {
     for (const name of parts.slice(1)) {
       const treeId: string | undefined = current.kind === 'snapshot' ? current.stored.snapshot.tree : current.kind === 'entry' ? current.node.subtree : undefined;
       if (treeId === undefined) throw new NotADirectory();
-      const node: TreeNode | undefined = (await this.tree(treeId)).nodes.find((n) => n.name === name);
+      const node: TreeNode | undefined = (await this.tree(treeId)).byName.get(name);
       if (!node) throw new NotFound();
       current = { kind: 'entry', stored: folder.stored, node };
     }
@@ -90,7 +92,7 @@ export class SnapshotView {
       case 'entry': {
         const treeId = node.kind === 'snapshot' ? node.stored.snapshot.tree : node.node.subtree;
         if (treeId === undefined) throw new NotADirectory();
-        const tree = await this.tree(treeId);
+        const { tree } = await this.tree(treeId);
         return tree.nodes.map((n) => ({ name: n.name, node: { kind: 'entry', stored: node.stored, node: n } }));
       }
       default:

@@ -154,4 +154,25 @@ describe('.snapshots through a real mount', () => {
     const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { tags: string[] }[];
     expect(listed.some((s) => s.tags.includes('auto'))).toBe(true);
   }, 120_000);
+
+  it('serves a file manager browsing a 10,000-file folder of a snapshot (list, stat all, read first bytes)', async () => {
+    let m = await mount(store, mnt, state, env);
+    await inMount(`mkdir "$R/many"; cd "$R/many"; for i in $(seq 1 10000); do echo "file $i" > "f$i.txt"; done`);
+    expect(await m.unmount()).toBe(0);
+    m = await mount(store, mnt, state, env);
+    const folder = path.join(mnt, '.snapshots', 'latest', 'many');
+    const started = Date.now();
+    const names = await fs.readdir(folder);
+    expect(names.length).toBe(10_000);
+    for (const name of names) {
+      const st = await fs.lstat(path.join(folder, name));
+      expect(st.isFile()).toBe(true);
+      const handle = await fs.open(path.join(folder, name), 'r');
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(64), 0, 64, 0);
+      await handle.close();
+      expect(buffer.subarray(0, bytesRead).toString()).toBe(`file ${name.slice(1, -4)}\n`);
+    }
+    process.stderr.write(`browsed 10,000 snapshot files in ${Date.now() - started} ms\n`);
+    expect(await m.unmount()).toBe(0);
+  }, 300_000);
 });
