@@ -5,12 +5,13 @@
  * files changed, a 1 GiB random file), built into CAIRN_BENCH_CORPUS (default
  * /var/tmp/cairn-corpus) if missing. Work files go next to it, on the same disk.
  * Results: Markdown tables on stdout and in bench-results/latest.md.
- * BENCH_ONLY=repository or BENCH_ONLY=mount runs one part.
+ * BENCH_ONLY=repository, BENCH_ONLY=mount or BENCH_ONLY=snapshot runs one part.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { mountBenchmarks } from './mount-bench.js';
+import { snapshotBenchmarks } from './snapshot-bench.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CORPUS = process.env.CAIRN_BENCH_CORPUS ?? '/var/tmp/cairn-corpus';
@@ -70,8 +71,9 @@ mkdirSync(WORK, { recursive: true });
 const only = process.env.BENCH_ONLY;
 const sections: string[] = [];
 try {
-  if (only !== 'mount') sections.push(await repositoryBenchmarks());
-  if (only !== 'repository') sections.push(await mountSection());
+  if (!only || only === 'repository') sections.push(await repositoryBenchmarks());
+  if (!only || only === 'snapshot') sections.push(await snapshotBenchmarks(WORK));
+  if (!only || only === 'mount') sections.push(await mountSection());
   const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
   const report = `${header}\n\n${sections.join('\n\n')}\n`;
   mkdirSync(path.join(ROOT, 'bench-results'), { recursive: true });

@@ -44,6 +44,8 @@ export class LiveSession {
   private snapshotting: Promise<void> = Promise.resolve();
   /** When the last snapshot of this session was taken (the mount time until then), ms. */
   private lastSnapshotAt = Date.now();
+  /** Tree blobs the last snapshot encoded (the rest were unchanged and reused). */
+  lastSnapshotTreesWritten = 0;
 
   private constructor(
     readonly repo: Repository,
@@ -157,6 +159,7 @@ export class LiveSession {
         this.base = stored;
         this.fs.changedSinceSnapshot = false;
         this.lastSnapshotAt = Date.now();
+        this.lastSnapshotTreesWritten = stats.treesWritten;
         return stored;
       } finally {
         this.barrier.thaw();

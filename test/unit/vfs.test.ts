@@ -215,4 +215,24 @@ describe('live filesystem (no FUSE)', () => {
     expect((await readAll(s, '/log')).length).toBe(written * 12);
     await s.close();
   });
+
+  it('re-encodes only the folders on the path of a change when snapshotting a large tree', async () => {
+    const s = await open();
+    for (let a = 0; a < 20; a++) {
+      s.fs.mkdir(`/d${a}`, 0o755);
+      for (let b = 0; b < 10; b++) {
+        s.fs.mkdir(`/d${a}/e${b}`, 0o755);
+        for (let c = 0; c < 25; c++) s.fs.release(s.fs.create(`/d${a}/e${b}/f${c}`, 0o644));
+      }
+    }
+    await s.snapshot();
+    expect(s.lastSnapshotTreesWritten).toBe(1 + 20 + 200);
+    await writeFile(s, '/d7/e3/f11', Buffer.from('changed'));
+    await s.snapshot();
+    expect(s.lastSnapshotTreesWritten).toBe(3); // /d7/e3, /d7 and the root: nothing else
+    s.fs.chmod('/d19', 0o700);
+    await s.snapshot();
+    expect(s.lastSnapshotTreesWritten).toBe(1); // only the root lists /d19's mode
+    await s.close();
+  });
 });
