@@ -117,6 +117,14 @@ check((st.st_uid, st.st_gid) == (4321, 8765), "chown")
 os.utime(p("t", "b2"), ns=(1_234_567_890_123_456_789, 1_300_000_000_987_654_321))
 st = os.stat(p("t", "b2"))
 check(st.st_mtime_ns == 1_300_000_000_987_654_321 and st.st_atime_ns == 1_234_567_890_123_456_789, "utimens with nanoseconds")
+# one time alone (UTIME_OMIT for the other), as touch -m / touch -a and tar -x do
+import subprocess
+subprocess.run(["touch", "-m", "-d", "@1500000000.5", p("t", "b2")], check=True)
+st = os.stat(p("t", "b2"))
+check(st.st_mtime_ns == 1_500_000_000_500_000_000 and st.st_atime_ns == 1_234_567_890_123_456_789, "mtime alone (touch -m)")
+subprocess.run(["touch", "-a", "-d", "@1400000000", p("t", "b2")], check=True)
+st = os.stat(p("t", "b2"))
+check(st.st_atime_ns == 1_400_000_000_000_000_000 and st.st_mtime_ns == 1_500_000_000_500_000_000, "atime alone (touch -a)")
 os.utime(p("t", "s"), ns=(1_000_000_000_000_000_001, 1_000_000_000_000_000_002), follow_symlinks=False)
 check(os.lstat(p("t", "s")).st_mtime_ns == 1_000_000_000_000_000_002, "utimens on a symlink itself")
 

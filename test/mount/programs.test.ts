@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
-import { mount, type RunningMount, unmountAll } from '../helpers/mount.js';
+import { metadataListing, mount, type RunningMount, unmountAll } from '../helpers/mount.js';
 import { tempDir } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'programs test' };
@@ -46,6 +46,20 @@ describe('real programs inside a mount', () => {
       git mv notes moved && echo change >> moved/1.5.0.txt && git commit -qam second && git gc -q && git fsck --strict`);
     await sh('git clone -q repo clone && cd clone && git fsck --strict && git log --oneline | wc -l');
     expect((await sh('cd clone && git log --oneline | wc -l')).trim()).toBe('2');
+  }, 120_000);
+
+  it('tar extracts into the mount and archives out of it, preserving the tree', async () => {
+    const source = '/usr/share/doc/git';
+    const out = path.join(dir, 'untarred');
+    await fs.mkdir(out);
+    await sh(`mkdir tarred && tar --format=posix -C ${source} -cf - . | tar -C tarred -xpf -`);
+    const into = await run('diff', ['-r', '--no-dereference', source, path.join(mnt, 'tarred')]);
+    expect(into.stdout + into.stderr).toBe('');
+    expect(metadataListing(path.join(mnt, 'tarred'))).toBe(metadataListing(source));
+    await sh(`tar --format=posix -C tarred -cf - . | tar -C "${out}" -xpf -`);
+    const outOf = await run('diff', ['-r', '--no-dereference', source, out]);
+    expect(outOf.stdout + outOf.stderr).toBe('');
+    expect(metadataListing(out)).toBe(metadataListing(source));
   }, 120_000);
 
   it('sqlite creates, updates and passes integrity_check', async () => {
