@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg sqlite3 git attr)
+packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg sqlite3 git attr python3 tar util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
