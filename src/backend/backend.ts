@@ -14,8 +14,6 @@
  */
 export type ObjectKind = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
 
-export const OBJECT_KINDS: readonly ObjectKind[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks'];
-
 export interface ObjectRef {
   readonly kind: ObjectKind;
   /** Lower-case hex id; empty for `config`. */

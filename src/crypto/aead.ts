@@ -86,8 +86,3 @@ export function open(key: Uint8Array, box: Uint8Array, aad?: Uint8Array): Buffer
 export function plainSize(sealedSize: number): number {
   return sealedSize - SEAL_OVERHEAD;
 }
-
-/** Sealed length of `plaintextSize` bytes. */
-export function sealedSize(plaintextSize: number): number {
-  return plaintextSize + SEAL_OVERHEAD;
-}

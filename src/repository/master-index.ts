@@ -16,8 +16,6 @@ export interface BlobLocation {
 
 export class MasterIndex {
   private readonly blobs = new Map<string, BlobLocation>();
-  /** Index files merged so far (their ids), and the packs each lists. */
-  readonly indexFiles = new Map<string, readonly string[]>();
 
   get blobCount(): number {
     return this.blobs.size;
@@ -38,9 +36,8 @@ export class MasterIndex {
     }
   }
 
-  addIndexFile(indexId: string, file: IndexFile): void {
+  addIndexFile(file: IndexFile): void {
     for (const pack of file.packs) this.addPack(pack);
-    this.indexFiles.set(indexId, file.packs.map((p) => toHex(p.packId)));
   }
 
   /** Every pack any index names, with the blobs it holds. */

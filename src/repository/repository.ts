@@ -10,6 +10,7 @@ import { hostname, userInfo } from 'node:os';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
+import { plainSize } from '../crypto/aead.js';
 import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
 import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
 import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
@@ -142,7 +143,7 @@ export class Repository {
     const pending = this.packer.pendingBlob(id);
     const sealedLength = pending ? pending.sealed.length : this.index.lookup(id)?.length;
     if (sealedLength === undefined) throw corrupt(`blob ${id}`, 'no index entry names it');
-    return sealedLength - 40;
+    return plainSize(sealedLength);
   }
 
   async saveTree(tree: Tree): Promise<{ id: string; addedBytes: number }> {
@@ -168,14 +169,13 @@ export class Repository {
     const sealed = sealObject(this.keys.encryption, 'index', encodeIndexFile({ superseded: [], packs }));
     const name = createHash('sha256').update(sealed).digest('hex');
     await this.backend.put({ kind: 'index', name }, sealed);
-    this.index.indexFiles.set(name, packs.map((p) => toHex(p.packId)));
   }
 
   /** Merges one index file into the in-memory index; throws CORRUPT naming it. */
   async loadIndexFile(name: string): Promise<void> {
     const plaintext = await this.loadSealed('index', name);
     try {
-      this.index.addIndexFile(name, decodeIndexFile(plaintext));
+      this.index.addIndexFile(decodeIndexFile(plaintext));
     } catch (e) {
       throw decodeFailure(`index/${name}`, e);
     }

@@ -11,8 +11,6 @@ export interface AutoSnapshotPolicy {
   readonly quietMs: number;
 }
 
-export const DEFAULT_POLICY: AutoSnapshotPolicy = { intervalMs: 60 * 60 * 1000, quietMs: 60 * 1000 };
-
 export interface TreeActivity {
   readonly changed: boolean;
   /** Milliseconds since the epoch of the last change, and of the last snapshot (or mount). */

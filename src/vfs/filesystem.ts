@@ -565,11 +565,6 @@ export class Filesystem {
     if (!inode.xattrs.has(name)) fail('ENODATA', name);
     this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() });
   }
-
-  /** Open handles (for unmount: a busy filesystem still unmounts lazily, but we say so). */
-  get openHandles(): number {
-    return this.handles.size;
-  }
 }
 
 function stagingError(e: unknown): FsError {

@@ -123,10 +123,6 @@ export class LiveSession {
     };
   }
 
-  get baseSnapshot(): StoredSnapshot | null {
-    return this.base;
-  }
-
   /**
    * Takes a snapshot of the whole tree as it is now, while programs keep working: most
    * staged data is committed first; then changes wait at the barrier while the rest is
