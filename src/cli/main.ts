@@ -7,6 +7,7 @@ import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
 import { registerMount } from './commands/mount.js';
 import { registerSnapshots } from './commands/snapshots.js';
+import { registerUnlock } from './commands/unlock.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { note } from './output.js';
 
@@ -22,6 +23,7 @@ registerSnapshots(program);
 registerCheck(program);
 registerKey(program);
 registerMount(program);
+registerUnlock(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),
 // Node would exit silently with code 13; say what happened instead.

@@ -27,7 +27,7 @@ export interface LockInfo {
   readonly nonce: string;
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -128,4 +128,16 @@ export async function listLocks(repo: Repository): Promise<{ name: string; info:
     }),
   );
   return locks.filter((l): l is { name: string; info: LockInfo | null } => l !== null);
+}
+
+/** Why a lock may be broken without harming its holder, or null when it looks alive. */
+export function breakableReason(lock: { info: LockInfo | null }, now = Date.now()): string | null {
+  if (!lock.info) return 'unreadable';
+  if (lock.info.host === hostname() && !processAlive(lock.info.pid)) return 'its process is gone';
+  if (now - lock.info.time > STALE_AFTER_MS) return 'not refreshed for over 30 minutes';
+  return null;
+}
+
+export async function removeLock(repo: Repository, name: string): Promise<void> {
+  await repo.backend.delete({ kind: 'locks', name });
 }

@@ -69,4 +69,36 @@ describe('a mount under failure', () => {
     expect(second.stderr).toMatch(new RegExp(`in use by .*pid ${first.child.pid}`));
     expect(await first.unmount()).toBe(0);
   }, 120_000);
+
+  it('cairn unlock removes a lock whose process is gone, asks first, and keeps a live one unless --all', async () => {
+    const locks = path.join(store, 'locks');
+    const dist = path.resolve(__dirname, '../../dist/src');
+    // A process that takes the lock and dies without releasing it.
+    const script = `
+      const { LocalBackend } = await import('${dist}/backend/local.js');
+      const { Repository } = await import('${dist}/repository/repository.js');
+      const { RepositoryLock } = await import('${dist}/repository/lock.js');
+      const repo = await Repository.open(new LocalBackend(${JSON.stringify(store)}), { kind: 'passphrase', passphrase: ${JSON.stringify(env.CAIRN_PASSWORD)} });
+      await RepositoryLock.acquire(repo, true);
+      process.exit(0);`;
+    expect((await run(process.execPath, ['--input-type=module', '-e', script])).code).toBe(0);
+    expect((await fs.readdir(locks)).length).toBe(1);
+
+    const unconfirmed = await cairn(['unlock', store], env);
+    expect(unconfirmed.code).toBe(EXIT.usage);
+    expect(unconfirmed.stdout).toMatch(/remove: .*its process is gone/);
+    expect((await fs.readdir(locks)).length).toBe(1);
+
+    const confirmed = await cairn(['unlock', store, '--yes'], env);
+    expect(confirmed.code).toBe(0);
+    expect(confirmed.stdout).toMatch(/removed 1 lock/);
+    expect(await fs.readdir(locks)).toEqual([]);
+
+    const live = await mount(store, path.join(dir, 'mnt-live'), path.join(dir, 'state-live'), env);
+    const kept = await cairn(['unlock', store, '--yes'], env);
+    expect(kept.stdout).toMatch(/keep: .*alive/);
+    expect((await fs.readdir(locks)).length).toBe(1);
+    expect(await live.unmount()).toBe(0);
+    expect(await fs.readdir(locks)).toEqual([]);
+  }, 120_000);
 });
