@@ -31,11 +31,23 @@ export class SnapshotView {
 
   constructor(private readonly repo: Repository) {}
 
+  /** Folder names, recomputed only when the snapshot list changes (not on every request). */
+  private named: { key: string; list: { name: string; stored: StoredSnapshot }[]; byName: Map<string, StoredSnapshot> } | undefined;
+
   /** Snapshot folders by name, oldest first. */
   async folders(): Promise<{ name: string; stored: StoredSnapshot }[]> {
+    return (await this.naming()).list;
+  }
+
+  private async naming() {
     const stored = await this.repo.listSnapshots();
-    const names = snapshotFolders(stored.map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs })));
-    return names.map((n, i) => ({ name: n.name, stored: stored[i]! }));
+    const key = `${stored.length}:${stored[stored.length - 1]?.id ?? ''}`;
+    if (this.named?.key !== key) {
+      const names = snapshotFolders(stored.map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs })));
+      const list = names.map((n, i) => ({ name: n.name, stored: stored[i]! }));
+      this.named = { key, list, byName: new Map(list.map((f) => [f.name, f.stored])) };
+    }
+    return this.named;
   }
 
   inoOf(key: string): number {
@@ -60,14 +72,15 @@ export class SnapshotView {
   /** The node at `parts` below `.snapshots` (an empty list is the view's own folder). */
   async resolve(parts: readonly string[]): Promise<ViewNode> {
     if (parts.length === 0) return { kind: 'top' };
-    const folders = await this.folders();
+    const { list, byName } = await this.naming();
     if (parts[0] === LATEST && parts.length === 1) {
-      const newest = folders[folders.length - 1];
+      const newest = list[list.length - 1];
       if (!newest) throw new NotFound();
       return { kind: 'latest', target: newest.name };
     }
-    const folder = folders.find((f) => f.name === parts[0]);
-    if (!folder) throw new NotFound();
+    const stored = byName.get(parts[0]!);
+    if (!stored) throw new NotFound();
+    const folder = { stored };
     let current: ViewNode = { kind: 'snapshot', stored: folder.stored };
     for (const name of parts.slice(1)) {
       const treeId: string | undefined = current.kind === 'snapshot' ? current.stored.snapshot.tree : current.kind === 'entry' ? current.node.subtree : undefined;
