@@ -282,8 +282,7 @@ export class Filesystem {
     const local = statfsSync(this.options.stagingDir);
     const unit = 65536; // large blocks keep the counts inside libfuse2's 32-bit fields
     const free = Math.floor((local.bavail * local.bsize) / unit);
-    let used = 0;
-    for (const inode of this.table.all()) used += inode.size;
+    const used = this.usedBytes();
     const clamp = (n: number) => Math.min(n, 0xffffffff);
     return {
       bsize: unit, frsize: unit,
@@ -291,6 +290,19 @@ export class Filesystem {
       files: clamp(this.table.size + 1_000_000), ffree: 1_000_000, favail: 1_000_000,
       namemax: NAME_MAX,
     };
+  }
+
+  /** Sum of file sizes, recounted at most once a second (file managers ask statfs often). */
+  private usedCache = { at: 0, bytes: 0 };
+
+  private usedBytes(): number {
+    const now = Date.now();
+    if (now - this.usedCache.at > 1000) {
+      let bytes = 0;
+      for (const inode of this.table.all()) if (inode.type === 'file') bytes += inode.size;
+      this.usedCache = { at: now, bytes };
+    }
+    return this.usedCache.bytes;
   }
 
   // ---- changes --------------------------------------------------------------------------
