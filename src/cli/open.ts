@@ -6,7 +6,7 @@ import { type SecretOptions, secretFrom } from './secrets.js';
 export async function openFromCli(store: string, secrets: SecretOptions, options: RepositoryOptions = {}): Promise<Repository> {
   const backend = backendFor(store);
   // Read the config before asking for a secret, so a wrong path fails before a prompt.
-  await readConfig(backend);
+  const config = await readConfig(backend);
   const secret = await secretFrom(secrets, { confirm: false, prompt: `Passphrase for ${backend.location}: `, useEnvironment: true });
-  return Repository.open(backend, secret, options);
+  return Repository.open(backend, secret, { ...options, config });
 }

@@ -36,6 +36,8 @@ export interface RepositoryOptions {
   readonly blobCacheBytes?: number;
   /** Leave the index unloaded (check loads it file by file to report each damaged one). */
   readonly skipIndex?: boolean;
+  /** The config, when the caller has read it already (saves a round trip to the store). */
+  readonly config?: RepositoryConfig;
 }
 
 export class Repository {
@@ -80,7 +82,7 @@ export class Repository {
   }
 
   static async open(backend: Backend, secret: SlotSecret, options: RepositoryOptions = {}): Promise<Repository> {
-    const config = await readConfig(backend);
+    const config = options.config ?? (await readConfig(backend));
     const { master } = await unlockMasterKey(backend, config.id, secret);
     const repo = new Repository(backend, config, master, deriveRepositoryKeys(master, config.id), options);
     if (!options.skipIndex) {
