@@ -12,7 +12,7 @@
  * - list() returns the names of one kind, in no particular order; never temporary files.
  * - delete() of a missing object succeeds (deletes are idempotent, so prune can be re-run).
  */
-export type ObjectKind = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
+export type ObjectKind = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks' | 'forgotten';
 
 export interface ObjectRef {
   readonly kind: ObjectKind;
@@ -55,7 +55,7 @@ export function objectPath(ref: ObjectRef): string {
 
 /** Folders a new store starts with: one per kind, and data/00 .. data/ff. */
 export function storeFolders(): string[] {
-  const folders = ['keys', 'data', 'index', 'snapshots', 'locks'];
+  const folders = ['keys', 'data', 'index', 'snapshots', 'locks', 'forgotten'];
   for (let i = 0; i < 256; i++) folders.push(`data/${i.toString(16).padStart(2, '0')}`);
   return folders;
 }

@@ -3,9 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { CairnError } from '../errors/errors.js';
 import { registerCheck } from './commands/check.js';
+import { registerForget } from './commands/forget.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
 import { registerMount } from './commands/mount.js';
+import { registerPrune } from './commands/prune.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerUnlock } from './commands/unlock.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -20,6 +22,8 @@ const program = new Command()
 
 registerInit(program);
 registerSnapshots(program);
+registerForget(program);
+registerPrune(program);
 registerCheck(program);
 registerKey(program);
 registerMount(program);

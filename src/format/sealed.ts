@@ -14,7 +14,7 @@ export function blobTypeFromCode(code: number): BlobType | undefined {
   return code === 0 ? 'data' : code === 1 ? 'tree' : undefined;
 }
 
-export type SealedKind = 'pack-header' | 'index' | 'snapshot' | 'lock';
+export type SealedKind = 'pack-header' | 'index' | 'snapshot' | 'lock' | 'forget';
 
 const kindAad = (kind: SealedKind) => Buffer.from(`cairn/${kind}/v1`, 'ascii');
 const BLOB_AAD_PREFIX = Buffer.from('cairn/blob/v1', 'ascii');

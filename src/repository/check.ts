@@ -8,11 +8,13 @@ import { createHash } from 'node:crypto';
 import { objectPath } from '../backend/backend.js';
 import { blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
+import type { ForgottenSnapshot } from '../format/forget-record.js';
+import type { IndexFile } from '../format/index-file.js';
 import { decodePackHeader, locatePackHeader, PACK_TRAILER_SIZE } from '../format/pack.js';
 import { openBlob, openObject } from '../format/sealed.js';
 import { listKeySlots } from './keyring.js';
 import type { BlobLocation } from './master-index.js';
-import type { Repository, StoredSnapshot } from './repository.js';
+import { type Repository, type StoredSnapshot, supersededIndexFiles } from './repository.js';
 
 export interface CheckProblem {
   readonly severity: 'error' | 'warning';
@@ -47,12 +49,18 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   }
 
   progress('loading index files');
+  const indexFiles: { name: string; file: IndexFile }[] = [];
   for (const name of await backend.list('index')) {
     try {
-      await repo.loadIndexFile(name);
+      indexFiles.push({ name, file: await repo.readIndexFile(name) });
     } catch (e) {
       error(`index/${name}`, (e as Error).message);
     }
+  }
+  const superseded = supersededIndexFiles(indexFiles.map((f) => f.file));
+  for (const { name, file } of indexFiles) {
+    if (superseded.has(name)) warn(`index/${name}`, 'superseded by a newer index file (left by an interrupted prune; prune removes it)');
+    else repo.index.addIndexFile(file);
   }
 
   progress('checking packs');
@@ -74,8 +82,20 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   }
 
   progress('checking snapshots');
+  const forgotten = new Map<string, ForgottenSnapshot>();
+  for (const name of await backend.list('forgotten')) {
+    try {
+      for (const entry of (await repo.loadForgetRecord(name)).forgotten) forgotten.set(entry.id, entry);
+    } catch (e) {
+      error(`forgotten/${name}`, (e as Error).message);
+    }
+  }
   const snapshots: StoredSnapshot[] = [];
   for (const id of await backend.list('snapshots')) {
+    if (forgotten.has(id)) {
+      warn(`snapshots/${id}`, 'forgotten but still present (an interrupted forget; prune removes it)');
+      continue;
+    }
     try {
       snapshots.push({ id, snapshot: await repo.loadSnapshot(id) });
     } catch (e) {
@@ -83,7 +103,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
     }
   }
   counts.snapshots = snapshots.length;
-  checkChain(snapshots, error);
+  checkChain(snapshots, [...forgotten.values()], error);
 
   progress('checking trees');
   const seenTrees = new Set<string>();
@@ -129,20 +149,28 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   return { problems, counts };
 }
 
-function checkChain(snapshots: StoredSnapshot[], error: (object: string, message: string) => void): void {
+/**
+ * Every sequence number from 1 to the highest must be a present snapshot or one a forget
+ * record names, and each present snapshot must name its predecessor (present or forgotten)
+ * as `previous`. A forgotten newest snapshot cannot be told from a rolled-back one, so
+ * forget never removes the newest.
+ */
+function checkChain(snapshots: StoredSnapshot[], forgotten: ForgottenSnapshot[], error: (object: string, message: string) => void): void {
   const bySeq = new Map<number, StoredSnapshot[]>();
   for (const s of snapshots) bySeq.set(s.snapshot.seq, [...(bySeq.get(s.snapshot.seq) ?? []), s]);
-  const highest = Math.max(0, ...bySeq.keys());
+  const forgottenBySeq = new Map(forgotten.map((f) => [f.seq, f.id]));
+  const highest = Math.max(0, ...bySeq.keys(), ...forgottenBySeq.keys());
   for (let seq = 1; seq <= highest; seq++) {
     const here = bySeq.get(seq);
     if (!here) {
-      error(`snapshot #${seq}`, 'missing from the chain: it was deleted or rolled back on the store');
+      if (!forgottenBySeq.has(seq)) error(`snapshot #${seq}`, 'missing from the chain: it was deleted or rolled back on the store');
       continue;
     }
-    if (here.length > 1) error(`snapshot #${seq}`, `${here.length} snapshots claim this place in the chain (a fork or a replayed object)`);
-    const before = bySeq.get(seq - 1);
+    if (here.length > 1 || forgottenBySeq.has(seq)) {
+      error(`snapshot #${seq}`, `${here.length + (forgottenBySeq.has(seq) ? 1 : 0)} snapshots claim this place in the chain (a fork or a replayed object)`);
+    }
     for (const s of here) {
-      const expected = seq === 1 ? null : before?.[0]?.id;
+      const expected = seq === 1 ? null : (bySeq.get(seq - 1)?.[0]?.id ?? forgottenBySeq.get(seq - 1));
       if (expected !== undefined && s.snapshot.previous !== expected) {
         error(`snapshots/${s.id}`, `names ${s.snapshot.previous ?? 'nothing'} as previous, but #${seq - 1} is ${expected ?? 'none'}`);
       }

@@ -16,7 +16,8 @@ import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
 import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
 import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
-import { decodeIndexFile, encodeIndexFile, type IndexedPack } from '../format/index-file.js';
+import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
+import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
 import { type BlobType, openBlob, openObject, sealBlob, sealObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
@@ -46,6 +47,7 @@ export class Repository {
   private readonly cache: BlobCache;
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
+  private forgotten: ForgottenSet | undefined;
   /** Loads in progress: concurrent readers of one blob share one fetch and one decryption. */
   private readonly loading = new Map<string, Promise<Buffer>>();
 
@@ -85,9 +87,7 @@ export class Repository {
     const config = options.config ?? (await readConfig(backend));
     const { master } = await unlockMasterKey(backend, config.id, secret);
     const repo = new Repository(backend, config, master, deriveRepositoryKeys(master, config.id), options);
-    if (!options.skipIndex) {
-      for (const name of await backend.list('index')) await repo.loadIndexFile(name);
-    }
+    if (!options.skipIndex) await repo.loadIndex();
     return repo;
   }
 
@@ -173,33 +173,75 @@ export class Repository {
     await this.backend.put({ kind: 'index', name }, sealed);
   }
 
-  /** Merges one index file into the in-memory index; throws CORRUPT naming it. */
-  async loadIndexFile(name: string): Promise<void> {
+  /**
+   * Loads every index file into the in-memory index, except those a present index file
+   * supersedes (an interrupted prune leaves both; the newer one is complete on its own).
+   */
+  async loadIndex(): Promise<void> {
+    const names = await this.backend.list('index');
+    const files = await Promise.all(names.map(async (name) => ({ name, file: await this.readIndexFile(name) })));
+    const superseded = supersededIndexFiles(files.map((f) => f.file));
+    for (const { name, file } of files) if (!superseded.has(name)) this.index.addIndexFile(file);
+  }
+
+  /** Reads and decodes one index file; throws CORRUPT naming it. */
+  async readIndexFile(name: string): Promise<IndexFile> {
     const plaintext = await this.loadSealed('index', name);
     try {
-      this.index.addIndexFile(decodeIndexFile(plaintext));
+      return decodeIndexFile(plaintext);
     } catch (e) {
       throw decodeFailure(`index/${name}`, e);
     }
   }
 
   /** Reads a sealed object whose name is the SHA-256 of its bytes, checking both. */
-  async loadSealed(kind: SealedKind & ('index' | 'snapshot'), name: string): Promise<Buffer> {
-    const folder = kind === 'index' ? 'index' : 'snapshots';
+  async loadSealed(kind: SealedKind & ('index' | 'snapshot' | 'forget'), name: string): Promise<Buffer> {
+    const folder = kind === 'index' ? 'index' : kind === 'snapshot' ? 'snapshots' : 'forgotten';
     const what = `${folder}/${name}`;
     const bytes = await this.backend.get({ kind: folder, name });
     if (createHash('sha256').update(bytes).digest('hex') !== name) throw corrupt(what, 'its content does not match its name (SHA-256)');
     return openObject(this.keys.encryption, kind, bytes, what);
   }
 
-  /** Every snapshot on the store, oldest first (by sequence number, then time). */
+  /**
+   * Every snapshot on the store, oldest first (by sequence number, then time). A snapshot
+   * a forget record names is left out even while its object is still there (a forget that
+   * was interrupted before deleting it).
+   */
   async listSnapshots(): Promise<StoredSnapshot[]> {
     if (!this.snapshots) {
-      const names = await this.backend.list('snapshots');
+      const { ids: forgotten } = await this.listForgotten();
+      const names = (await this.backend.list('snapshots')).filter((id) => !forgotten.has(id));
       const loaded = await Promise.all(names.map(async (id) => ({ id, snapshot: await this.loadSnapshot(id) })));
       this.snapshots = loaded.sort((a, b) => a.snapshot.seq - b.snapshot.seq || Number(a.snapshot.timeNs - b.snapshot.timeNs));
     }
     return [...this.snapshots];
+  }
+
+  /** Every snapshot forget records name, with the records that name them. */
+  async listForgotten(): Promise<ForgottenSet> {
+    if (!this.forgotten) {
+      const records = await Promise.all((await this.backend.list('forgotten')).map(async (name) => ({ name, record: await this.loadForgetRecord(name) })));
+      const ids = new Map<string, ForgottenSnapshot>();
+      for (const { record } of records) for (const entry of record.forgotten) ids.set(entry.id, entry);
+      this.forgotten = { records: records.map((r) => r.name), ids };
+    }
+    return this.forgotten;
+  }
+
+  async loadForgetRecord(name: string): Promise<ForgetRecord> {
+    const plaintext = await this.loadSealed('forget', name);
+    try {
+      return decodeForgetRecord(plaintext);
+    } catch (e) {
+      throw decodeFailure(`forgotten/${name}`, e);
+    }
+  }
+
+  /** Drops the cached snapshot list (after forget changed the store). */
+  invalidateSnapshots(): void {
+    this.snapshots = undefined;
+    this.forgotten = undefined;
   }
 
   async loadSnapshot(id: string): Promise<Snapshot> {
@@ -216,8 +258,11 @@ export class Repository {
     await this.flush();
     const existing = await this.listSnapshots();
     const head = existing[existing.length - 1];
+    // Numbers continue after the highest ever used, forgotten snapshots included.
+    let highest = head?.snapshot.seq ?? 0;
+    for (const entry of (await this.listForgotten()).ids.values()) highest = Math.max(highest, entry.seq);
     const snapshot: Snapshot = {
-      seq: head ? head.snapshot.seq + 1 : 1,
+      seq: highest + 1,
       timeNs: fields.timeNs ?? BigInt(Date.now()) * 1_000_000n,
       host: fields.host ?? hostname(),
       user: fields.user ?? userInfo().username,
@@ -240,6 +285,20 @@ export class Repository {
     await this.flush();
     await this.backend.close();
   }
+}
+
+export interface ForgottenSet {
+  /** Names of the forget records on the store. */
+  readonly records: readonly string[];
+  /** Every forgotten snapshot by id. */
+  readonly ids: ReadonlyMap<string, ForgottenSnapshot>;
+}
+
+/** Names of index files that another of `files` lists as superseded. */
+export function supersededIndexFiles(files: readonly IndexFile[]): Set<string> {
+  const names = new Set<string>();
+  for (const file of files) for (const id of file.superseded) names.add(toHex(id));
+  return names;
 }
 
 export async function readConfig(backend: Backend): Promise<RepositoryConfig> {

@@ -3,6 +3,7 @@
  * `quietMs`, and never sooner than `intervalMs` after the previous snapshot.
  */
 import type { StoredSnapshot } from '../repository/repository.js';
+import { AUTO_TAG } from '../repository/retention.js';
 
 export interface AutoSnapshotPolicy {
   /** Least time between two snapshots; 0 turns automatic snapshots off. */
@@ -51,7 +52,7 @@ export class AutoSnapshotter {
     if (this.busy || !snapshotDue(this.policy, this.target.activity(), Date.now())) return;
     this.busy = true;
     try {
-      this.events.taken?.(await this.target.snapshot(['auto']));
+      this.events.taken?.(await this.target.snapshot([AUTO_TAG]));
     } catch (e) {
       this.events.failed?.(e);
     } finally {

@@ -45,6 +45,16 @@ export class Journal {
     return { journal, header, records };
   }
 
+  /**
+   * Records waiting in the journal in `dir` (changes a mount made after its last snapshot
+   * and did not save, because it was killed), without opening it for writing.
+   */
+  static pendingRecords(dir: string): number {
+    const file = path.join(dir, 'journal');
+    if (!existsSync(file)) return 0;
+    return readFileSync(file, 'utf8').split('\n').slice(1).filter((line) => line !== '').length;
+  }
+
   append(record: unknown): void {
     const line = Buffer.from(`${JSON.stringify(record, bigintReplacer)}\n`);
     let done = 0;

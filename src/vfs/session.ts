@@ -6,7 +6,9 @@
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../errors/errors.js';
+import { forgetByPolicy } from '../repository/forget.js';
 import type { Repository, StoredSnapshot } from '../repository/repository.js';
+import type { RetentionPolicy } from '../repository/retention.js';
 import { SnapshotView } from '../timetravel/view.js';
 import { FileData } from './file-data.js';
 import type { TreeActivity } from './auto-snapshot.js';
@@ -28,6 +30,10 @@ export interface SessionOptions {
   readonly onError?: (error: unknown) => void;
   /** List `.snapshots` in the root folder (it is always reachable by path). */
   readonly showSnapshots?: boolean;
+  /** Applied after every snapshot this session takes (`cairn mount --forget-policy`). */
+  readonly retention?: RetentionPolicy;
+  /** Told which snapshots the retention policy forgot. */
+  readonly onForgotten?: (forgotten: StoredSnapshot[]) => void;
 }
 
 export interface OpenReport {
@@ -56,6 +62,7 @@ export class LiveSession {
     private readonly staging: StagingArea,
     readonly barrier: Barrier,
     base: StoredSnapshot | null,
+    private readonly options: SessionOptions,
   ) {
     this.base = base;
   }
@@ -68,6 +75,18 @@ export class LiveSession {
     const { journal, header, records } = Journal.open(options.stateDir, latest?.id ?? null);
     const base = header.base === null ? null : (snapshots.find((s) => s.id === header.base) ?? null);
     if (header.base !== null && !base) {
+      const forgotten = (await repo.listForgotten()).ids.has(header.base);
+      if (forgotten && records.length === 0 && latest) {
+        // `cairn forget` removed the snapshot we last saw, and we have nothing pending.
+        journal.reset(latest.id);
+        journal.close();
+        return LiveSession.open(repo, options);
+      }
+      if (forgotten) {
+        throw new CairnError('CORRUPT', `the local journal holds ${records.length} unsaved change(s) to snapshot ${header.base.slice(0, 12)}, which was forgotten since`, {
+          hint: `they cannot be applied to another snapshot; move ${options.stateDir} away to mount the latest snapshot (the journal stays readable in it)`,
+        });
+      }
       throw new CairnError('CORRUPT', `the local journal continues snapshot ${header.base.slice(0, 12)}, which is not in the repository`, {
         hint: `the store lost that snapshot, or ${options.stateDir} belongs to another copy; move that folder away to mount the latest snapshot (its unsaved changes stay in it)`,
       });
@@ -75,6 +94,7 @@ export class LiveSession {
     if (base && latest && base.id !== latest.id && records.length === 0) {
       // Another writer (or a snapshot taken elsewhere) moved on, and we have nothing pending.
       journal.reset(latest.id);
+      journal.close();
       return LiveSession.open(repo, options);
     }
     const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
@@ -94,7 +114,7 @@ export class LiveSession {
       view: new SnapshotView(repo),
       showSnapshots: options.showSnapshots ?? false,
     });
-    const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base);
+    const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base, options);
     session.dropTransientNames();
     fs.changedSinceSnapshot = records.length > 0;
     const counts = countTree(table);
@@ -156,10 +176,20 @@ export class LiveSession {
         this.fs.changedSinceSnapshot = false;
         this.lastSnapshotAt = Date.now();
         this.lastSnapshotTreesWritten = stats.treesWritten;
-        return stored;
       } finally {
         this.barrier.thaw();
       }
+      // Still inside the one-at-a-time section: no snapshot is saved while forget runs.
+      // The snapshot is saved either way; a failed forget is reported and retried next time.
+      if (this.options.retention) {
+        try {
+          const forgotten = await forgetByPolicy(this.repo, this.options.retention);
+          if (forgotten.length > 0) this.options.onForgotten?.(forgotten);
+        } catch (e) {
+          this.options.onError?.(e);
+        }
+      }
+      return this.base!;
     } finally {
       done();
     }

@@ -131,6 +131,54 @@ describe('live filesystem (no FUSE)', () => {
     await third.close();
   });
 
+  it('applies a retention policy after each snapshot it takes, keeping the newest and named ones', async () => {
+    // Old history made elsewhere: daily snapshots 60..11 days ago, one named.
+    const s0 = await open();
+    await writeFile(s0, '/f', Buffer.from('v0'));
+    const first = await s0.snapshot();
+    await s0.close();
+    const day = 86_400_000;
+    for (let age = 60; age > 10; age--) {
+      await repo.saveSnapshot({ tree: first.snapshot.tree, stats: first.snapshot.stats, timeNs: BigInt(Date.now() - age * day) * 1_000_000n, tags: age === 45 ? ['before-upgrade'] : ['auto'] });
+    }
+    const forgotten: string[] = [];
+    const opened = await LiveSession.open(repo, {
+      stateDir: path.join(dir, 'state'), uid: 1000, gid: 1000, quietMs: 60_000,
+      retention: { withinMs: day, daily: 30, keepNamed: true }, onForgotten: (gone) => forgotten.push(...gone.map((g) => g.id)),
+    });
+    const s = opened.session;
+    await writeFile(s, '/f', Buffer.from('v1'));
+    const taken = await s.snapshot();
+    const left = await repo.listSnapshots();
+    // Kept: the two made today (recent; also today's daily), 29 more days, the named one.
+    expect(left.map((x) => x.id)).toContain(taken.id);
+    expect(left.some((x) => x.snapshot.tags.includes('before-upgrade'))).toBe(true);
+    expect(left.length).toBe(2 + 29 + 1);
+    expect(forgotten.length).toBe(52 - left.length);
+    // The mount keeps working after forgetting; the next session starts from the newest.
+    await writeFile(s, '/f', Buffer.from('v2'));
+    await s.close();
+    const again = await open();
+    expect((await readAll(again, '/f')).toString()).toBe('v2');
+    await again.close();
+  });
+
+  it('starts from the newest snapshot when the one the journal continues was forgotten', async () => {
+    const s = await open();
+    await writeFile(s, '/f', Buffer.from('one'));
+    const one = await s.snapshot();
+    await s.close();
+    // Another writer (same state folder unused) adds a snapshot and forgets ours.
+    const other = await LiveSession.open(repo, { stateDir: path.join(dir, 'other'), uid: 1000, gid: 1000 });
+    await writeFile(other.session, '/f', Buffer.from('two'));
+    await other.session.close();
+    const { forgetSnapshots } = await import('../../src/repository/forget.js');
+    await forgetSnapshots(repo, [one]);
+    const again = await open();
+    expect((await readAll(again, '/f')).toString()).toBe('two');
+    await again.close();
+  });
+
   it('re-chunks about one chunk for a small write into a large file', async () => {
     const s = await open();
     const size = 64 * 1024 * 1024;

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { CairnError } from '../../errors/errors.js';
 import { createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
+import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { LiveSession } from '../../vfs/session.js';
 import { startControlServer } from '../../control/server.js';
@@ -15,6 +16,7 @@ import { openFromCli } from '../open.js';
 import { unmountAndWait } from '../unmount.js';
 import { formatBytes, formatLocalTime, note, out } from '../output.js';
 import { secretOptions } from './common.js';
+import { parseDuration } from '../duration.js';
 
 interface MountOpts {
   snapshots: string;
@@ -25,6 +27,7 @@ interface MountOpts {
   stateDir?: string;
   allowOther?: boolean;
   attrTimeout: string;
+  forgetPolicy: string;
 }
 
 export function registerMount(program: Command): void {
@@ -40,6 +43,7 @@ export function registerMount(program: Command): void {
     .addOption(new Option('--snapshots <mode>', 'list .snapshots/ in the root folder (visible) or only reach it by path (hidden)').choices(['hidden', 'visible']).default('hidden'))
     .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
     .option('--snapshot-quiet <duration>', 'wait until writes have been quiet this long before an automatic snapshot', '60s')
+    .addOption(new Option('--forget-policy <name>', 'after each snapshot, forget old ones: timemachine = all of the last 24 hours, daily for 30 days, weekly beyond (tagged snapshots kept); `cairn prune` gives back the space').choices(['none', 'timemachine']).default('none'))
     .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old', '0')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
@@ -99,8 +103,10 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     stateDir,
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
-    onError: (e) => note(`cairn: background upload failed, will retry: ${(e as Error).message}`),
+    onError: (e) => note(`cairn: background work failed, will retry: ${(e as Error).message}`),
     showSnapshots: opts.snapshots === 'visible',
+    ...(opts.forgetPolicy === 'timemachine' ? { retention: TIME_MACHINE_POLICY } : {}),
+    onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
@@ -166,12 +172,4 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   rmSync(record, { force: true });
   await lock.release();
   note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
-}
-
-/** "90", "90s", "15m", "1h", "2d" -> milliseconds. */
-export function parseDuration(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new CairnError('USAGE', `${option} takes a duration like 30s, 15m or 1h, not ${text}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Math.round(Number(m[1]) * unit);
 }

@@ -1,0 +1,211 @@
+/**
+ * `cairn prune`: gives back the space no kept snapshot needs.
+ *
+ * 1. Work out which blobs the kept snapshots reference (walk every tree).
+ * 2. Classify each pack: all used (keep), none used (delete), partly used with at least
+ *    `repackUnused` of its bytes unused (repack: copy the used sealed blobs as they are into
+ *    new packs; a blob's box binds its type and id, not its pack), else keep.
+ * 3. Upload the new packs; write new index files describing every pack that stays and
+ *    listing every current index file as superseded; delete the old index files; delete the
+ *    packs nothing indexes any more.
+ *
+ * Every step leaves a store that checks clean and whose kept snapshots read back: new packs
+ * are unindexed until step 3's index is written; a present index file that a newer one
+ * supersedes is ignored by readers; a pack is deleted only once no index a reader would use
+ * names it. A prune killed at any point is finished by the next one (it also removes packs
+ * no index names, which an interrupted write leaves).
+ *
+ * Callers hold the exclusive lock: a writer's new blobs are not in any snapshot yet.
+ */
+import { createHash } from 'node:crypto';
+import { objectPath } from '../backend/backend.js';
+import { corrupt } from '../errors/errors.js';
+import { fromHex, toHex } from '../format/bytes.js';
+import { encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
+import { openBlob, sealObject, type BlobType } from '../format/sealed.js';
+import { deleteForgottenObjects } from './forget.js';
+import { Packer } from './packer.js';
+import { type Repository, supersededIndexFiles } from './repository.js';
+
+export interface PruneOptions {
+  /** Repack a partly used pack when at least this fraction of its bytes is unused. */
+  readonly repackUnused?: number;
+  readonly dryRun?: boolean;
+  readonly onProgress?: (message: string) => void;
+  /** Called after each step that changes the store (progress, and fault injection in tests). */
+  readonly onStep?: (step: PruneStep) => void;
+}
+
+export type PruneStep = 'pack-written' | 'index-written' | 'index-deleted' | 'pack-deleted';
+
+export interface PruneReport {
+  readonly packs: { total: number; kept: number; repacked: number; deleted: number; unindexed: number; written: number };
+  /** Bytes of packs on the store before and after. */
+  readonly packBytesBefore: number;
+  readonly packBytesAfter: number;
+  readonly usedBlobs: number;
+  readonly unusedBlobs: number;
+  readonly indexFilesWritten: number;
+  readonly indexFilesDeleted: number;
+  readonly snapshotObjectsDeleted: number;
+}
+
+interface PackEntryInfo {
+  readonly type: BlobType;
+  readonly id: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Blobs per index file written by prune (keeps each file a few MiB at most). */
+const BLOBS_PER_INDEX_FILE = 65536;
+
+export async function pruneRepository(repo: Repository, options: PruneOptions = {}): Promise<PruneReport> {
+  const progress = options.onProgress ?? (() => undefined);
+  const step = options.onStep ?? (() => undefined);
+  const threshold = options.repackUnused ?? 0.2;
+  const backend = repo.backend;
+
+  const snapshotObjectsDeleted = options.dryRun ? 0 : await deleteForgottenObjects(repo);
+
+  progress('reading the index');
+  const indexNames = await backend.list('index');
+  const indexFiles = await Promise.all(indexNames.map(async (name) => ({ name, file: await repo.readIndexFile(name) })));
+  const superseded = supersededIndexFiles(indexFiles.map((f) => f.file));
+  const packs = new Map<string, PackEntryInfo[]>();
+  /** The pack a blob is read from (the first listing of a blob stored twice). */
+  const home = new Map<string, string>();
+  for (const { name, file } of indexFiles) {
+    if (superseded.has(name)) continue;
+    for (const pack of file.packs) {
+      const packId = toHex(pack.packId);
+      if (packs.has(packId)) continue;
+      packs.set(packId, pack.blobs.map((b) => ({ type: b.type, id: toHex(b.id), offset: b.offset, length: b.length })));
+      for (const b of pack.blobs) if (!home.has(toHex(b.id))) home.set(toHex(b.id), packId);
+    }
+  }
+
+  progress('listing packs');
+  const stored = new Map<string, number>();
+  for (const name of await backend.list('data')) stored.set(name, (await backend.size({ kind: 'data', name })) ?? 0);
+  for (const packId of packs.keys()) {
+    if (!stored.has(packId)) {
+      throw corrupt(objectPath({ kind: 'data', name: packId }), 'it is missing, but the index names it (prune changed nothing)');
+    }
+  }
+
+  progress('finding the data kept snapshots use');
+  const used = await usedBlobs(repo, home);
+
+  const keep: string[] = [];
+  const repack: string[] = [];
+  const remove: string[] = [];
+  for (const [packId, entries] of packs) {
+    const size = stored.get(packId)!;
+    const usedBytes = entries.reduce((sum, e) => sum + (used.has(e.id) && home.get(e.id) === packId ? e.length : 0), 0);
+    if (usedBytes === 0) remove.push(packId);
+    else if ((size - usedBytes) / size >= threshold) repack.push(packId);
+    else keep.push(packId);
+  }
+  const unindexed = [...stored.keys()].filter((id) => !packs.has(id));
+  const packBytesBefore = [...stored.values()].reduce((a, b) => a + b, 0);
+  const dropped = new Set([...repack, ...remove, ...unindexed]);
+  const indexStale = dropped.size > 0 || indexNames.some((name) => superseded.has(name));
+  const report = (written: IndexedPack[], sizes: number, indexWritten: number, indexDeleted: number): PruneReport => ({
+    packs: { total: stored.size, kept: keep.length, repacked: repack.length, deleted: remove.length, unindexed: unindexed.length, written: written.length },
+    packBytesBefore,
+    packBytesAfter: options.dryRun ? estimateAfter() : keep.reduce((sum, id) => sum + stored.get(id)!, 0) + sizes,
+    usedBlobs: used.size,
+    unusedBlobs: [...home.keys()].filter((id) => !used.has(id)).length,
+    indexFilesWritten: indexWritten,
+    indexFilesDeleted: indexDeleted,
+    snapshotObjectsDeleted,
+  });
+  const estimateAfter = () =>
+    keep.reduce((sum, id) => sum + stored.get(id)!, 0) +
+    repack.reduce((sum, id) => sum + packs.get(id)!.reduce((s, e) => s + (used.has(e.id) && home.get(e.id) === id ? e.length : 0), 0), 0);
+  if (options.dryRun || !indexStale) return report([], 0, 0, 0);
+
+  progress(`repacking ${repack.length} pack(s)`);
+  const written: IndexedPack[] = [];
+  let writtenBytes = 0;
+  const packer = new Packer(backend, repo.keys.encryption, () => step('pack-written'));
+  for (const packId of repack) {
+    const bytes = await backend.get({ kind: 'data', name: packId });
+    for (const entry of packs.get(packId)!) {
+      if (!used.has(entry.id) || home.get(entry.id) !== packId) continue;
+      const box = Buffer.from(bytes.subarray(entry.offset, entry.offset + entry.length));
+      // Verify before the original goes: a damaged blob must not be copied and trusted.
+      openBlob(repo.keys.encryption, entry.type, fromHex(entry.id, 32), box, `blob ${entry.id} in ${objectPath({ kind: 'data', name: packId })}`);
+      await packer.add(entry.type, entry.id, box);
+    }
+  }
+  for (const pack of await packer.flush()) {
+    written.push(pack);
+    writtenBytes += (await backend.size({ kind: 'data', name: toHex(pack.packId) })) ?? 0;
+  }
+
+  progress('writing the new index');
+  const kept: IndexedPack[] = keep.map((packId) => ({
+    packId: fromHex(packId, 32),
+    blobs: packs.get(packId)!.map((e) => ({ type: e.type, id: fromHex(e.id, 32), offset: e.offset, length: e.length })),
+  }));
+  const allSuperseded = indexNames.map((name) => fromHex(name, 32));
+  let indexWritten = 0;
+  for (const file of splitIndex([...kept, ...written], allSuperseded)) {
+    const sealed = sealObject(repo.keys.encryption, 'index', encodeIndexFile(file));
+    await backend.put({ kind: 'index', name: createHash('sha256').update(sealed).digest('hex') }, sealed);
+    indexWritten++;
+    step('index-written');
+  }
+
+  progress('deleting what no snapshot needs');
+  for (const name of indexNames) {
+    await backend.delete({ kind: 'index', name });
+    step('index-deleted');
+  }
+  for (const packId of dropped) {
+    await backend.delete({ kind: 'data', name: packId });
+    step('pack-deleted');
+  }
+  return report(written, writtenBytes, indexWritten, indexNames.length);
+}
+
+/** Every blob id a kept snapshot references, trees included; fails if one is not indexed. */
+async function usedBlobs(repo: Repository, home: Map<string, string>): Promise<Set<string>> {
+  const used = new Set<string>();
+  const queue = (await repo.listSnapshots()).map((s) => s.snapshot.tree);
+  while (queue.length > 0) {
+    const id = queue.pop()!;
+    if (used.has(id)) continue;
+    if (!home.has(id)) throw corrupt(`tree ${id}`, 'a kept snapshot needs it but no index names it (prune changed nothing)');
+    used.add(id);
+    for (const node of (await repo.loadTree(id)).nodes) {
+      if (node.subtree) queue.push(node.subtree);
+      for (const blob of node.content ?? []) {
+        if (!home.has(blob)) throw corrupt(`blob ${blob}`, `a kept snapshot needs it (${node.name}) but no index names it (prune changed nothing)`);
+        used.add(blob);
+      }
+    }
+  }
+  return used;
+}
+
+/**
+ * Index files of at most BLOBS_PER_INDEX_FILE blobs. Only the last (written last) lists the
+ * old files as superseded: until it is on the store the old index stays in force, so a crash
+ * between two new files hides nothing.
+ */
+function splitIndex(packs: IndexedPack[], superseded: Uint8Array[]): IndexFile[] {
+  const groups: IndexedPack[][] = [[]];
+  let blobs = 0;
+  for (const pack of packs) {
+    if (groups[groups.length - 1]!.length > 0 && blobs + pack.blobs.length > BLOBS_PER_INDEX_FILE) {
+      groups.push([]);
+      blobs = 0;
+    }
+    groups[groups.length - 1]!.push(pack);
+    blobs += pack.blobs.length;
+  }
+  return groups.map((group, i) => ({ superseded: i === groups.length - 1 ? superseded : [], packs: group }));
+}
