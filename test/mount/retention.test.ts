@@ -1,0 +1,153 @@
+/**
+ * forget and prune through the real CLI on a store written by a real mount: the snapshots
+ * kept stay byte-identical in .snapshots/, the store shrinks by what only the forgotten
+ * snapshot held, a prune killed with SIGKILL midway leaves a store that checks clean, and
+ * the next prune finishes the job.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { cairn, run } from '../helpers/cli.js';
+import { hardLinkGroups, metadataListing, mount, unmountAll, xattrDump } from '../helpers/mount.js';
+import { tempDir } from '../helpers/store.js';
+
+const env = { CAIRN_PASSWORD: 'retention' };
+const MiB = 1024 * 1024;
+
+async function packBytes(store: string): Promise<number> {
+  let total = 0;
+  for (const sub of await fs.readdir(path.join(store, 'data'))) {
+    for (const name of await fs.readdir(path.join(store, 'data', sub))) total += (await fs.stat(path.join(store, 'data', sub, name))).size;
+  }
+  return total;
+}
+
+describe('forget and prune on a mounted store', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let store: string;
+  let mnt: string;
+  let state: string;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cairn-retention-'));
+    store = path.join(dir, 'store');
+    mnt = path.join(dir, 'mnt');
+    state = path.join(dir, 'state');
+    expect((await cairn(['init', store], env)).code).toBe(0);
+  });
+  afterAll(async () => {
+    await unmountAll();
+    await cleanup();
+  });
+
+  const inMount = async (script: string) => {
+    const r = await run('bash', ['-c', `set -e; R="${mnt}"; ${script}`]);
+    expect(r.code, r.stderr).toBe(0);
+  };
+  const copyOfMount = (name: string) => {
+    const target = path.join(dir, name);
+    expect(spawnSync('cp', ['-a', mnt, target]).status).toBe(0);
+    return target;
+  };
+  const snapshotNow = async () => {
+    const r = await cairn(['snapshot', mnt]);
+    expect(r.code, r.stderr).toBe(0);
+    const [name, id] = r.stdout.trim().split(' ');
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the next one gets another name
+    return { name: name!, id: id! };
+  };
+  const expectEqualTrees = (a: string, b: string) => {
+    const diff = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    expect(metadataListing(b, true)).toBe(metadataListing(a, true));
+    expect(hardLinkGroups(b)).toEqual(hardLinkGroups(a));
+    expect(xattrDump(b)).toBe(xattrDump(a));
+  };
+
+  it('forgets the oldest snapshot, survives a killed prune, and gives back its space', async () => {
+    const m = await mount(store, mnt, state, env);
+    await inMount(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; head -c ${5 * MiB} /dev/urandom > "$R/only-v1.bin";
+      echo one > "$R/a.txt"; ln "$R/a.txt" "$R/a-link"; setfattr -n user.k -v 1 "$R/a.txt"`);
+    const s1 = await snapshotNow();
+    await inMount(`rm "$R/only-v1.bin"; echo two >> "$R/a.txt"; head -c ${2 * MiB} /dev/urandom > "$R/v2.bin"; mv "$R/notes" "$R/moved"`);
+    const v2 = copyOfMount('v2');
+    const s2 = await snapshotNow();
+    await inMount(`rm "$R/moved/1.5.0.txt"; echo three > "$R/c.txt"`);
+    const v3 = copyOfMount('v3');
+    const s3 = await snapshotNow();
+
+    // Prune refuses while the mount holds the store.
+    const busy = await cairn(['prune', store, '--state-dir', state], env);
+    expect(busy.code).toBe(5);
+    expect(busy.stderr).toMatch(/in use by .*read-write/);
+    expect(await m.unmount()).toBe(0);
+
+    const dry = await cairn(['forget', store, '--keep-last', '2', '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`forget\\s+${s1.id.slice(0, 12)}`));
+    expect(dry.stdout).toMatch(new RegExp(`keep\\s+${s3.id.slice(0, 12)}.*newest, last`));
+    expect(dry.stdout).toContain('would forget 1 of 3');
+    expect((await fs.readdir(path.join(store, 'snapshots'))).length).toBe(3);
+
+    const forget = await cairn(['forget', store, '--keep-last', '2'], env);
+    expect(forget.code, forget.stderr).toBe(0);
+    expect(forget.stdout).toContain('forgot 1 snapshot(s); 2 kept');
+    const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { id: string }[];
+    expect(listed.map((s) => s.id)).toEqual([s2.id, s3.id]);
+    expect((await cairn(['check', store], env)).code).toBe(0);
+
+    const before = await packBytes(store);
+    const killed = await cairn(['prune', store, '--state-dir', state], { ...env, CAIRN_TEST_KILL_AT: 'pack-deleted:1' });
+    expect(killed.code).not.toBe(0);
+    const afterKill = await cairn(['check', '--read-data', store], env);
+    expect(afterKill.code, afterKill.stdout).toBe(0);
+    expect(afterKill.stdout).toMatch(/warning: data\/.*not named by any index/);
+
+    let again = await mount(store, mnt, state, env);
+    expectEqualTrees(v2, path.join(mnt, '.snapshots', s2.name));
+    expectEqualTrees(v3, path.join(mnt, '.snapshots', s3.name));
+    expect(await again.unmount()).toBe(0);
+
+    const prune = await cairn(['prune', store, '--state-dir', state], env);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/freed/);
+    const freed = before - (await packBytes(store));
+    expect(freed).toBeGreaterThanOrEqual(5 * MiB);
+    expect(freed).toBeLessThan(5 * MiB + 256 * 1024);
+    const clean = await cairn(['check', '--read-data', store], env);
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(clean.stdout).not.toContain('warning');
+
+    again = await mount(store, mnt, state, env);
+    expect((await fs.readdir(path.join(mnt, '.snapshots'))).sort()).toEqual([s2.name, s3.name, 'latest'].sort());
+    expectEqualTrees(v2, path.join(mnt, '.snapshots', s2.name));
+    const restored = path.join(dir, 'restored');
+    expect(spawnSync('rsync', ['-aHX', `${path.join(mnt, '.snapshots', s3.name)}/`, `${restored}/`]).status).toBe(0);
+    expectEqualTrees(v3, restored);
+    expectEqualTrees(v3, mnt);
+    expect(await again.unmount()).toBe(0);
+  });
+
+  it('refuses forget without a policy or with the newest snapshot named', async () => {
+    const none = await cairn(['forget', store], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('nothing would be kept');
+    const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { id: string }[];
+    const newest = await cairn(['forget', store, listed[listed.length - 1]!.id.slice(0, 10)], env);
+    expect(newest.code).toBe(2);
+    expect(newest.stderr).toContain('is the newest and cannot be forgotten');
+  });
+
+  it('refuses to prune while a killed mount\'s unsaved changes wait in the local journal', async () => {
+    const killedState = path.join(dir, 'killed-state');
+    await fs.mkdir(killedState);
+    // What a mount killed after one change leaves: the header and one record.
+    await fs.writeFile(path.join(killedState, 'journal'), `${JSON.stringify({ journal: 'cairn', version: 1, base: null })}\n{"op":"mkdir"}\n`);
+    const r = await cairn(['prune', store, '--state-dir', killedState], env);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain('1 unsaved change(s)');
+    expect(r.stderr).toContain('mount the store and unmount it again');
+  });
+});
