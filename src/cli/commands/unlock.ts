@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { hostname } from 'node:os';
 import { read } from 'read';
 import { CairnError } from '../../errors/errors.js';
 import { breakableReason, describeLock, listLocks, removeLock } from '../../repository/lock.js';
@@ -34,6 +35,11 @@ export function registerUnlock(program: Command): void {
         }
       }
       if (chosen.length === 0) return;
+      const writers = locks.filter((l) => chosen.includes(l.name) && l.info?.exclusive && l.info.host !== hostname());
+      for (const w of writers) {
+        out(`note: the read-write mount on ${w.info!.host} may have left unsaved changes in that machine's journal;`);
+        out('      mount the store there once to save them before you run `cairn prune` (prune would delete their data)');
+      }
       if (!opts.yes) {
         if (!process.stdin.isTTY) throw new CairnError('USAGE', 'not removing locks without confirmation', { hint: 'run it on a terminal, or add --yes' });
         const answer = await read({ prompt: `Remove ${chosen.length} lock(s)? [y/N] `, output: process.stderr });
