@@ -1,13 +1,24 @@
-/** Turns a STORE argument into a backend. Local paths today; sftp:// arrives with the SFTP store. */
-import { CairnError } from '../errors/errors.js';
+/** Turns a STORE argument into a backend: a local folder, file://, sftp:// or user@host:path. */
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
+import { SftpBackend } from './sftp/sftp-backend.js';
+import { parseSftpLocation } from './sftp/location.js';
+import { CairnError } from '../errors/errors.js';
 
-export function backendFor(store: string): Backend {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store) && !store.startsWith('file://')) {
-    throw new CairnError('USAGE', `stores of the kind ${store.split(':')[0]}:// are not supported by this build`, {
-      hint: 'give a local folder (a path), or file:///path',
+export interface LocateOptions {
+  readonly sshKey?: string;
+  readonly knownHostsFile?: string;
+  readonly ask?: (prompt: string) => Promise<string | undefined>;
+}
+
+export function backendFor(store: string, options: LocateOptions = {}): Backend {
+  if (store.startsWith('file://')) return new LocalBackend(decodeURIComponent(store.slice('file://'.length)));
+  const sftp = parseSftpLocation(store);
+  if (sftp) return new SftpBackend({ location: sftp, sshKey: options.sshKey, knownHostsFile: options.knownHostsFile, ask: options.ask });
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) {
+    throw new CairnError('USAGE', `stores of the kind ${store.split(':')[0]}:// are not supported`, {
+      hint: 'give a local folder (a path), file:///path, sftp://user@host/path or user@host:path',
     });
   }
-  return new LocalBackend(store.startsWith('file://') ? decodeURIComponent(store.slice('file://'.length)) : store);
+  return new LocalBackend(store);
 }

@@ -16,6 +16,7 @@ export const EXIT = {
   exists: 8,
   noSpace: 9,
   noRepository: 10,
+  hostKey: 11,
 } as const;
 
 const BY_ERROR_CODE: Record<ErrorCode, number> = {
@@ -28,6 +29,7 @@ const BY_ERROR_CODE: Record<ErrorCode, number> = {
   NO_SPACE: EXIT.noSpace,
   NOT_FOUND: EXIT.noRepository,
   USAGE: EXIT.usage,
+  HOST_KEY: EXIT.hostKey,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -52,6 +52,11 @@ export async function secretFrom(options: SecretOptions, purpose: SecretPurpose)
   return nonEmpty(first);
 }
 
+/** Asks on the terminal without echo, or answers undefined when there is none (cron, systemd). */
+export async function askOnTerminal(text: string): Promise<string | undefined> {
+  return process.stdin.isTTY ? prompt(text) : undefined;
+}
+
 /** Asks on the terminal without echo; fails clearly if the input ends instead of hanging. */
 async function prompt(text: string): Promise<string> {
   let onEnd: () => void = () => undefined;

@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'EXISTS' // refusing to overwrite an existing repository or object
   | 'UNSUPPORTED_VERSION' // a format version this build does not understand
   | 'USAGE' // the caller asked for something impossible
-  | 'NO_SPACE'; // the local disk or the store is full
+  | 'NO_SPACE' // the local disk or the store is full
+  | 'HOST_KEY'; // the SSH server's host key is unknown, changed or revoked
 
 export class CairnError extends Error {
   readonly code: ErrorCode;

@@ -26,7 +26,7 @@ export function backendConformance(name: string, make: () => Promise<{ backend: 
     });
 
     it('stores, lists, sizes, reads ranges and deletes every kind', async () => {
-      for (const kind of ['keys', 'data', 'index', 'snapshots', 'locks'] as const) {
+      for (const kind of ['keys', 'data', 'index', 'snapshots', 'locks', 'forgotten'] as const) {
         const name = id();
         const data = randomBytes(1000 + Math.floor(Math.random() * 5000));
         await backend.put({ kind, name }, data);

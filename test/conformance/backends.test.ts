@@ -1,8 +1,12 @@
+import { afterAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
+import { parseSftpLocation } from '../../src/backend/sftp/location.js';
+import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
+import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { backendConformance } from './backend.suite.js';
 
 backendConformance('memory', async () => ({ backend: new MemoryBackend(), cleanup: async () => {} }));
@@ -10,4 +14,27 @@ backendConformance('memory', async () => ({ backend: new MemoryBackend(), cleanu
 backendConformance('local folder', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cairn-backend-'));
   return { backend: new LocalBackend(path.join(dir, 'store')), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+// A real OpenSSH server on a free loopback port, with keys made for the test.
+let sshd: TestSshd | undefined;
+let sshdDir: string | undefined;
+backendConformance('sftp (real sshd)', async () => {
+  if (!sshd) {
+    sshdDir = await mkdtemp(path.join(tmpdir(), 'cairn-sshd-'));
+    sshd = await startSshd(sshdDir);
+  }
+  const folder = await mkdtemp(path.join(tmpdir(), 'cairn-sftp-store-'));
+  const home = sshd.home;
+  const backend = new SftpBackend({
+    location: parseSftpLocation(sshd.url(path.join(folder, 'store')))!,
+    sshKey: path.join(home, '.ssh', 'id_ed25519'),
+    knownHostsFile: path.join(home, '.ssh', 'known_hosts'),
+    sshConfigFile: path.join(home, '.ssh', 'config'),
+  });
+  return { backend, cleanup: () => rm(folder, { recursive: true, force: true }) };
+});
+afterAll(async () => {
+  await sshd?.stop();
+  if (sshdDir) await rm(sshdDir, { recursive: true, force: true });
 });

@@ -1,8 +1,15 @@
 import { type Command, Option } from 'commander';
 
+/** How to reach a store: SSH options (used when STORE is sftp://… or user@host:path). */
+export function storeOptions(command: Command): Command {
+  return command
+    .option('--ssh-key <file>', 'SSH private key to log in with (tried before ssh-agent keys and ~/.ssh/id_*)')
+    .option('--known-hosts <file>', 'check the SSH server\'s key against this file instead of ~/.ssh/known_hosts');
+}
+
 /** The options every command that opens a repository takes. */
 export function secretOptions(command: Command): Command {
-  return command
+  return storeOptions(command)
     .option('--password-file <file>', 'read the passphrase from this file (or set CAIRN_PASSWORD_FILE / CAIRN_PASSWORD)')
     .option('--keyfile <file>', 'open with a key file instead of a passphrase');
 }

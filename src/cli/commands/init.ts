@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { backendFor } from '../../backend/locate.js';
 import type { SlotKdf } from '../../crypto/keyslot.js';
 import { Repository } from '../../repository/repository.js';
+import { storeFromCli } from '../open.js';
 import { out } from '../output.js';
 import { secretFrom } from '../secrets.js';
 import { kdfOption, secretOptions } from './common.js';
@@ -11,11 +11,11 @@ export function registerInit(program: Command): void {
     program
       .command('init')
       .description('create a new encrypted repository in an empty folder')
-      .argument('<store>', 'where to create it: a local folder (new or empty)'),
+      .argument('<store>', 'where to create it: a local folder (new or empty), sftp://user@host/path or user@host:path'),
   )
     .addOption(kdfOption())
-    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; kdf: SlotKdf }) => {
-      const backend = backendFor(store);
+    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; kdf: SlotKdf; sshKey?: string; knownHosts?: string }) => {
+      const backend = storeFromCli(store, opts);
       const secret = await secretFrom(opts, { confirm: true, prompt: `New passphrase for ${backend.location}: `, useEnvironment: true });
       const repo = await Repository.init(backend, secret, opts.kdf);
       await repo.close();

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import type { SlotKdf } from '../../crypto/keyslot.js';
 import { CairnError } from '../../errors/errors.js';
-import { backendFor } from '../../backend/locate.js';
 import { listKeySlots } from '../../repository/keyring.js';
 import { readConfig } from '../../repository/repository.js';
-import { openFromCli } from '../open.js';
+import { openFromCli, storeFromCli } from '../open.js';
 import { out, table } from '../output.js';
 import { secretFrom } from '../secrets.js';
-import { kdfOption, secretOptions } from './common.js';
+import { kdfOption, secretOptions, storeOptions } from './common.js';
 
 export function registerKey(program: Command): void {
   const key = program.command('key').description('manage key slots (passphrases and key files that open the repository)');
@@ -23,12 +22,12 @@ export function registerKey(program: Command): void {
       out(`added key slot ${id.slice(0, 12)}`);
     });
 
-  key
+  storeOptions(key
     .command('list')
     .description('list the key slots (no secret needed)')
-    .argument('<store>', 'the repository')
-    .action(async (store: string) => {
-      const backend = backendFor(store);
+    .argument('<store>', 'the repository'))
+    .action(async (store: string, opts: { sshKey?: string; knownHosts?: string }) => {
+      const backend = storeFromCli(store, opts);
       await readConfig(backend);
       const slots = await listKeySlots(backend);
       out(table([['ID', 'PROTECTION'], ...slots.map((s) => [s.id.slice(0, 12), s.kdf === null ? 'DAMAGED' : s.kdf === 'argon2' ? 'argon2' : 'iterated (gpg-compatible)'])]));

@@ -1,0 +1,455 @@
+/**
+ * The SFTP store: a folder on any server reachable by SSH (OpenSSH's sftp-server, a NAS).
+ * The only module that talks SSH. Same contract as every backend (backend.ts):
+ * atomic puts (temporary name, fsync@openssh.com when offered, posix-rename@openssh.com),
+ * ranged reads, idempotent deletes.
+ *
+ * Transfers are split into pieces with several requests in flight, because SFTP is
+ * request/response and one request at a time leaves the wire idle for a round trip.
+ * A dropped connection is re-established with backoff and the operation repeated (every
+ * operation is idempotent); authentication and host-key failures are not retried.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import * as posix from 'node:path/posix';
+import ssh2 from 'ssh2';
+import type { SFTPWrapper, Stats, FileEntry } from 'ssh2';
+import SftpClient from 'ssh2-sftp-client';
+import { CairnError } from '../../errors/errors.js';
+import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, isObjectName, objectPath, storeFolders } from '../backend.js';
+import { checkHostKey, fingerprint, hostKeyName, knownHostsLine, parseKnownHosts } from './known-hosts.js';
+import { formatSftpLocation, type SftpLocation } from './location.js';
+import { DEFAULT_IDENTITY_FILES, type ResolvedHost, resolveHost } from './ssh-config.js';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+
+export interface SftpBackendOptions {
+  readonly location: SftpLocation;
+  /** A private key file to try first (`--ssh-key`). */
+  readonly sshKey?: string;
+  /** known_hosts file to check the server's key against (`--known-hosts`), instead of ssh's. */
+  readonly knownHostsFile?: string;
+  /** ~/.ssh/config by default. */
+  readonly sshConfigFile?: string;
+  /** Asks the user (password, key passphrase); undefined when nobody can answer. */
+  readonly ask?: (prompt: string) => Promise<string | undefined>;
+  /** Attempts per operation when the connection drops (default 5: about 15 s of backoff). */
+  readonly attempts?: number;
+  /** Requests in flight per transfer. */
+  readonly requestsInFlight?: number;
+}
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02). */
+const SFTP_NO_SUCH_FILE = 2;
+const SFTP_PERMISSION_DENIED = 3;
+const SFTP_FAILURE = 4;
+
+const PIECE = 128 * 1024;
+const TEMP_SUFFIX = '.tmp';
+const OPEN_READERS = 32;
+
+type Handle = Buffer;
+
+export class SftpBackend implements Backend {
+  readonly location: string;
+  private readonly host: ResolvedHost;
+  private readonly root: string;
+  private client: SftpClient | null = null;
+  /** The raw SFTP channel of `client` (ssh2's SFTPWrapper): pipelined requests, handles. */
+  private channel: SFTPWrapper | null = null;
+  private connecting: Promise<SFTPWrapper> | null = null;
+  /** Why the last connection attempt was refused for good (host key, authentication). */
+  private fatal: CairnError | null = null;
+  private readonly readers = new Map<string, Promise<Handle>>();
+  private readonly attempts: number;
+  private readonly inFlight: number;
+  private closed = false;
+  /** Remembered answers, so a reconnect does not ask again. */
+  private password: string | undefined;
+  private readonly keyPassphrases = new Map<string, string>();
+
+  constructor(private readonly options: SftpBackendOptions) {
+    this.location = formatSftpLocation(options.location);
+    this.host = resolveHost(options.location, options.sshConfigFile);
+    this.root = options.location.path;
+    this.attempts = options.attempts ?? 5;
+    this.inFlight = options.requestsInFlight ?? 8;
+  }
+
+  // ---- connection ----
+
+  private sftp(): Promise<SFTPWrapper> {
+    if (this.closed) return Promise.reject(new CairnError('UNREACHABLE', `the connection to ${this.location} was closed`));
+    if (this.client && this.channel) return Promise.resolve(this.channel);
+    this.connecting ??= this.connect().finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<SFTPWrapper> {
+    const client = new SftpClient('cairn', { error: () => this.dropConnection(client), end: () => this.dropConnection(client), close: () => this.dropConnection(client) });
+    let hostKeyProblem: CairnError | null = null;
+    try {
+      const sftp = await client.connect({
+        host: this.host.hostName,
+        port: this.host.port,
+        username: this.host.user,
+        readyTimeout: 20_000,
+        keepaliveInterval: 10_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          hostKeyProblem = this.verifyHostKey(key);
+          return hostKeyProblem === null;
+        },
+        authHandler: this.authHandler(),
+      } as never);
+      (client as unknown as { client: { setNoDelay(on: boolean): void; setMaxListeners(n: number): void } }).client.setNoDelay(true);
+      (client as unknown as { client: { setMaxListeners(n: number): void } }).client.setMaxListeners(0);
+      this.client = client;
+      this.channel = sftp as unknown as SFTPWrapper;
+      return this.channel;
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      if (hostKeyProblem) throw (this.fatal = hostKeyProblem);
+      const message = (e as Error).message ?? String(e);
+      if (/authentication methods failed|All configured authentication/i.test(message)) {
+        throw (this.fatal = new CairnError('UNREACHABLE', `the server ${this.host.hostName} refused every way to log in as ${this.host.user}`, {
+          hint: 'load your key into ssh-agent, give one with --ssh-key, or check the user name (user@host, or User in ~/.ssh/config)',
+          cause: e,
+        }));
+      }
+      throw new CairnError('UNREACHABLE', `cannot reach ${this.host.hostName} port ${this.host.port}: ${shortReason(message)}`, {
+        hint: 'check the address and that the server is up; cairn retries by itself while mounted',
+        cause: e,
+      });
+    }
+  }
+
+  private dropConnection(client: SftpClient): void {
+    if (this.client !== client) return;
+    this.client = null;
+    this.channel = null;
+    this.readers.clear();
+  }
+
+  private verifyHostKey(key: Buffer): CairnError | null {
+    const files = this.options.knownHostsFile ? [this.options.knownHostsFile] : this.host.knownHostsFiles;
+    const entries = files.filter((f) => existsSync(f)).flatMap((f) => parseKnownHosts(readFileSync(f, 'utf8'), f));
+    const verdict = checkHostKey(entries, this.host.knownHostsName, this.host.port, key);
+    const name = hostKeyName(this.host.knownHostsName, this.host.port);
+    const where = files.join(', ');
+    switch (verdict.status) {
+      case 'known':
+        return null;
+      case 'unknown':
+        return new CairnError('HOST_KEY', `the server ${name} is not in ${where}; its key fingerprint is ${fingerprint(key)}`, {
+          hint: `check that fingerprint with the server's admin (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub there), then accept it by connecting once with \`ssh -p ${this.host.port} ${this.host.user}@${this.host.hostName}\`, or add this line to ${files[0]}:\n    ${knownHostsLine(this.host.knownHostsName, this.host.port, key)}`,
+        });
+      case 'changed':
+        return new CairnError('HOST_KEY', `the host key of ${name} CHANGED: it is now ${fingerprint(key)}, but ${verdict.entries.map((e) => `${e.file}:${e.line}`).join(', ')} holds another key. Someone may be intercepting the connection, or the server was reinstalled; refusing`, {
+          hint: `only if the server's admin confirms the new fingerprint, remove the old entry with \`ssh-keygen -R '${name}'\` and accept the new key`,
+        });
+      case 'revoked':
+        return new CairnError('HOST_KEY', `the host key ${fingerprint(key)} of ${name} is marked @revoked in ${verdict.entry.file}:${verdict.entry.line}; refusing`);
+    }
+  }
+
+  /** Authentication in ssh's order: agent, key files, then password if someone can type it. */
+  private authHandler() {
+    const user = this.host.user;
+    const methods: (() => Promise<unknown | null>)[] = [];
+    const agent = process.env.SSH_AUTH_SOCK;
+    if (agent) methods.push(async () => ({ type: 'agent', username: user, agent }));
+    for (const file of this.identityFiles()) methods.push(() => this.publicKeyMethod(file));
+    methods.push(async () => {
+      const password = this.password ?? (await this.options.ask?.(`Password for ${user}@${this.host.hostName}: `));
+      if (password === undefined) return null;
+      this.password = password;
+      return { type: 'password', username: user, password };
+    });
+    let next = 0;
+    return (_left: string[], _partial: boolean, callback: (method: unknown) => void) => {
+      const attempt = async (): Promise<unknown> => {
+        while (next < methods.length) {
+          const method = await methods[next++]!().catch(() => null);
+          if (method) return method;
+        }
+        return false;
+      };
+      void attempt().then(callback);
+    };
+  }
+
+  private identityFiles(): string[] {
+    const configured = this.host.identityFiles.length > 0 ? this.host.identityFiles : DEFAULT_IDENTITY_FILES.map((n) => path.join(homedir(), '.ssh', n));
+    const files = [...(this.options.sshKey ? [this.options.sshKey] : []), ...configured];
+    return [...new Set(files)].filter((f) => f === this.options.sshKey || existsSync(f));
+  }
+
+  private async publicKeyMethod(file: string): Promise<unknown | null> {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (e) {
+      if (file === this.options.sshKey) throw new CairnError('USAGE', `cannot read the key file ${file}: ${(e as Error).message}`);
+      return null;
+    }
+    let passphrase = this.keyPassphrases.get(file);
+    let parsed = ssh2.utils.parseKey(data, passphrase);
+    if (parsed instanceof Error && /passphrase/i.test(parsed.message) && passphrase === undefined) {
+      passphrase = await this.options.ask?.(`Passphrase for key ${file}: `);
+      if (passphrase === undefined) return null;
+      parsed = ssh2.utils.parseKey(data, passphrase);
+    }
+    if (parsed instanceof Error) return null;
+    if (passphrase !== undefined) this.keyPassphrases.set(file, passphrase);
+    return { type: 'publickey', username: this.host.user, key: data, ...(passphrase !== undefined ? { passphrase } : {}) };
+  }
+
+  /** Runs an operation, reconnecting and repeating it when the connection drops. */
+  private async withRetry<T>(what: string, op: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+    let delay = 500;
+    for (let attempt = 1; ; attempt++) {
+      if (this.fatal) throw this.fatal;
+      try {
+        return await op(await this.sftp());
+      } catch (e) {
+        if (e instanceof CairnError && e.code !== 'UNREACHABLE') throw e;
+        if (isStatusError(e)) throw this.translate(e, what);
+        if (this.fatal || attempt >= this.attempts || this.closed) throw e instanceof CairnError ? e : this.unreachable(e, what);
+        const client = this.client;
+        if (client) {
+          this.dropConnection(client);
+          void client.end().catch(() => undefined);
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 8000);
+      }
+    }
+  }
+
+  private unreachable(e: unknown, what: string): CairnError {
+    return new CairnError('UNREACHABLE', `lost the connection to ${this.host.hostName} while ${what}: ${shortReason((e as Error).message ?? String(e))}`, {
+      hint: 'check the network and the server; nothing already stored was changed',
+      cause: e,
+    });
+  }
+
+  private translate(e: unknown, what: string): CairnError {
+    const code = (e as { code?: number }).code;
+    if (code === SFTP_NO_SUCH_FILE) return new CairnError('NOT_FOUND', `${what}: does not exist on ${this.location}`, { cause: e });
+    if (code === SFTP_PERMISSION_DENIED) {
+      return new CairnError('UNREACHABLE', `${what}: permission denied on ${this.location}`, { hint: `check that ${this.host.user} may write the store folder on the server`, cause: e });
+    }
+    if (code === SFTP_FAILURE && what.startsWith('writing')) {
+      return new CairnError('NO_SPACE', `${what}: the server could not write (its disk is probably full or over quota)`, {
+        hint: 'free space on the server, then retry; nothing already stored was changed',
+        cause: e,
+      });
+    }
+    return new CairnError('UNREACHABLE', `${what}: the server failed: ${(e as Error).message}`, { cause: e });
+  }
+
+  private remote(ref: ObjectRef): string {
+    return posix.join(this.root, objectPath(ref));
+  }
+
+  // ---- Backend ----
+
+  async create(): Promise<void> {
+    await this.withRetry(`creating ${this.root}`, async (sftp) => {
+      await mkdirs(sftp, this.root);
+      const entries = await call<FileEntry[]>((cb) => sftp.readdir(this.root, cb));
+      if (entries.length > 0) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
+      for (const folder of storeFolders()) await mkdirs(sftp, posix.join(this.root, folder));
+    });
+  }
+
+  async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
+    const target = this.remote(ref);
+    await this.withRetry(`writing ${objectPath(ref)}`, async (sftp) => {
+      const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
+      let handle: Handle;
+      try {
+        handle = await call<Handle>((cb) => sftp.open(temp, 'w', cb));
+      } catch (e) {
+        if ((e as { code?: number }).code !== SFTP_NO_SUCH_FILE) throw e;
+        await mkdirs(sftp, posix.dirname(target)); // a copy of the store dropped an empty folder
+        handle = await call<Handle>((cb) => sftp.open(temp, 'w', cb));
+      }
+      try {
+        const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        await pieces(buffer.length, this.inFlight, (offset, length) => call((cb) => sftp.write(handle, buffer, offset, length, offset, cb)));
+        await call((cb) => sftp.ext_openssh_fsync(handle, cb)).catch((e: unknown) => {
+          if (!/not support/i.test((e as Error).message)) throw e;
+        });
+      } catch (e) {
+        await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
+        await call((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+        throw e;
+      }
+      await call((cb) => sftp.close(handle, cb));
+      try {
+        await call((cb) => sftp.ext_openssh_rename(temp, target, cb));
+      } catch (e) {
+        if (!/not support/i.test((e as Error).message)) throw e;
+        await call((cb) => sftp.rename(temp, target, cb));
+      }
+    });
+  }
+
+  async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
+    const file = this.remote(ref);
+    return this.withRetry(`reading ${objectPath(ref)}`, async (sftp) => {
+      const handle = await this.reader(sftp, file);
+      const offset = range?.offset ?? 0;
+      const length = range?.length ?? (await call<Stats>((cb) => sftp.fstat(handle, cb))).size - offset;
+      const out = Buffer.allocUnsafe(length);
+      let short = false;
+      await pieces(length, this.inFlight, async (at, n) => {
+        const got = await readFully(sftp, handle, out, at, n, offset + at);
+        if (got < n) short = true;
+      });
+      if (short) {
+        throw new CairnError('CORRUPT', `${objectPath(ref)} is shorter than expected (wanted ${length} bytes at ${offset})`, {
+          hint: 'the store lost data: run `cairn check --read-data STORE`',
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Open read handles, least recently used first; objects never change once written. */
+  private reader(sftp: SFTPWrapper, file: string): Promise<Handle> {
+    let handle = this.readers.get(file);
+    if (handle) {
+      this.readers.delete(file);
+    } else {
+      handle = call<Handle>((cb) => sftp.open(file, 'r', cb));
+      handle.catch(() => this.readers.delete(file));
+      if (this.readers.size >= OPEN_READERS) {
+        const [oldest, old] = this.readers.entries().next().value as [string, Promise<Handle>];
+        this.readers.delete(oldest);
+        void old.then((h) => setTimeout(() => sftp.close(h, () => undefined), 1000)).catch(() => undefined);
+      }
+    }
+    this.readers.set(file, handle);
+    return handle;
+  }
+
+  async size(ref: ObjectRef): Promise<number | null> {
+    try {
+      return await this.withRetry(`looking at ${objectPath(ref)}`, async (sftp) => (await call<Stats>((cb) => sftp.stat(this.remote(ref), cb))).size);
+    } catch (e) {
+      if (e instanceof CairnError && e.code === 'NOT_FOUND') return null;
+      throw e;
+    }
+  }
+
+  async list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]> {
+    const base = posix.join(this.root, kind);
+    return this.withRetry(`listing ${kind}/`, async (sftp) => {
+      let top: FileEntry[];
+      try {
+        top = await call<FileEntry[]>((cb) => sftp.readdir(base, cb));
+      } catch (e) {
+        // A folder may be missing (some copy tools drop empty folders): it holds nothing.
+        if ((e as { code?: number }).code === SFTP_NO_SUCH_FILE) return [];
+        throw e;
+      }
+      if (kind !== 'data') return top.map((e) => e.filename).filter(isObjectName);
+      const subs = top.map((e) => e.filename).filter((n) => /^[0-9a-f]{2}$/.test(n));
+      const names: string[] = [];
+      await pieces(subs.length, this.inFlight, async (i) => {
+        const entries = await call<FileEntry[]>((cb) => sftp.readdir(posix.join(base, subs[i]!), cb));
+        names.push(...entries.map((e) => e.filename).filter(isObjectName));
+      }, 1);
+      return names;
+    });
+  }
+
+  async delete(ref: ObjectRef): Promise<void> {
+    const file = this.remote(ref);
+    const reader = this.readers.get(file);
+    this.readers.delete(file);
+    await this.withRetry(`deleting ${objectPath(ref)}`, async (sftp) => {
+      void reader?.then((h) => sftp.close(h, () => undefined)).catch(() => undefined);
+      try {
+        await call((cb) => sftp.unlink(file, cb));
+      } catch (e) {
+        if ((e as { code?: number }).code !== SFTP_NO_SUCH_FILE) throw e;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const client = this.client;
+    this.client = null;
+    this.channel = null;
+    this.readers.clear();
+    await client?.end().catch(() => undefined);
+  }
+}
+
+/** Promisifies one ssh2 SFTP call. */
+function call<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+/** Reads until `length` bytes or end of file; returns the bytes read. */
+async function readFully(sftp: SFTPWrapper, handle: Handle, out: Buffer, at: number, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const n = await new Promise<number>((resolve, reject) =>
+      sftp.read(handle, out, at + done, length - done, position + done, (err, bytesRead) => {
+        if (err && (err as { code?: number }).code === 1) resolve(0); // EOF
+        else if (err) reject(err);
+        else resolve(bytesRead);
+      }),
+    );
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * Runs `work(offset, length)` over [0, total) in pieces of `size`, at most `parallel` at a
+ * time. With size 1 it is a bounded parallel loop over indexes.
+ */
+async function pieces(total: number, parallel: number, work: (offset: number, length: number) => Promise<unknown>, size = PIECE): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const offset = next;
+      next += size;
+      await work(offset, Math.min(size, total - offset));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, Math.ceil(total / size)) }, worker));
+}
+
+async function mkdirs(sftp: SFTPWrapper, dir: string): Promise<void> {
+  const parts = dir.split('/').filter(Boolean);
+  let current = dir.startsWith('/') ? '/' : '';
+  for (const part of parts) {
+    current = current === '' ? part : posix.join(current, part);
+    try {
+      await call((cb) => sftp.mkdir(current, cb));
+    } catch (e) {
+      // Exists already (OpenSSH answers FAILURE for that), or a parent we may not create:
+      // the next step or the final stat tells which.
+      const stats = await call<Stats>((cb) => sftp.stat(current, cb)).catch(() => null);
+      if (!stats) throw e;
+      if (!stats.isDirectory()) throw new CairnError('USAGE', `${current} on the server is not a folder`);
+    }
+  }
+}
+
+function isStatusError(e: unknown): boolean {
+  return typeof (e as { code?: unknown })?.code === 'number';
+}
+
+function shortReason(message: string): string {
+  return message.replace(/^getConnection: /, '').replace(/^connect: /, '');
+}
