@@ -48,18 +48,20 @@ async function stopDaemon(child: ChildProcess, mnt: string): Promise<void> {
   if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
 }
 
-function cairnSource(root: string, cli: string, tree: string): HistorySource {
+function cairnSource(root: string, cli: string, tree: string, attrTimeout: number): HistorySource {
   const store = path.join(root, 'hist-cairn-store');
   const mnt = path.join(root, 'hist-cairn-mnt');
   const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
   mkdirSync(mnt, { recursive: true });
-  execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
-  execFileSync(process.execPath, [path.join(path.dirname(cli), '../../bench/step.js'), 'archive', store, tree], { env, stdio: 'ignore' });
+  if (!existsSync(store)) {
+    execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [path.join(path.dirname(cli), '../../bench/step.js'), 'archive', store, tree], { env, stdio: 'ignore' });
+  }
   let child: ChildProcess | undefined;
   return {
-    name: 'cairn .snapshots/',
+    name: `cairn .snapshots/${attrTimeout ? ` (--attr-timeout ${attrTimeout})` : ''}`,
     mount: async () => {
-      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state')];
+      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state'), '--attr-timeout', String(attrTimeout)];
       child = await startDaemon(process.execPath, args, env, () => readdirSync(path.join(mnt, '.snapshots')).length > 1);
       const name = readdirSync(path.join(mnt, '.snapshots')).find((n) => n !== 'latest')!;
       return path.join(mnt, '.snapshots', name);
@@ -128,7 +130,7 @@ export async function historyBenchmarks(root: string, corpus: string, cli: strin
   };
   progress('history: plain local disk');
   await measure('local disk (the corpus itself)', async () => tree, async () => undefined);
-  for (const make of [() => cairnSource(root, cli, tree), () => resticSource(root, tree), () => borgSource(root, tree)]) {
+  for (const make of [() => cairnSource(root, cli, tree, 0), () => cairnSource(root, cli, tree, 1), () => resticSource(root, tree), () => borgSource(root, tree)]) {
     const source = make();
     if (!source) continue;
     progress(`history: ${source.name}`);

@@ -28,6 +28,8 @@ export interface ByteRange {
 export interface Backend {
   /** Where the store is, for messages (a path or a URL without secrets). */
   readonly location: string;
+  /** Over a network (worth a local object cache and write-back), not a local folder. */
+  readonly remote?: boolean;
   /** Creates the folder layout of a new store. Fails with EXISTS when the folder is not empty. */
   create(): Promise<void>;
   put(ref: ObjectRef, data: Uint8Array): Promise<void>;

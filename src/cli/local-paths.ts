@@ -9,6 +9,12 @@ export function defaultStateDir(repositoryId: string): string {
   return path.join(base, 'cairn', repositoryId);
 }
 
+/** The object cache and upload queue of one repository: $XDG_CACHE_HOME/cairn/<repository id>. */
+export function defaultCacheDir(repositoryId: string): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
+  return path.join(base, 'cairn', repositoryId);
+}
+
 /** Records of running mounts, so `cairn unmount` can find and wait for the daemon. */
 export function mountRecordPath(mountpoint: string): string {
   const base = process.env.XDG_RUNTIME_DIR || path.join(tmpdir(), `cairn-${process.getuid?.() ?? 'user'}`);

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CairnError } from '../errors/errors.js';
 import { registerCheck } from './commands/check.js';
+import { registerControl } from './commands/control.js';
 import { registerForget } from './commands/forget.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
@@ -27,6 +28,7 @@ registerPrune(program);
 registerCheck(program);
 registerKey(program);
 registerMount(program);
+registerControl(program);
 registerUnlock(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),

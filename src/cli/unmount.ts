@@ -2,9 +2,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
-import { mountRecordPath } from './local-paths.js';
+import { controlSocketPath, mountRecordPath } from './local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from './mount-table.js';
-import { note } from './output.js';
+import { SingleBar, Presets } from 'cli-progress';
+import { controlRequest } from '../control/client.js';
+import type { MountStatus } from '../control/protocol.js';
+import { formatBytes, note } from './output.js';
 
 /** True while the process runs; a zombie (exited, not yet reaped by its parent) has finished. */
 function alive(pid: number): boolean {
@@ -21,7 +24,14 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function unmountAndWait(mountpoint: string): Promise<void> {
+export interface UnmountOptions {
+  /** Wait for queued uploads (default), or leave them for the next mount. */
+  readonly wait?: boolean;
+  /** The mount's status, for the upload progress bar. */
+  readonly status?: () => Promise<MountStatus>;
+}
+
+export async function unmountAndWait(mountpoint: string, options: UnmountOptions = {}): Promise<void> {
   const recordFile = mountRecordPath(mountpoint);
   const record = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
   if ((await mountpointState(mountpoint)) === 'stale' || (record && !alive(record.pid))) {
@@ -31,6 +41,7 @@ export async function unmountAndWait(mountpoint: string): Promise<void> {
     return;
   }
   if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`);
+  if (options.wait === false) await controlRequest(controlSocketPath(mountpoint), { op: 'no-wait' }).catch(() => undefined);
   const result = spawnSync('fusermount', ['-u', mountpoint], { encoding: 'utf8' });
   if (result.status !== 0) {
     throw new CairnError('USAGE', `cannot unmount ${mountpoint}: ${(result.stderr || '').trim() || 'fusermount failed'}`, {
@@ -39,7 +50,7 @@ export async function unmountAndWait(mountpoint: string): Promise<void> {
   }
   if (!record) return;
   note('cairn: waiting for the mount to save its changes');
-  while (alive(record.pid)) await new Promise((r) => setTimeout(r, 200));
+  await waitShowingUploads(record.pid, options.status);
   const outcome = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
   if (outcome?.failed) {
     rmSync(recordFile, { force: true });
@@ -48,6 +59,35 @@ export async function unmountAndWait(mountpoint: string): Promise<void> {
     });
   }
   note('cairn: done');
+}
+
+/** Waits for the daemon to exit; while it uploads its queue, shows a progress bar. */
+async function waitShowingUploads(pid: number, status: (() => Promise<MountStatus>) | undefined): Promise<void> {
+  let bar: SingleBar | null = null;
+  let total = 0;
+  let lastLine = 0;
+  try {
+    while (alive(pid)) {
+      await new Promise((r) => setTimeout(r, 300));
+      const s = status ? await status().catch(() => null) : null;
+      const u = s?.unmounting ? s.uploads : null;
+      if (!u || u.queuedBytes === 0) continue;
+      total = Math.max(total, u.queuedBytes);
+      const done = total - u.queuedBytes;
+      const state = `${u.queuedObjects} object(s) left, ${formatBytes(u.bytesPerSecond)}/s, ${u.connection}${u.connection === 'offline' && u.lastError ? `: ${u.lastError}` : ''}`;
+      if (process.stderr.isTTY) {
+        bar ??= new SingleBar({ format: 'cairn: uploading [{bar}] {percentage}% | {done} of {total} | {state}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+        if (!bar.isActive) bar.start(total, done, { done: formatBytes(done), total: formatBytes(total), state });
+        bar.setTotal(total);
+        bar.update(done, { done: formatBytes(done), total: formatBytes(total), state });
+      } else if (Date.now() - lastLine > 5000) {
+        lastLine = Date.now();
+        note(`cairn: uploading: ${formatBytes(done)} of ${formatBytes(total)} (${state})`);
+      }
+    }
+  } finally {
+    bar?.stop();
+  }
 }
 
 interface MountRecord {

@@ -1,9 +1,35 @@
 /**
- * The control channel between a running mount and `cairn snapshot` (and later `cairn
- * status`): a unix socket, owner-only, one JSON request and one JSON reply per line.
+ * The control channel between a running mount and `cairn snapshot`, `cairn status` and
+ * `cairn unmount`: a unix socket, owner-only, one JSON request and one JSON reply per line.
  */
-export type ControlRequest = { readonly op: 'snapshot'; readonly tags: readonly string[] };
+export type ControlRequest =
+  | { readonly op: 'snapshot'; readonly tags: readonly string[] }
+  | { readonly op: 'status' }
+  /** Sent by `cairn unmount --no-wait` before it unmounts: keep the upload queue for later. */
+  | { readonly op: 'no-wait' };
+
+export interface MountStatus {
+  readonly store: string;
+  readonly readOnly: boolean;
+  /** Null for a local-folder store (no queue, no cache). */
+  readonly uploads: {
+    readonly connection: 'online' | 'offline';
+    readonly queuedObjects: number;
+    readonly queuedBytes: number;
+    readonly uploadedBytes: number;
+    readonly bytesPerSecond: number;
+    readonly lastError: string | null;
+    readonly lastErrorAt: number | null;
+    readonly cachedBytes: number;
+    readonly budgetBytes: number;
+  } | null;
+  /** Files whose written data is staged locally and not yet committed. */
+  readonly stagedFiles: number;
+  readonly unmounting: boolean;
+}
 
 export type ControlReply =
   | { readonly ok: true; readonly snapshot: { readonly id: string; readonly name: string; readonly files: number; readonly addedBytes: number } }
+  | { readonly ok: true; readonly status: MountStatus }
+  | { readonly ok: true }
   | { readonly ok: false; readonly code: string; readonly message: string; readonly hint?: string };

@@ -21,6 +21,8 @@ export interface MountOptions {
    * through another name for that long (libfuse2's path API gives each name its own node).
    */
   readonly attrTimeoutSeconds?: number;
+  /** Mount read-only: the kernel refuses every change with EROFS before it reaches us. */
+  readonly readOnly?: boolean;
   readonly log: (message: string) => void;
 }
 
@@ -111,7 +113,7 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   // attr_timeout (fuse-native drops a 0), negative_timeout (every create passes through
   // this mount, so a cached "no such name" is dropped by the kernel when it stops being true).
   return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
-    fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=${attrTimeout},negative_timeout=1`,
+    fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=${attrTimeout},negative_timeout=1${options.readOnly ? ',ro' : ''}`,
     defaultPermissions: true,
     allowOther: options.allowOther ?? false,
     entryTimeout: 1,

@@ -1,7 +1,9 @@
 /**
- * One writer per repository (docs/FORMAT.md "Locks"). A read-write mount holds an exclusive
- * lock: a sealed locks/<id> object naming host, pid, user and time, rewritten every few
- * minutes while held. Read-only users take shared locks, which do not exclude each other.
+ * One writer per repository (docs/FORMAT.md "Locks"): a sealed locks/<id> object naming
+ * host, pid, user and time, rewritten every few minutes while held. Three kinds:
+ *   read   (read-only mounts)         excludes only prune
+ *   write  (read-write mount, forget) excludes other writers and prune
+ *   prune                             excludes everyone (it deletes data readers may need)
  *
  * Acquiring: write our lock, then list the others. A conflicting live lock means we remove
  * ours and refuse, naming the holder. A lock of a dead process on this host is removed
@@ -23,8 +25,17 @@ export interface LockInfo {
   readonly user: string;
   /** Milliseconds since the epoch, when written. */
   readonly time: number;
+  /** A writer (or prune): no second one may run. */
   readonly exclusive: boolean;
+  /** Prune: deletes packs, so not even readers may run beside it. */
+  readonly prune?: boolean;
   readonly nonce: string;
+}
+
+export type LockKind = 'read' | 'write' | 'prune';
+
+function conflicts(a: LockInfo, b: LockInfo): boolean {
+  return Boolean(a.prune || b.prune || (a.exclusive && b.exclusive));
 }
 
 export function processAlive(pid: number): boolean {
@@ -38,7 +49,7 @@ export function processAlive(pid: number): boolean {
 
 export function describeLock(info: LockInfo, now = Date.now()): string {
   const minutes = Math.round((now - info.time) / 60000);
-  return `${info.user}@${info.host} pid ${info.pid} (${info.exclusive ? 'read-write' : 'read-only'}, refreshed ${minutes} min ago)`;
+  return `${info.user}@${info.host} pid ${info.pid} (${info.prune ? 'prune' : info.exclusive ? 'read-write' : 'read-only'}, refreshed ${minutes} min ago)`;
 }
 
 export class RepositoryLock {
@@ -53,8 +64,11 @@ export class RepositoryLock {
     this.name = name;
   }
 
-  static async acquire(repo: Repository, exclusive: boolean): Promise<RepositoryLock> {
-    const info: LockInfo = { host: hostname(), pid: process.pid, user: userInfo().username, time: Date.now(), exclusive, nonce: randomBytes(8).toString('hex') };
+  static async acquire(repo: Repository, kind: LockKind): Promise<RepositoryLock> {
+    const info: LockInfo = {
+      host: hostname(), pid: process.pid, user: userInfo().username, time: Date.now(),
+      exclusive: kind !== 'read', ...(kind === 'prune' ? { prune: true } : {}), nonce: randomBytes(8).toString('hex'),
+    };
     const name = await writeLock(repo, info);
     const lock = new RepositoryLock(repo, info, name);
     try {
@@ -65,7 +79,7 @@ export class RepositoryLock {
             hint: `if no other cairn uses this repository, remove it with \`cairn unlock STORE\``,
           });
         }
-        if (!exclusive && !other.info.exclusive) continue;
+        if (!conflicts(info, other.info)) continue;
         if (other.info.host === info.host && !processAlive(other.info.pid)) {
           await repo.backend.delete({ kind: 'locks', name: other.name });
           continue;
@@ -77,7 +91,7 @@ export class RepositoryLock {
           });
         }
         throw new CairnError('LOCKED', `the repository is in use by ${describeLock(other.info)}`, {
-          hint: exclusive ? 'unmount it there first, or mount this one with --read-only' : 'wait for it to finish',
+          hint: kind === 'write' && !other.info.prune ? 'unmount it there first, or mount this one with --read-only' : kind === 'prune' ? 'unmount every mount of it first (prune deletes data they may read)' : 'wait for it to finish',
         });
       }
     } catch (e) {
@@ -96,6 +110,16 @@ export class RepositoryLock {
     this.info = info;
     this.name = name;
     await this.repo.backend.delete({ kind: 'locks', name: old });
+  }
+
+  /**
+   * Stops refreshing but leaves the lock on the store: a mount that exits with uploads still
+   * queued keeps other writers out until this machine's next mount sends them (it takes
+   * over the lock of its own dead process).
+   */
+  abandon(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   async release(): Promise<void> {

@@ -48,6 +48,8 @@ export class Repository {
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
   private forgotten: ForgottenSet | undefined;
+  /** Index files merged into `index` so far. */
+  private readonly loadedIndexFiles = new Set<string>();
   /** Loads in progress: concurrent readers of one blob share one fetch and one decryption. */
   private readonly loading = new Map<string, Promise<Buffer>>();
 
@@ -178,10 +180,19 @@ export class Repository {
    * supersedes (an interrupted prune leaves both; the newer one is complete on its own).
    */
   async loadIndex(): Promise<void> {
-    const names = await this.backend.list('index');
+    const names = (await this.backend.list('index')).filter((name) => !this.loadedIndexFiles.has(name));
     const files = await Promise.all(names.map(async (name) => ({ name, file: await this.readIndexFile(name) })));
     const superseded = supersededIndexFiles(files.map((f) => f.file));
-    for (const { name, file } of files) if (!superseded.has(name)) this.index.addIndexFile(file);
+    for (const { name, file } of files) {
+      if (!superseded.has(name)) this.index.addIndexFile(file);
+      this.loadedIndexFiles.add(name);
+    }
+  }
+
+  /** Picks up what another writer stored since: new index files and snapshots. */
+  async refresh(): Promise<void> {
+    await this.loadIndex();
+    this.invalidateSnapshots();
   }
 
   /** Reads and decodes one index file; throws CORRUPT naming it. */

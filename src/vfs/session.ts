@@ -34,6 +34,11 @@ export interface SessionOptions {
   readonly retention?: RetentionPolicy;
   /** Told which snapshots the retention policy forgot. */
   readonly onForgotten?: (forgotten: StoredSnapshot[]) => void;
+  /**
+   * A read-only view of the newest snapshot beside a writer: nothing is journaled or
+   * snapshotted (stateDir is then a private scratch folder; the writer's is not touched).
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface OpenReport {
@@ -198,7 +203,7 @@ export class LiveSession {
   /** Commits everything, snapshots if anything changed, and closes local state. */
   async close(): Promise<StoredSnapshot | null> {
     await this.flusher.stop();
-    const taken = this.fs.changedSinceSnapshot ? await this.snapshot() : null;
+    const taken = this.fs.changedSinceSnapshot && !this.options.readOnly ? await this.snapshot() : null;
     await this.repo.flush();
     this.journal.close();
     this.staging.close();

@@ -113,6 +113,7 @@ export async function startSshd(dir: string): Promise<TestSshd> {
     user,
     url: (folder) => `sftp://${user}@127.0.0.1:${port}${folder}`,
     async start() {
+      if (child && child.exitCode === null) return;
       log = '';
       child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr!.on('data', (d) => (log += d));

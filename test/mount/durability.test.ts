@@ -79,7 +79,7 @@ describe('a mount under failure', () => {
       const { Repository } = await import('${dist}/repository/repository.js');
       const { RepositoryLock } = await import('${dist}/repository/lock.js');
       const repo = await Repository.open(new LocalBackend(${JSON.stringify(store)}), { kind: 'passphrase', passphrase: ${JSON.stringify(env.CAIRN_PASSWORD)} });
-      await RepositoryLock.acquire(repo, true);
+      await RepositoryLock.acquire(repo, 'write');
       process.exit(0);`;
     expect((await run(process.execPath, ['--input-type=module', '-e', script])).code).toBe(0);
     expect((await fs.readdir(locks)).length).toBe(1);

@@ -50,8 +50,12 @@ const OPEN_READERS = 32;
 
 type Handle = Buffer;
 
+/** CAIRN_DEBUG_SFTP=1: log connections, drops and retries to stderr (for diagnosing). */
+const debug = process.env.CAIRN_DEBUG_SFTP ? (m: string) => process.stderr.write(`sftp: ${m}\n`) : () => undefined;
+
 export class SftpBackend implements Backend {
   readonly location: string;
+  readonly remote = true;
   private readonly host: ResolvedHost;
   private readonly root: string;
   private client: SftpClient | null = null;
@@ -125,6 +129,7 @@ export class SftpBackend implements Backend {
   }
 
   private dropConnection(client: SftpClient): void {
+    debug(`connection event (current: ${this.client === client})`);
     if (this.client !== client) return;
     this.client = null;
     this.channel = null;
@@ -211,8 +216,10 @@ export class SftpBackend implements Backend {
     for (let attempt = 1; ; attempt++) {
       if (this.fatal) throw this.fatal;
       try {
+        debug(`${what}: attempt ${attempt}`);
         return await op(await this.sftp());
       } catch (e) {
+        debug(`${what}: attempt ${attempt} failed: ${(e as Error).message}`);
         if (e instanceof CairnError && e.code !== 'UNREACHABLE') throw e;
         if (isStatusError(e)) throw this.translate(e, what);
         if (this.fatal || attempt >= this.attempts || this.closed) throw e instanceof CairnError ? e : this.unreachable(e, what);
@@ -249,7 +256,7 @@ export class SftpBackend implements Backend {
     return new CairnError('UNREACHABLE', `${what}: the server failed: ${(e as Error).message}`, { cause: e });
   }
 
-  private remote(ref: ObjectRef): string {
+  private remotePath(ref: ObjectRef): string {
     return posix.join(this.root, objectPath(ref));
   }
 
@@ -265,7 +272,7 @@ export class SftpBackend implements Backend {
   }
 
   async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
-    const target = this.remote(ref);
+    const target = this.remotePath(ref);
     await this.withRetry(`writing ${objectPath(ref)}`, async (sftp) => {
       const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
       let handle: Handle;
@@ -298,7 +305,7 @@ export class SftpBackend implements Backend {
   }
 
   async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
-    const file = this.remote(ref);
+    const file = this.remotePath(ref);
     return this.withRetry(`reading ${objectPath(ref)}`, async (sftp) => {
       const handle = await this.reader(sftp, file);
       const offset = range?.offset ?? 0;
@@ -338,7 +345,7 @@ export class SftpBackend implements Backend {
 
   async size(ref: ObjectRef): Promise<number | null> {
     try {
-      return await this.withRetry(`looking at ${objectPath(ref)}`, async (sftp) => (await call<Stats>((cb) => sftp.stat(this.remote(ref), cb))).size);
+      return await this.withRetry(`looking at ${objectPath(ref)}`, async (sftp) => (await call<Stats>((cb) => sftp.stat(this.remotePath(ref), cb))).size);
     } catch (e) {
       if (e instanceof CairnError && e.code === 'NOT_FOUND') return null;
       throw e;
@@ -368,7 +375,7 @@ export class SftpBackend implements Backend {
   }
 
   async delete(ref: ObjectRef): Promise<void> {
-    const file = this.remote(ref);
+    const file = this.remotePath(ref);
     const reader = this.readers.get(file);
     this.readers.delete(file);
     await this.withRetry(`deleting ${objectPath(ref)}`, async (sftp) => {

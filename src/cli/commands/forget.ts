@@ -61,7 +61,7 @@ export function registerForget(program: Command): void {
         });
       }
       const repo = await openFromCli(store, opts, { skipIndex: true });
-      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, true);
+      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, opts.prune ? 'prune' : 'write');
       try {
         const snapshots = await repo.listSnapshots();
         const chosen = ids.length > 0 ? resolveIds(snapshots, ids) : forgetByPolicy(snapshots, policy);

@@ -1,22 +1,25 @@
 import { type Command, Option } from 'commander';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { Backend } from '../../backend/backend.js';
+import { CachedBackend } from '../../backend/cached.js';
+import { startControlServer } from '../../control/server.js';
+import type { MountStatus } from '../../control/protocol.js';
 import { CairnError } from '../../errors/errors.js';
 import { createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
+import type { Repository } from '../../repository/repository.js';
 import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
+import { snapshotFolders } from '../../timetravel/names.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { LiveSession } from '../../vfs/session.js';
-import { startControlServer } from '../../control/server.js';
-import { controlRequest } from '../../control/client.js';
-import { snapshotFolders } from '../../timetravel/names.js';
-import { controlSocketPath, defaultStateDir, mountRecordPath } from '../local-paths.js';
+import { parseDuration, parseSize } from '../duration.js';
+import { controlSocketPath, defaultCacheDir, defaultStateDir, mountRecordPath } from '../local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
 import { openFromCli } from '../open.js';
-import { unmountAndWait } from '../unmount.js';
-import { formatBytes, formatLocalTime, note, out } from '../output.js';
+import { formatBytes, formatLocalTime, note } from '../output.js';
 import { secretOptions } from './common.js';
-import { parseDuration } from '../duration.js';
 
 interface MountOpts {
   snapshots: string;
@@ -24,10 +27,15 @@ interface MountOpts {
   snapshotQuiet: string;
   keyfile?: string;
   passwordFile?: string;
+  sshKey?: string;
+  knownHosts?: string;
   stateDir?: string;
+  cacheDir?: string;
+  cacheSize: string;
   allowOther?: boolean;
   attrTimeout: string;
   forgetPolicy: string;
+  readOnly?: boolean;
 }
 
 export function registerMount(program: Command): void {
@@ -35,10 +43,13 @@ export function registerMount(program: Command): void {
     program
       .command('mount')
       .description('mount the repository as a writable folder (runs in the foreground until unmounted)')
-      .argument('<store>', 'the repository')
+      .argument('<store>', 'the repository: a local folder, sftp://user@host/path or user@host:path')
       .argument('<mountpoint>', 'an existing empty folder'),
   )
+    .option('--read-only', 'show the newest snapshot read-only, beside a writer elsewhere (takes a shared lock)')
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
+    .option('--cache-dir <dir>', 'SFTP stores: object cache and upload queue (default: $XDG_CACHE_HOME/cairn/<repository id>)')
+    .option('--cache-size <size>', 'SFTP stores: local disk for cached objects plus uploads waiting while the server is away (like 500M, 2G)', '2G')
     .option('--allow-other', 'let other users use the mount (needs user_allow_other in /etc/fuse.conf unless root)')
     .addOption(new Option('--snapshots <mode>', 'list .snapshots/ in the root folder (visible) or only reach it by path (hidden)').choices(['hidden', 'visible']).default('hidden'))
     .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
@@ -49,35 +60,24 @@ export function registerMount(program: Command): void {
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
       parseDuration(opts.snapshotInterval, '--snapshot-interval');
       parseDuration(opts.snapshotQuiet, '--snapshot-quiet');
+      const budget = parseSize(opts.cacheSize, '--cache-size');
       await checkMountpoint(mountpoint);
-      const repo = await openFromCli(store, opts);
-      const lock = await RepositoryLock.acquire(repo, true);
+      let cached: CachedBackend | null = null;
+      const repo = await openFromCli(store, opts, {}, async (backend: Backend, config) => {
+        if (!backend.remote) return backend;
+        cached = await CachedBackend.open(backend, { dir: opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex')), budgetBytes: budget });
+        return cached;
+      });
+      const lock = await RepositoryLock.acquire(repo, opts.readOnly ? 'read' : 'write');
+      let keepLock = false;
       try {
-        await runMount(repo, lock, mountpoint, opts);
+        keepLock = await runMount(repo, cached, mountpoint, opts);
       } finally {
-        await lock.release().catch(() => undefined);
+        // The lock goes before the connection closes (it is an object on the store).
+        if (!keepLock) await lock.release().catch(() => undefined);
+        else lock.abandon();
+        await repo.backend.close().catch(() => undefined);
       }
-    });
-
-  program
-    .command('snapshot')
-    .description('take a snapshot of a running mount now; prints its folder name in .snapshots/ and its id')
-    .argument('<mountpoint>', 'where the repository is mounted')
-    .option('--tag <tag...>', 'label the snapshot (repeatable)')
-    .action(async (mountpoint: string, opts: { tag?: string[] }) => {
-      if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`, { hint: 'start it with `cairn mount STORE MOUNTPOINT`' });
-      const reply = await controlRequest(controlSocketPath(mountpoint), { op: 'snapshot', tags: opts.tag ?? [] });
-      out(`${reply.snapshot.name} ${reply.snapshot.id}`);
-      note(`cairn: ${reply.snapshot.files} files, ${formatBytes(reply.snapshot.addedBytes)} added; browse it in ${path.join(mountpoint, '.snapshots', reply.snapshot.name)}`);
-    });
-
-  program
-    .command('unmount')
-    .alias('umount')
-    .description('unmount: the mount finishes uploads, takes a snapshot if anything changed, and exits')
-    .argument('<mountpoint>', 'where it is mounted')
-    .action(async (mountpoint: string) => {
-      await unmountAndWait(mountpoint);
     });
 }
 
@@ -97,24 +97,31 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
   }
 }
 
-async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: RepositoryLock, mountpoint: string, opts: MountOpts): Promise<void> {
-  const stateDir = opts.stateDir ?? defaultStateDir(repo.id);
+/** Serves the mount until it is unmounted; returns true when the lock must stay (uploads left queued). */
+async function runMount(repo: Repository, cached: CachedBackend | null, mountpoint: string, opts: MountOpts): Promise<boolean> {
+  const readOnly = opts.readOnly ?? false;
+  // A read-only mount must not touch the writer's journal on this machine: private scratch.
+  const stateDir = readOnly ? mkdtempSync(path.join(tmpdir(), 'cairn-ro-')) : (opts.stateDir ?? defaultStateDir(repo.id));
   const { session, report } = await LiveSession.open(repo, {
     stateDir,
+    readOnly,
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     onError: (e) => note(`cairn: background work failed, will retry: ${(e as Error).message}`),
     showSnapshots: opts.snapshots === 'visible',
-    ...(opts.forgetPolicy === 'timemachine' ? { retention: TIME_MACHINE_POLICY } : {}),
+    ...(opts.forgetPolicy === 'timemachine' && !readOnly ? { retention: TIME_MACHINE_POLICY } : {}),
     onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
+  const queuedAtStart = (cached as CachedBackend | null)?.status().queuedObjects ?? 0;
+  if (queuedAtStart > 0) note(`cairn: resuming ${queuedAtStart} upload(s) a previous mount left queued`);
 
   const fuse = createFuse(session.fs, session.barrier, mountpoint, {
     allowOther: opts.allowOther,
     attrTimeoutSeconds: Number(opts.attrTimeout),
+    readOnly,
     log: (m) => note(`cairn: ${m}`),
   });
   await new Promise<void>((resolve, reject) =>
@@ -123,19 +130,43 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
   const record = mountRecordPath(mountpoint);
   mkdirSync(path.dirname(record), { recursive: true, mode: 0o700 });
   writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id }));
-  const control = await startControlServer(controlSocketPath(mountpoint), async (request) => {
-    if (request.op !== 'snapshot') throw new CairnError('USAGE', `unknown request ${String(request.op)}`);
-    const stored = await session.snapshot(request.tags);
-    const names = snapshotFolders((await repo.listSnapshots()).map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs })));
-    note(`cairn: snapshot ${stored.id.slice(0, 12)} taken on request`);
-    return { ok: true, snapshot: { id: stored.id, name: names.find((n) => n.id === stored.id)!.name, files: stored.snapshot.stats.files, addedBytes: stored.snapshot.stats.addedBytes } };
+
+  let unmounting = false;
+  let waitForUploads = true;
+  const status = (): MountStatus => ({
+    store: repo.backend.location,
+    readOnly,
+    uploads: cached ? (cached as CachedBackend).status() : null,
+    stagedFiles: [...session.table.all()].filter((i) => !i.dirty.isEmpty).length,
+    unmounting,
   });
-  const auto = new AutoSnapshotter(session, { intervalMs: parseDuration(opts.snapshotInterval, '--snapshot-interval'), quietMs: parseDuration(opts.snapshotQuiet, '--snapshot-quiet') }, {
+  const control = await startControlServer(controlSocketPath(mountpoint), async (request) => {
+    switch (request.op) {
+      case 'status':
+        return { ok: true, status: status() };
+      case 'no-wait':
+        waitForUploads = false;
+        return { ok: true };
+      case 'snapshot': {
+        if (readOnly) throw new CairnError('USAGE', 'this mount is read-only: snapshots are taken by the writer');
+        const stored = await session.snapshot(request.tags);
+        const names = snapshotFolders((await repo.listSnapshots()).map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs })));
+        note(`cairn: snapshot ${stored.id.slice(0, 12)} taken on request`);
+        return { ok: true, snapshot: { id: stored.id, name: names.find((n) => n.id === stored.id)!.name, files: stored.snapshot.stats.files, addedBytes: stored.snapshot.stats.addedBytes } };
+      }
+      default:
+        throw new CairnError('USAGE', `unknown request ${String((request as { op: unknown }).op)}`);
+    }
+  });
+  const auto = new AutoSnapshotter(session, { intervalMs: readOnly ? 0 : parseDuration(opts.snapshotInterval, '--snapshot-interval'), quietMs: parseDuration(opts.snapshotQuiet, '--snapshot-quiet') }, {
     taken: (s) => note(`cairn: automatic snapshot ${s.id.slice(0, 12)} (${s.snapshot.stats.files} files, ${formatBytes(s.snapshot.stats.addedBytes)} added)`),
     failed: (e) => note(`cairn: automatic snapshot failed, will retry: ${(e as Error).message}`),
   });
   auto.start();
-  note(`cairn: mounted at ${mountpoint}`);
+  // A read-only mount follows the writer: new snapshots appear in .snapshots/.
+  const follow = readOnly ? setInterval(() => void repo.refresh().catch(() => undefined), 30_000) : undefined;
+  follow?.unref();
+  note(`cairn: mounted at ${mountpoint}${readOnly ? ' (read-only)' : ''}`);
 
   // Until a signal, `cairn unmount`, or `fusermount -u` from anywhere.
   await new Promise<void>((resolve) => {
@@ -152,24 +183,47 @@ async function runMount(repo: Awaited<ReturnType<typeof openFromCli>>, lock: Rep
     process.once('SIGTERM', done);
   });
 
+  unmounting = true;
   auto.stop();
-  control.close();
-  rmSync(controlSocketPath(mountpoint), { force: true });
+  if (follow) clearInterval(follow);
   if (isMounted(mountpoint)) await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
   note('cairn: unmounted; saving changes');
-  const staged = [...session.table.all()].filter((i) => !i.dirty.isEmpty).length;
+  const staged = status().stagedFiles;
   if (staged > 0) note(`cairn: committing ${staged} file(s) with unsaved data`);
   let snapshot;
+  let queuedLeft = 0;
   try {
     snapshot = await session.close();
-    await repo.close();
+    await repo.flush();
+    if (cached) {
+      const c = cached as CachedBackend;
+      let lastNote = 0;
+      if (waitForUploads) {
+        await c.drain((s) => {
+          if (Date.now() - lastNote < 5000) return;
+          lastNote = Date.now();
+          note(`cairn: uploading: ${s.queuedObjects} object(s), ${formatBytes(s.queuedBytes)} left (${s.connection}${s.lastError && s.connection === 'offline' ? `: ${s.lastError}` : ''})`);
+        });
+      }
+      queuedLeft = c.status().queuedObjects;
+    }
   } catch (e) {
     // Tell a waiting `cairn unmount` what went wrong; staged data stays in the journal.
     const code = e instanceof CairnError ? e.code : 'UNREACHABLE';
     writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id, failed: { code, message: (e as Error).message } }));
+    control.close();
     throw e;
+  } finally {
+    if (readOnly) rmSync(stateDir, { recursive: true, force: true });
   }
+  control.close();
+  rmSync(controlSocketPath(mountpoint), { force: true });
   rmSync(record, { force: true });
-  await lock.release();
   note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
+  if (queuedLeft > 0) {
+    note(`cairn: ${queuedLeft} upload(s) stay queued in the cache folder; the next mount on this machine sends them`);
+    note('cairn: the repository stays locked for this machine until then, so no other writer can fork the history');
+    return true;
+  }
+  return false;
 }

@@ -27,7 +27,7 @@ export function registerPrune(program: Command): void {
     .option('--state-dir <dir>', 'the local state folder a mount of this repository uses, if not the default')
     .action(async (store: string, opts: PruneCliOptions & { keyfile?: string; passwordFile?: string }) => {
       const repo = await openFromCli(store, opts);
-      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, true);
+      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, 'prune');
       try {
         await runPrune(repo, opts);
       } finally {

@@ -1,0 +1,435 @@
+/**
+ * A remote store behind a local folder: the object cache and the upload queue.
+ *
+ * Reads: objects and pack ranges fetched once are kept on local disk (still encrypted:
+ * exactly the bytes of the store) up to a byte budget, least recently used going first, so
+ * a second read does not touch the network.
+ *
+ * Writes (write-back): a put goes straight to the store while the queue is empty. When the
+ * store cannot be reached, the object goes into the queue instead — a local folder, written
+ * durably, the only copy until uploaded — and every later put queues behind it, so the
+ * store receives objects in the order written (packs before the index naming them, index
+ * before the snapshot): whatever part of the queue has arrived, the store is consistent.
+ * A background uploader drains the queue with backoff while the store is away; data packs
+ * go several at a time, every other object waits for all before it. When the queue holds
+ * the whole budget, writers wait (back-pressure) instead of failing.
+ *
+ * Locks, keys and config are never queued: they only mean something on the store.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { CairnError, isCairnError } from '../errors/errors.js';
+import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, objectPath } from './backend.js';
+
+export interface CachedBackendOptions {
+  /** This store's cache folder (objects/ and queue/ inside). */
+  readonly dir: string;
+  /** Budget for cached objects plus queued uploads, bytes. */
+  readonly budgetBytes: number;
+  /** Data packs uploaded at once from the queue. */
+  readonly parallelUploads?: number;
+}
+
+export interface UploadStatus {
+  readonly connection: 'online' | 'offline';
+  readonly queuedObjects: number;
+  readonly queuedBytes: number;
+  /** Bytes uploaded from the queue since the mount started. */
+  readonly uploadedBytes: number;
+  /** Upload rate over the last 10 seconds, bytes per second. */
+  readonly bytesPerSecond: number;
+  readonly lastError: string | null;
+  readonly lastErrorAt: number | null;
+  readonly cachedBytes: number;
+  readonly budgetBytes: number;
+}
+
+interface Queued {
+  readonly seq: number;
+  readonly ref: ObjectRef;
+  readonly file: string;
+  readonly size: number;
+}
+
+const NEVER_QUEUED: ReadonlySet<ObjectKind> = new Set(['locks', 'keys', 'config']);
+const NOT_CACHED: ReadonlySet<ObjectKind> = new Set(['locks', 'config']);
+
+export class CachedBackend implements Backend {
+  readonly location: string;
+  private readonly objectsDir: string;
+  private readonly queueDir: string;
+  /** Cached files by path relative to objectsDir, least recently used first, with sizes. */
+  private readonly lru = new Map<string, number>();
+  private cachedBytes = 0;
+  private readonly queue: Queued[] = [];
+  private readonly queuedByPath = new Map<string, Queued>();
+  private queuedBytes = 0;
+  private nextSeq = 1;
+  private uploading = new Set<Queued>();
+  private wake: (() => void) | null = null;
+  private waiters: (() => void)[] = [];
+  private connection: 'online' | 'offline' = 'online';
+  private lastError: string | null = null;
+  private lastErrorAt: number | null = null;
+  private uploadedBytes = 0;
+  private readonly recent: { at: number; bytes: number }[] = [];
+  private stopped = false;
+  private uploader: Promise<void> | null = null;
+  private readonly parallel: number;
+
+  private constructor(
+    private readonly inner: Backend,
+    private readonly options: CachedBackendOptions,
+  ) {
+    this.location = inner.location;
+    this.objectsDir = path.join(options.dir, 'objects');
+    this.queueDir = path.join(options.dir, 'queue');
+    this.parallel = options.parallelUploads ?? 4;
+  }
+
+  /** Opens the cache folder: indexes what is cached and resumes a queue left by the last mount. */
+  static async open(inner: Backend, options: CachedBackendOptions): Promise<CachedBackend> {
+    const backend = new CachedBackend(inner, options);
+    await fs.mkdir(backend.objectsDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(backend.queueDir, { recursive: true, mode: 0o700 });
+    await backend.scanCache();
+    await backend.scanQueue();
+    backend.uploader = backend.runUploader();
+    return backend;
+  }
+
+  private async scanCache(): Promise<void> {
+    const found: { rel: string; size: number; mtime: number }[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name);
+        const relative = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) await walk(full, relative);
+        else if (entry.name.endsWith('.tmp')) await fs.rm(full, { force: true });
+        else {
+          const st = await fs.stat(full);
+          found.push({ rel: relative, size: st.size, mtime: st.mtimeMs });
+        }
+      }
+    };
+    await walk(this.objectsDir, '');
+    for (const f of found.sort((a, b) => a.mtime - b.mtime)) {
+      this.lru.set(f.rel, f.size);
+      this.cachedBytes += f.size;
+    }
+  }
+
+  private async scanQueue(): Promise<void> {
+    const names = (await fs.readdir(this.queueDir)).filter((n) => /^\d{12}\.[a-z]+\.[0-9a-f]{64}$/.test(n)).sort();
+    for (const name of names) {
+      const [seq, kind, id] = name.split('.') as [string, ObjectKind, string];
+      const file = path.join(this.queueDir, name);
+      const item: Queued = { seq: Number(seq), ref: { kind, name: id }, file, size: (await fs.stat(file)).size };
+      this.enqueued(item);
+      this.nextSeq = Math.max(this.nextSeq, item.seq + 1);
+    }
+    for (const name of await fs.readdir(this.queueDir)) if (name.endsWith('.tmp')) await fs.rm(path.join(this.queueDir, name), { force: true });
+  }
+
+  private enqueued(item: Queued): void {
+    this.queue.push(item);
+    this.queuedByPath.set(objectPath(item.ref), item);
+    this.queuedBytes += item.size;
+  }
+
+  status(): UploadStatus {
+    const now = Date.now();
+    while (this.recent.length > 0 && now - this.recent[0]!.at > 10_000) this.recent.shift();
+    const window = this.recent.length > 0 ? Math.max(1, (now - this.recent[0]!.at) / 1000) : 1;
+    return {
+      connection: this.connection,
+      queuedObjects: this.queue.length,
+      queuedBytes: this.queuedBytes,
+      uploadedBytes: this.uploadedBytes,
+      bytesPerSecond: this.recent.reduce((s, r) => s + r.bytes, 0) / window,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      cachedBytes: this.cachedBytes,
+      budgetBytes: this.options.budgetBytes,
+    };
+  }
+
+  // ---- Backend ----
+
+  async create(): Promise<void> {
+    await this.inner.create();
+  }
+
+  async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
+    if (NEVER_QUEUED.has(ref.kind)) return this.inner.put(ref, data);
+    if (this.queue.length === 0) {
+      try {
+        await this.inner.put(ref, data);
+        this.connected();
+        await this.remember(wholePath(ref), data);
+        return;
+      } catch (e) {
+        if (!isCairnError(e, 'UNREACHABLE')) throw e;
+        this.disconnected(e);
+      }
+    }
+    await this.enqueue(ref, data);
+  }
+
+  private async enqueue(ref: ObjectRef, data: Uint8Array): Promise<void> {
+    // Back-pressure: wait while the queue holds the whole budget (but never refuse an object
+    // larger than the budget when nothing else waits).
+    while (this.queuedBytes > 0 && this.queuedBytes + data.length > this.options.budgetBytes) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    const seq = this.nextSeq++;
+    const file = path.join(this.queueDir, `${String(seq).padStart(12, '0')}.${ref.kind}.${ref.name}`);
+    await writeDurably(file, data);
+    this.enqueued({ seq, ref, file, size: data.length });
+    await this.evict();
+    this.wake?.();
+  }
+
+  async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
+    const queued = this.queuedByPath.get(objectPath(ref));
+    if (queued) return readFileRange(queued.file, range, objectPath(ref));
+    const whole = wholePath(ref);
+    const cached = (await this.fromCache(whole, range)) ?? (range ? await this.fromCache(rangePath(ref, range)) : null);
+    if (cached) return cached;
+    const data = await this.inner.get(ref, range);
+    this.connected();
+    if (!NOT_CACHED.has(ref.kind) && !(ref.kind === 'data' && !range)) {
+      await this.remember(range ? rangePath(ref, range) : whole, data);
+    }
+    return data;
+  }
+
+  async size(ref: ObjectRef): Promise<number | null> {
+    const queued = this.queuedByPath.get(objectPath(ref));
+    if (queued) return queued.size;
+    return this.inner.size(ref);
+  }
+
+  async list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]> {
+    const names = new Set(await this.inner.list(kind));
+    this.connected();
+    for (const item of this.queue) if (item.ref.kind === kind) names.add(item.ref.name);
+    return [...names];
+  }
+
+  async delete(ref: ObjectRef): Promise<void> {
+    const key = objectPath(ref);
+    const queued = this.queuedByPath.get(key);
+    // An upload in progress finishes first, or it would put the object back after the delete.
+    while (queued && this.uploading.has(queued)) await new Promise((r) => setTimeout(r, 50));
+    if (queued) this.dequeue(queued);
+    await this.forget(wholePath(ref));
+    if (ref.kind === 'data') {
+      for (const rel of [...this.lru.keys()]) if (rel.startsWith(`${wholePath(ref)}.`)) await this.forget(rel);
+    }
+    await this.inner.delete(ref);
+  }
+
+  /** Waits until every queued object is on the store, reporting progress every half second. */
+  async drain(onProgress?: (status: UploadStatus) => void): Promise<void> {
+    while (this.queue.length > 0) {
+      onProgress?.(this.status());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 500);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Stops the uploader; what is still queued stays on disk for the next mount. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.uploader;
+    await this.inner.close();
+  }
+
+  // ---- the uploader ----
+
+  private async runUploader(): Promise<void> {
+    let delay = 1000;
+    while (!this.stopped) {
+      const batch = this.nextBatch();
+      if (batch.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      const results = await Promise.allSettled(batch.map((item) => this.upload(item)));
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failure) {
+        delay = 1000;
+        continue;
+      }
+      this.disconnected(failure.reason);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
+
+  /** The queue's head: consecutive data packs (up to `parallel`), or one other object. */
+  private nextBatch(): Queued[] {
+    const head = this.queue[0];
+    if (!head) return [];
+    if (head.ref.kind !== 'data') return [head];
+    const batch: Queued[] = [];
+    for (const item of this.queue) {
+      if (item.ref.kind !== 'data' || batch.length >= this.parallel) break;
+      batch.push(item);
+    }
+    return batch;
+  }
+
+  private async upload(item: Queued): Promise<void> {
+    this.uploading.add(item);
+    try {
+      const data = await fs.readFile(item.file);
+      await this.inner.put(item.ref, data);
+      this.connected();
+      this.uploadedBytes += item.size;
+      this.recent.push({ at: Date.now(), bytes: item.size });
+      // Keep it as a cached object: it was just written, it is likely read again.
+      await this.remember(wholePath(item.ref), data);
+      this.dequeue(item);
+    } finally {
+      this.uploading.delete(item);
+    }
+  }
+
+  private dequeue(item: Queued): void {
+    const at = this.queue.indexOf(item);
+    if (at < 0) return;
+    this.queue.splice(at, 1);
+    this.queuedByPath.delete(objectPath(item.ref));
+    this.queuedBytes -= item.size;
+    void fs.rm(item.file, { force: true });
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  private connected(): void {
+    this.connection = 'online';
+  }
+
+  private disconnected(e: unknown): void {
+    this.connection = 'offline';
+    this.lastError = (e as Error)?.message ?? String(e);
+    this.lastErrorAt = Date.now();
+  }
+
+  // ---- the object cache ----
+
+  private async fromCache(rel: string, range?: ByteRange): Promise<Uint8Array | null> {
+    const size = this.lru.get(rel);
+    if (size === undefined) return null;
+    try {
+      const data = await readFileRange(path.join(this.objectsDir, rel), range, rel);
+      this.lru.delete(rel);
+      this.lru.set(rel, size);
+      return data;
+    } catch {
+      await this.forget(rel); // a cache file that went missing or short: fetch again
+      return null;
+    }
+  }
+
+  private async remember(rel: string, data: Uint8Array): Promise<void> {
+    if (this.lru.has(rel) || data.length > this.options.budgetBytes / 4) return;
+    const file = path.join(this.objectsDir, rel);
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await fs.writeFile(temp, data, { mode: 0o600 });
+      await fs.rename(temp, file);
+    } catch {
+      // A full or failing local disk must not fail a read the store answered.
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      return;
+    }
+    this.lru.set(rel, data.length);
+    this.cachedBytes += data.length;
+    await this.evict();
+  }
+
+  private async forget(rel: string): Promise<void> {
+    const size = this.lru.get(rel);
+    if (size === undefined) return;
+    this.lru.delete(rel);
+    this.cachedBytes -= size;
+    await fs.rm(path.join(this.objectsDir, rel), { force: true });
+  }
+
+  /** Drops least recently used cached objects until cache + queue fit the budget. */
+  private async evict(): Promise<void> {
+    while (this.cachedBytes + this.queuedBytes > this.options.budgetBytes && this.lru.size > 0) {
+      const [oldest] = this.lru.keys();
+      await this.forget(oldest!);
+    }
+  }
+}
+
+function wholePath(ref: ObjectRef): string {
+  return objectPath(ref);
+}
+
+function rangePath(ref: ObjectRef, range: ByteRange): string {
+  return `${objectPath(ref)}.${range.offset}.${range.length}`;
+}
+
+async function readFileRange(file: string, range: ByteRange | undefined, what: string): Promise<Uint8Array> {
+  if (!range) return fs.readFile(file);
+  const handle = await fs.open(file, 'r');
+  try {
+    const out = Buffer.allocUnsafe(range.length);
+    const { bytesRead } = await handle.read(out, 0, range.length, range.offset);
+    if (bytesRead !== range.length) throw new CairnError('CORRUPT', `${what} is shorter than expected`);
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The queue holds the only copy until uploaded: fsync the file and its folder. */
+async function writeDurably(file: string, data: Uint8Array): Promise<void> {
+  const temp = `${file}.tmp`;
+  try {
+    const handle = await fs.open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, file);
+    const dir = await fs.open(path.dirname(file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch (e) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new CairnError('NO_SPACE', `the local disk is full: cannot queue an upload in ${path.dirname(file)}`, {
+        hint: 'free space on this machine; nothing was lost', cause: e,
+      });
+    }
+    throw e;
+  }
+}

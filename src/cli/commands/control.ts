@@ -1,0 +1,71 @@
+/** Commands that talk to a running mount: snapshot, status, unmount. */
+import type { Command } from 'commander';
+import * as path from 'node:path';
+import { controlRequest } from '../../control/client.js';
+import type { MountStatus } from '../../control/protocol.js';
+import { CairnError } from '../../errors/errors.js';
+import { controlSocketPath } from '../local-paths.js';
+import { isMounted } from '../mount-table.js';
+import { formatBytes, note, out } from '../output.js';
+import { unmountAndWait } from '../unmount.js';
+
+function requireMounted(mountpoint: string): void {
+  if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`, { hint: 'start it with `cairn mount STORE MOUNTPOINT`' });
+}
+
+export function registerControl(program: Command): void {
+  program
+    .command('snapshot')
+    .description('take a snapshot of a running mount now; prints its folder name in .snapshots/ and its id')
+    .argument('<mountpoint>', 'where the repository is mounted')
+    .option('--tag <tag...>', 'label the snapshot (repeatable)')
+    .action(async (mountpoint: string, opts: { tag?: string[] }) => {
+      requireMounted(mountpoint);
+      const reply = await controlRequest(controlSocketPath(mountpoint), { op: 'snapshot', tags: opts.tag ?? [] });
+      if (!('snapshot' in reply)) throw new CairnError('USAGE', 'the mount gave an unexpected answer');
+      out(`${reply.snapshot.name} ${reply.snapshot.id}`);
+      note(`cairn: ${reply.snapshot.files} files, ${formatBytes(reply.snapshot.addedBytes)} added; browse it in ${path.join(mountpoint, '.snapshots', reply.snapshot.name)}`);
+    });
+
+  program
+    .command('status')
+    .description('show a running mount\'s uploads: queued bytes and objects, rate, connection, last error')
+    .argument('<mountpoint>', 'where the repository is mounted')
+    .option('--json', 'print JSON for scripts')
+    .action(async (mountpoint: string, opts: { json?: boolean }) => {
+      requireMounted(mountpoint);
+      const s = await mountStatus(mountpoint);
+      if (opts.json) {
+        out(JSON.stringify(s, null, 2));
+        return;
+      }
+      out(`store:      ${s.store}${s.readOnly ? ' (read-only mount)' : ''}`);
+      out(`staged:     ${s.stagedFiles} file(s) with data not yet committed`);
+      if (!s.uploads) {
+        out('uploads:    none queued (a local-folder store is written directly)');
+        return;
+      }
+      const u = s.uploads;
+      out(`connection: ${u.connection}`);
+      out(`queued:     ${u.queuedObjects} object(s), ${formatBytes(u.queuedBytes)}`);
+      out(`uploaded:   ${formatBytes(u.uploadedBytes)} from the queue, now ${formatBytes(u.bytesPerSecond)}/s`);
+      out(`cache:      ${formatBytes(u.cachedBytes)} cached + ${formatBytes(u.queuedBytes)} queued of ${formatBytes(u.budgetBytes)}`);
+      out(`last error: ${u.lastError ? `${u.lastError} (${new Date(u.lastErrorAt!).toLocaleString()})` : 'none'}`);
+    });
+
+  program
+    .command('unmount')
+    .alias('umount')
+    .description('unmount: the mount commits, takes a snapshot if anything changed, finishes uploads, and exits')
+    .argument('<mountpoint>', 'where it is mounted')
+    .option('--no-wait', 'do not wait for queued uploads: they stay queued and the next mount on this machine sends them')
+    .action(async (mountpoint: string, opts: { wait: boolean }) => {
+      await unmountAndWait(mountpoint, { wait: opts.wait, status: () => mountStatus(mountpoint) });
+    });
+}
+
+async function mountStatus(mountpoint: string): Promise<MountStatus> {
+  const reply = await controlRequest(controlSocketPath(mountpoint), { op: 'status' });
+  if (!('status' in reply)) throw new CairnError('USAGE', 'the mount gave an unexpected answer');
+  return reply.status;
+}

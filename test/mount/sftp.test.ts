@@ -1,0 +1,138 @@
+/**
+ * A mount on an SFTP store served by a real OpenSSH sshd: rsync in, unmount, lose the cache
+ * and mount again as a second machine would; the server stopped in the middle of a copy
+ * (the copy finishes, `cairn status` shows the queue, the queue drains when the server is
+ * back); one writer at a time with read-only mounts beside it; nothing readable on the server.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { cairn, run } from '../helpers/cli.js';
+import { metadataListing, mount, unmountAll } from '../helpers/mount.js';
+import { startSshd, type TestSshd } from '../helpers/sshd.js';
+import { tempDir } from '../helpers/store.js';
+
+interface Status {
+  uploads: { connection: string; queuedObjects: number; queuedBytes: number; lastError: string | null } | null;
+}
+
+describe('mount on an SFTP store (real sshd)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let sshd: TestSshd;
+  let serverFolder: string;
+  let store: string;
+  let env: Record<string, string>;
+  let source: string;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cairn-sftp-mount-'));
+    sshd = await startSshd(path.join(dir, 'sshd'));
+    serverFolder = path.join(dir, 'server', 'store');
+    store = sshd.url(serverFolder);
+    env = { HOME: sshd.home, CAIRN_PASSWORD: 'remote half', SSH_AUTH_SOCK: '' };
+    expect((await cairn(['init', store], env)).code).toBe(0);
+    // A real tree with a recognisable file name and content, and a larger file.
+    source = path.join(dir, 'source');
+    expect(spawnSync('cp', ['-a', '/usr/share/doc/git/RelNotes', path.join(source)]).status).toBe(0);
+    await fs.writeFile(path.join(source, 'secret-plans-2026.txt'), 'the treasure is buried under the old oak tree\n'.repeat(100));
+    expect(spawnSync('sh', ['-c', `head -c 6000000 /dev/urandom > "${source}/random.bin"`]).status).toBe(0);
+  });
+  afterAll(async () => {
+    await unmountAll();
+    await sshd.start().catch(() => undefined);
+    await sshd.stop();
+    await cleanup();
+  });
+
+  const status = async (mnt: string): Promise<Status> => {
+    const r = await cairn(['status', mnt, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Status;
+  };
+  const until = async (what: string, test: () => Promise<boolean>, seconds = 90) => {
+    const deadline = Date.now() + seconds * 1000;
+    while (!(await test())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const sameTree = (a: string, b: string) => {
+    const diff = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    expect(metadataListing(b, true)).toBe(metadataListing(a, true));
+  };
+
+  it('rsyncs a tree in; after losing the cache a second machine sees everything; the server holds no plaintext', async () => {
+    const mnt = path.join(dir, 'mnt');
+    const cacheA = path.join(dir, 'cache-a');
+    const m = await mount(store, mnt, path.join(dir, 'state-a'), env, ['--cache-dir', cacheA]);
+    const r = await run('rsync', ['-aH', `${source}/`, `${mnt}/tree/`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await m.unmount()).toBe(0);
+    await fs.rm(cacheA, { recursive: true });
+
+    const other = await mount(store, mnt, path.join(dir, 'state-b'), env, ['--cache-dir', path.join(dir, 'cache-b')]);
+    sameTree(source, path.join(mnt, 'tree'));
+    expect(await other.unmount()).toBe(0);
+
+    // Names and contents never appear on the server, not even in part.
+    for (const needle of ['secret-plans', 'treasure is buried', 'RelNotes', '1.5.0.txt']) {
+      const grep = spawnSync('grep', ['-r', '-l', '-a', needle, serverFolder], { encoding: 'utf8' });
+      expect(grep.stdout, needle).toBe('');
+      const names = spawnSync('find', [serverFolder, '-name', `*${needle}*`], { encoding: 'utf8' });
+      expect(names.stdout, needle).toBe('');
+    }
+  });
+
+  it('keeps working while the server is down: the copy finishes, the queue shows and drains when it is back', async () => {
+    const mnt = path.join(dir, 'mnt2');
+    onTestFinished(() => sshd.start());
+    const m = await mount(store, mnt, path.join(dir, 'state-c'), env, ['--cache-dir', path.join(dir, 'cache-c')]);
+    await sshd.stop();
+    // New content (a copy of what the store has would only dedup) and a copy of the tree.
+    const copy = await run('sh', ['-c', `set -e; cp -a "${source}" "${mnt}/offline-copy"; head -c 5000000 /dev/urandom > "${dir}/new.bin"; cp -p "${dir}/new.bin" "${mnt}/offline-copy/new.bin"`]);
+    expect(copy.code, copy.stderr).toBe(0);
+    await fs.rename(path.join(dir, 'new.bin'), path.join(source, 'new.bin'));
+    // The commits fail over to the queue once the store stays unreachable.
+    await until('a queued upload', async () => ((await status(mnt)).uploads?.queuedObjects ?? 0) > 0);
+    const offline = await status(mnt);
+    expect(offline.uploads!.connection).toBe('offline');
+    expect(offline.uploads!.lastError).toMatch(/127\.0\.0\.1/);
+    const human = await cairn(['status', mnt], env);
+    expect(human.stdout).toMatch(/queued: +\d+ object\(s\)/);
+    // What was written reads back while the server is away: it is in the queue. (Data only
+    // the server holds and this cache never saw fails with EIO after the retries.)
+    expect(spawnSync('cmp', [path.join(source, 'new.bin'), path.join(mnt, 'offline-copy', 'new.bin')]).status).toBe(0);
+
+    await sshd.start();
+    await until('the queue to drain', async () => (await status(mnt)).uploads?.queuedObjects === 0);
+    expect(await m.unmount()).toBe(0);
+
+    const fresh = await mount(store, mnt, path.join(dir, 'state-d'), env, ['--cache-dir', path.join(dir, 'cache-d')]);
+    sameTree(source, path.join(mnt, 'offline-copy'));
+    await fs.rm(path.join(source, 'new.bin'));
+    sameTree(source, path.join(mnt, 'tree'));
+    expect(await fresh.unmount()).toBe(0);
+    expect((await cairn(['check', '--read-data', store], env)).code).toBe(0);
+  });
+
+  it('refuses a second writer and lets a read-only mount run beside it', async () => {
+    const mnt = path.join(dir, 'mnt3');
+    const writer = await mount(store, mnt, path.join(dir, 'state-e'), env, ['--cache-dir', path.join(dir, 'cache-e')]);
+    await fs.mkdir(path.join(dir, 'mnt-second'));
+    const second = await cairn(['mount', store, path.join(dir, 'mnt-second'), '--state-dir', path.join(dir, 'state-f')], env);
+    expect(second.code).toBe(5);
+    expect(second.stderr).toMatch(/in use by .*read-write/);
+
+    const roMnt = path.join(dir, 'mnt-ro');
+    const reader = await mount(store, roMnt, path.join(dir, 'state-g'), env, ['--read-only', '--cache-dir', path.join(dir, 'cache-g')]);
+    sameTree(source, path.join(roMnt, 'tree'));
+    const write = await run('sh', ['-c', `echo x > "${roMnt}/new.txt"`]);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toContain('Read-only file system');
+    expect(await reader.unmount()).toBe(0);
+    expect(await writer.unmount()).toBe(0);
+  });
+});
