@@ -4,8 +4,9 @@
  * `restic mount` and `borg mount` when installed, against the same on plain local disk.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { dropCaches, haveCommand } from './common.js';
 
 interface HistorySource {
   readonly name: string;
@@ -14,16 +15,7 @@ interface HistorySource {
   unmount(): Promise<void>;
 }
 
-function dropCaches(): void {
-  spawnSync('sync');
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
-  } catch {
-    // not root: caches stay warm for every contestant alike
-  }
-}
 
-const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 /** Starts a FUSE daemon in the foreground and waits until `ready()` says it serves. */
 async function startDaemon(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: () => boolean): Promise<ChildProcess> {
@@ -71,7 +63,7 @@ function cairnSource(root: string, cli: string, tree: string, attrTimeout: numbe
 }
 
 function resticSource(root: string, tree: string): HistorySource | null {
-  if (!have('restic')) return null;
+  if (!haveCommand('restic')) return null;
   const repo = path.join(root, 'hist-restic');
   const mnt = path.join(root, 'hist-restic-mnt');
   const env = { ...process.env, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: path.join(root, 'hist-restic-cache') };
@@ -91,7 +83,7 @@ function resticSource(root: string, tree: string): HistorySource | null {
 }
 
 function borgSource(root: string, tree: string): HistorySource | null {
-  if (!have('borg')) return null;
+  if (!haveCommand('borg')) return null;
   const repo = path.join(root, 'hist-borg');
   const mnt = path.join(root, 'hist-borg-mnt');
   const env = { ...process.env, BORG_PASSPHRASE: 'bench', BORG_BASE_DIR: path.join(root, 'hist-borg-home') };

@@ -6,6 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { dropCaches, haveCommand } from './common.js';
 
 export interface MountRow {
   readonly what: string;
@@ -23,14 +24,6 @@ interface Target {
   unmount(): Promise<void>;
 }
 
-function dropCaches(): void {
-  spawnSync('sync');
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
-  } catch {
-    // not root: caches stay warm for every contestant alike
-  }
-}
 
 async function time(fn: () => void | Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -75,7 +68,7 @@ function cairnTarget(root: string, cli: string, attrTimeout: number): Target {
 }
 
 function gocryptfsTarget(root: string): Target | null {
-  if (spawnSync('sh', ['-c', 'command -v gocryptfs']).status !== 0) return null;
+  if (!haveCommand('gocryptfs')) return null;
   const cipher = path.join(root, 'gocryptfs-cipher');
   const mnt = path.join(root, 'gocryptfs-mnt');
   const pass = path.join(root, 'gocryptfs-pass');

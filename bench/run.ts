@@ -14,6 +14,7 @@ import { historyBenchmarks } from './history-bench.js';
 import { mountBenchmarks } from './mount-bench.js';
 import { sftpBenchmarks } from './sftp-bench.js';
 import { snapshotBenchmarks } from './snapshot-bench.js';
+import { dropCaches, haveCommand } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CORPUS = process.env.CAIRN_BENCH_CORPUS ?? '/var/tmp/cairn-corpus';
@@ -30,14 +31,6 @@ interface Row {
   readonly note?: string;
 }
 
-function dropCaches(): void {
-  spawnSync('sync');
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
-  } catch {
-    // Not root: reads may come from the page cache for every contestant alike.
-  }
-}
 
 function timed(fn: () => void): number {
   dropCaches();
@@ -57,9 +50,6 @@ function cairnStep(store: string, source: string, init: boolean) {
   return JSON.parse(out.toString()) as { seconds: number; cpuSeconds: number; maxRssMiB: number; addedBytes: number; bytes: number; files: number };
 }
 
-function haveCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-}
 
 const MiB = 1024 * 1024;
 const rows: Row[] = [];

@@ -8,8 +8,8 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startSshd } from '../test/helpers/sshd.js';
+import { haveCommand } from './common.js';
 
-const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 function seconds(fn: () => void): number {
   const start = process.hrtime.bigint();
@@ -75,7 +75,7 @@ export async function sftpBenchmarks(root: string, corpus: string, cli: string, 
     rows.push(['cairn mount: copy returns', cairnTree, cairnBig]);
     rows.push(['cairn mount: until uploaded (unmount returns)', cairnTreeSaved, cairnBigSaved]);
 
-    if (have('rclone')) {
+    if (haveCommand('rclone')) {
       progress('sftp: rclone crypt mount');
       const config = path.join(root, 'rclone.conf');
       const obscured = execFileSync('rclone', ['obscure', 'bench']).toString().trim();

@@ -138,6 +138,15 @@ export class CachedBackend implements Backend {
     this.queuedBytes += item.size;
   }
 
+  /** Bytes waiting in the upload queue (cheap: called on every write for back-pressure). */
+  get queuedBytesNow(): number {
+    return this.queuedBytes;
+  }
+
+  get budgetBytes(): number {
+    return this.options.budgetBytes;
+  }
+
   status(): UploadStatus {
     const now = Date.now();
     while (this.recent.length > 0 && now - this.recent[0]!.at > 10_000) this.recent.shift();

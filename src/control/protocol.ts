@@ -2,6 +2,8 @@
  * The control channel between a running mount and `cairn snapshot`, `cairn status` and
  * `cairn unmount`: a unix socket, owner-only, one JSON request and one JSON reply per line.
  */
+import type { UploadStatus } from '../backend/cached.js';
+
 export type ControlRequest =
   | { readonly op: 'snapshot'; readonly tags: readonly string[] }
   | { readonly op: 'status' }
@@ -12,17 +14,7 @@ export interface MountStatus {
   readonly store: string;
   readonly readOnly: boolean;
   /** Null for a local-folder store (no queue, no cache). */
-  readonly uploads: {
-    readonly connection: 'online' | 'offline';
-    readonly queuedObjects: number;
-    readonly queuedBytes: number;
-    readonly uploadedBytes: number;
-    readonly bytesPerSecond: number;
-    readonly lastError: string | null;
-    readonly lastErrorAt: number | null;
-    readonly cachedBytes: number;
-    readonly budgetBytes: number;
-  } | null;
+  readonly uploads: UploadStatus | null;
   /** Files whose written data is staged locally and not yet committed. */
   readonly stagedFiles: number;
   readonly unmounting: boolean;

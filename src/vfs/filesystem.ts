@@ -88,6 +88,11 @@ export interface FilesystemOptions {
   readonly barrier?: Barrier;
   /** Where staging lives, for statfs. */
   readonly stagingDir: string;
+  /**
+   * Back-pressure: called before each write; a promise means the local budget is used up
+   * and the write waits for it (commits and uploads free it), instead of failing.
+   */
+  readonly waitForSpace?: (ino: number) => Promise<void> | null;
   readonly now?: () => bigint;
 }
 
@@ -398,6 +403,8 @@ export class Filesystem {
     const { inode, writable } = this.handle(fh);
     if (!writable) fail('EBADF');
     if (offset + data.length > Number.MAX_SAFE_INTEGER) fail('EFBIG');
+    const space = this.options.waitForSpace?.(inode.ino);
+    if (space) await space;
     for (let wait = this.blockedBy(inode.ino); wait; wait = this.blockedBy(inode.ino)) await wait;
     // Bytes first, then the record that makes them part of the file: a crash between the two
     // leaves bytes nobody was told were written.

@@ -82,6 +82,13 @@ export class Flusher implements CommitGate {
     this.timer.unref();
   }
 
+  /** Commits this file at once, even while it is open (the write budget is exhausted). */
+  commitSoon(ino: number): void {
+    if (this.closed.has(ino) && this.timer) return;
+    this.closed.add(ino);
+    this.schedule(0);
+  }
+
   /** Commits every file that has staged or truncated data, open or not. */
   async commitAll(): Promise<void> {
     const inos = [...this.table.all()].filter(needsCommit).map((i) => i.ino);

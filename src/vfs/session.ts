@@ -39,6 +39,11 @@ export interface SessionOptions {
    * snapshotted (stateDir is then a private scratch folder; the writer's is not touched).
    */
   readonly readOnly?: boolean;
+  /**
+   * Local disk for written data not yet on the store: staging plus `queuedBytes()` (the
+   * upload queue). Past it, writes wait while commits and uploads catch up.
+   */
+  readonly writeBudget?: { readonly limitBytes: number; readonly queuedBytes: () => number };
 }
 
 export interface OpenReport {
@@ -111,7 +116,20 @@ export class LiveSession {
     const data = new FileData(repo, staging);
     const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError });
     const barrier = new Barrier();
+    const budget = options.writeBudget;
+    let space: Promise<void> | null = null;
+    const overBudget = () => budget !== undefined && staging.bytes + budget.queuedBytes() > budget.limitBytes;
+    const waitForSpace = (ino: number): Promise<void> | null => {
+      if (!overBudget()) return null;
+      flusher.commitSoon(ino); // the writer's own file too, open or not: its bytes are the ones waiting
+      space ??= (async () => {
+        while (overBudget()) await new Promise((r) => setTimeout(r, 100));
+        space = null;
+      })();
+      return space;
+    };
     const fs = new Filesystem(table, journal, staging, data, flusher, {
+      ...(budget ? { waitForSpace } : {}),
       barrier,
       uid: options.uid,
       gid: options.gid,

@@ -3,7 +3,7 @@
  * mount that are not yet packed into the repository. A write() is in the page cache of a
  * staging file when it returns, so killing the daemon loses nothing; fsync() makes it durable.
  */
-import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** Open staging files kept at most; more would run into the process's descriptor limit. */
@@ -12,9 +12,20 @@ const MAX_OPEN_FILES = 256;
 export class StagingArea {
   /** Open descriptors, least recently used first (Map keeps insertion order). */
   private readonly fds = new Map<number, number>();
+  /** Bytes written per staging file since it was created (overwrites count again: an upper bound). */
+  private readonly written = new Map<number, number>();
+  /** Their sum: what the write budget (back-pressure) counts. */
+  bytes = 0;
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Files a killed mount left: count what they hold on disk.
+    for (const ino of this.inodes()) this.count(ino, statSync(this.pathOf(ino)).blocks * 512);
+  }
+
+  private count(ino: number, bytes: number): void {
+    this.written.set(ino, (this.written.get(ino) ?? 0) + bytes);
+    this.bytes += bytes;
   }
 
   private pathOf(ino: number): string {
@@ -43,6 +54,7 @@ export class StagingArea {
     const fd = this.fd(ino);
     let done = 0;
     while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+    this.count(ino, data.length);
   }
 
   /** Reads exactly `length` bytes at `offset` into `out` at `outOffset` (zeros past the end). */
@@ -73,6 +85,8 @@ export class StagingArea {
     if (fd !== undefined) closeSync(fd);
     this.fds.delete(ino);
     rmSync(this.pathOf(ino), { force: true });
+    this.bytes -= this.written.get(ino) ?? 0;
+    this.written.delete(ino);
   }
 
   /** Inodes with a staging file (after a crash: what the journal may refer to). */

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { expect } from 'vitest';
 import { CLI, run } from './cli.js';
 
 export interface RunningMount {
@@ -110,4 +111,13 @@ export function hardLinkGroups(root: string): string[][] {
 export function xattrDump(root: string): string {
   const r = spawnSync('getfattr', ['-R', '-d', '-m', '-', '-h', '.'], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
   return r.stdout.split('\n\n').map((block) => block.trim()).filter(Boolean).sort().join('\n\n');
+}
+
+/** Two trees are equal as users see them: content (diff -r), metadata, hard links, xattrs. */
+export function expectEqualTrees(expected: string, actual: string): void {
+  const diff = spawnSync('diff', ['-r', '--no-dereference', expected, actual], { encoding: 'utf8' });
+  expect(diff.stdout + diff.stderr).toBe('');
+  expect(metadataListing(actual, true)).toBe(metadataListing(expected, true));
+  expect(hardLinkGroups(actual)).toEqual(hardLinkGroups(expected));
+  expect(xattrDump(actual)).toBe(xattrDump(expected));
 }

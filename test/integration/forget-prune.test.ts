@@ -15,7 +15,7 @@ import { ContentReader } from '../../src/repository/file-content.js';
 import { forgetSnapshots } from '../../src/repository/forget.js';
 import { type PruneStep, pruneRepository } from '../../src/repository/prune.js';
 import { Repository } from '../../src/repository/repository.js';
-import { passphrase, tempDir } from '../helpers/store.js';
+import { packBytes, passphrase, tempDir } from '../helpers/store.js';
 
 const MiB = 1024 * 1024;
 const secret = passphrase('prune test');
@@ -34,13 +34,6 @@ async function fingerprint(repo: Repository, treeId: string, prefix = ''): Promi
   return out;
 }
 
-async function packBytes(store: string): Promise<number> {
-  let total = 0;
-  for (const sub of await fs.readdir(path.join(store, 'data'))) {
-    for (const name of await fs.readdir(path.join(store, 'data', sub))) total += (await fs.stat(path.join(store, 'data', sub, name))).size;
-  }
-  return total;
-}
 
 async function errorsOf(store: string, readData = false): Promise<string[]> {
   const repo = await Repository.open(new LocalBackend(store), secret, { skipIndex: true });

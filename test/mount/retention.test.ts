@@ -9,19 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
-import { hardLinkGroups, metadataListing, mount, unmountAll, xattrDump } from '../helpers/mount.js';
-import { tempDir } from '../helpers/store.js';
+import { expectEqualTrees, mount, unmountAll } from '../helpers/mount.js';
+import { packBytes, tempDir } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'retention' };
 const MiB = 1024 * 1024;
 
-async function packBytes(store: string): Promise<number> {
-  let total = 0;
-  for (const sub of await fs.readdir(path.join(store, 'data'))) {
-    for (const name of await fs.readdir(path.join(store, 'data', sub))) total += (await fs.stat(path.join(store, 'data', sub, name))).size;
-  }
-  return total;
-}
 
 describe('forget and prune on a mounted store', () => {
   let dir: string;
@@ -57,13 +50,6 @@ describe('forget and prune on a mounted store', () => {
     const [name, id] = r.stdout.trim().split(' ');
     await new Promise((resolve) => setTimeout(resolve, 1100)); // the next one gets another name
     return { name: name!, id: id! };
-  };
-  const expectEqualTrees = (a: string, b: string) => {
-    const diff = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
-    expect(diff.stdout + diff.stderr).toBe('');
-    expect(metadataListing(b, true)).toBe(metadataListing(a, true));
-    expect(hardLinkGroups(b)).toEqual(hardLinkGroups(a));
-    expect(xattrDump(b)).toBe(xattrDump(a));
   };
 
   it('forgets the oldest snapshot, survives a killed prune, and gives back its space', async () => {

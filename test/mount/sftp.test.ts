@@ -5,7 +5,7 @@
  * back); one writer at a time with read-only mounts beside it; nothing readable on the server.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
@@ -117,6 +117,50 @@ describe('mount on an SFTP store (real sshd)', () => {
     expect(await fresh.unmount()).toBe(0);
     expect((await cairn(['check', '--read-data', store], env)).code).toBe(0);
   });
+
+  it('makes writers wait at the cache budget while the server is away, and --no-wait keeps the queue for the next mount', async () => {
+    const mnt = path.join(dir, 'mnt4');
+    const cache = path.join(dir, 'cache-h');
+    const state = path.join(dir, 'state-h');
+    onTestFinished(() => sshd.start());
+    const big = path.join(dir, 'pressure.bin');
+    expect(spawnSync('sh', ['-c', `head -c 40000000 /dev/urandom > "${big}"`]).status).toBe(0);
+    const m = await mount(store, mnt, state, env, ['--cache-dir', cache, '--cache-size', '16M']);
+    await sshd.stop();
+    const writer = spawn('cp', [big, path.join(mnt, 'pressure.bin')]);
+    const writerDone = new Promise<number>((resolve) => writer.on('exit', (code) => resolve(code ?? -1)));
+    await until('uploads to queue up', async () => ((await status(mnt)).uploads?.queuedBytes ?? 0) > 0);
+    await new Promise((r) => setTimeout(r, 3000));
+    // 40 MB cannot fit a 16 MiB budget while nothing leaves: the writer waits, it does not fail.
+    expect(writer.exitCode).toBeNull();
+    const waiting = await status(mnt);
+    expect(waiting.uploads!.queuedBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
+    await sshd.start();
+    expect(await writerDone).toBe(0);
+    await until('the queue to drain', async () => (await status(mnt)).uploads?.queuedObjects === 0);
+
+    // Away again: a new file queues; unmount --no-wait returns without sending it.
+    await sshd.stop();
+    await fs.writeFile(path.join(mnt, 'late.txt'), `written while away ${Date.now()}\n`);
+    await until('the late file to queue', async () => ((await status(mnt)).uploads?.queuedObjects ?? 0) > 0);
+    const exited = new Promise((resolve) => m.child.once('exit', resolve));
+    const noWait = await cairn(['unmount', '--no-wait', mnt], env);
+    expect(noWait.code, noWait.stderr).toBe(0);
+    await exited;
+    expect(m.log()).toMatch(/upload\(s\) stay queued in the cache folder/);
+    expect((await fs.readdir(path.join(cache, 'queue'))).length).toBeGreaterThan(0);
+
+    await sshd.start();
+    const again = await mount(store, mnt, state, env, ['--cache-dir', cache]);
+    expect(again.log()).toMatch(/resuming \d+ upload\(s\)/);
+    await until('the resumed queue to drain', async () => (await status(mnt)).uploads?.queuedObjects === 0);
+    expect(await again.unmount()).toBe(0);
+    const fresh = await mount(store, mnt, path.join(dir, 'state-i'), env, ['--cache-dir', path.join(dir, 'cache-i')]);
+    expect(spawnSync('cmp', [big, path.join(mnt, 'pressure.bin')]).status).toBe(0);
+    expect(await fs.readFile(path.join(mnt, 'late.txt'), 'utf8')).toMatch(/^written while away/);
+    expect(await fresh.unmount()).toBe(0);
+    expect((await cairn(['check', store], env)).code).toBe(0);
+  }, 180_000);
 
   it('refuses a second writer and lets a read-only mount run beside it', async () => {
     const mnt = path.join(dir, 'mnt3');

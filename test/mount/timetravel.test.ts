@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
-import { hardLinkGroups, metadataListing, mount, unmountAll, xattrDump } from '../helpers/mount.js';
+import { expectEqualTrees, mount, unmountAll } from '../helpers/mount.js';
 import { tempDir } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'time travel' };
@@ -45,13 +45,6 @@ describe('.snapshots through a real mount', () => {
     return target;
   };
 
-  const expectEqualTrees = (a: string, b: string) => {
-    const diff = spawnSync('diff', ['-r', '--no-dereference', a, b], { encoding: 'utf8' });
-    expect(diff.stdout + diff.stderr).toBe('');
-    expect(metadataListing(b, true)).toBe(metadataListing(a, true));
-    expect(hardLinkGroups(b)).toEqual(hardLinkGroups(a));
-    expect(xattrDump(b)).toBe(xattrDump(a));
-  };
 
   it('shows each backup point exactly as it was, read-only, and restores by cp -a', async () => {
     let m = await mount(store, mnt, state, env);

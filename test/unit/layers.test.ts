@@ -20,7 +20,7 @@ const ALLOWED: Record<string, string[]> = {
   timetravel: ['errors', 'format', 'repository'],
   vfs: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'repository', 'timetravel'],
   fuse: ['errors', 'vfs'],
-  control: ['errors', 'vfs', 'repository'],
+  control: ['errors', 'backend', 'vfs', 'repository'],
   cli: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'repository', 'timetravel', 'vfs', 'fuse', 'control'],
 };
 

@@ -33,7 +33,7 @@ interface MountOpts {
   cacheDir?: string;
   cacheSize: string;
   allowOther?: boolean;
-  attrTimeout: string;
+  attrTimeout?: string;
   forgetPolicy: string;
   readOnly?: boolean;
 }
@@ -55,8 +55,10 @@ export function registerMount(program: Command): void {
     .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
     .option('--snapshot-quiet <duration>', 'wait until writes have been quiet this long before an automatic snapshot', '60s')
     .addOption(new Option('--forget-policy <name>', 'after each snapshot, forget old ones: timemachine = all of the last 24 hours, daily for 30 days, weekly beyond (tagged snapshots kept); `cairn prune` gives back the space').choices(['none', 'timemachine']).default('none'))
-    .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old', '0')
+    .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old (default 0; 10 for --read-only, where nothing changes)')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
+      // Nothing changes under a read-only mount, so cached attributes are never stale there.
+      opts.attrTimeout ??= opts.readOnly ? '10' : '0';
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
       parseDuration(opts.snapshotInterval, '--snapshot-interval');
       parseDuration(opts.snapshotQuiet, '--snapshot-quiet');
@@ -111,6 +113,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     showSnapshots: opts.snapshots === 'visible',
     ...(opts.forgetPolicy === 'timemachine' && !readOnly ? { retention: TIME_MACHINE_POLICY } : {}),
     onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
+    ...(cached ? { writeBudget: { limitBytes: (cached as CachedBackend).budgetBytes, queuedBytes: () => (cached as CachedBackend).queuedBytesNow } } : {}),
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');

@@ -1,0 +1,18 @@
+/** Small helpers every benchmark part shares. */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+
+/** Flushes dirty pages and drops the page cache (as root), so reads start cold. */
+export function dropCaches(): void {
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // Not root: reads may come from the page cache, for every contestant alike.
+  }
+}
+
+/** Is a command on the PATH (a peer to compare with, when installed)? */
+export function haveCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
