@@ -133,7 +133,10 @@ export class CachedBackend implements Backend {
   }
 
   private enqueued(item: Queued): void {
-    this.queue.push(item);
+    // In sequence order, even when a later put finished writing its file first.
+    let at = this.queue.length;
+    while (at > 0 && this.queue[at - 1]!.seq > item.seq) at--;
+    this.queue.splice(at, 0, item);
     this.queuedByPath.set(objectPath(item.ref), item);
     this.queuedBytes += item.size;
   }
@@ -192,9 +195,17 @@ export class CachedBackend implements Backend {
     while (this.queuedBytes > 0 && this.queuedBytes + data.length > this.options.budgetBytes) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    // Reserve the bytes before the first await, so concurrent puts see each other.
+    this.queuedBytes += data.length;
     const seq = this.nextSeq++;
     const file = path.join(this.queueDir, `${String(seq).padStart(12, '0')}.${ref.kind}.${ref.name}`);
-    await writeDurably(file, data);
+    try {
+      await writeDurably(file, data);
+    } catch (e) {
+      this.queuedBytes -= data.length;
+      throw e;
+    }
+    this.queuedBytes -= data.length; // enqueued() counts it for good
     this.enqueued({ seq, ref, file, size: data.length });
     await this.evict();
     this.wake?.();

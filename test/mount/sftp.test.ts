@@ -4,7 +4,7 @@
  * (the copy finishes, `cairn status` shows the queue, the queue drains when the server is
  * back); one writer at a time with read-only mounts beside it; nothing readable on the server.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -38,6 +38,11 @@ describe('mount on an SFTP store (real sshd)', () => {
     expect(spawnSync('cp', ['-a', '/usr/share/doc/git/RelNotes', path.join(source)]).status).toBe(0);
     await fs.writeFile(path.join(source, 'secret-plans-2026.txt'), 'the treasure is buried under the old oak tree\n'.repeat(100));
     expect(spawnSync('sh', ['-c', `head -c 6000000 /dev/urandom > "${source}/random.bin"`]).status).toBe(0);
+  });
+  // A failed test must not leave its mount (and its lock) or a stopped server to the next.
+  afterEach(async () => {
+    await unmountAll();
+    await sshd.start();
   });
   afterAll(async () => {
     await unmountAll();
