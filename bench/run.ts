@@ -5,7 +5,8 @@
  * files changed, a 1 GiB random file), built into CAIRN_BENCH_CORPUS (default
  * /var/tmp/cairn-corpus) if missing. Work files go next to it, on the same disk.
  * Results: Markdown tables on stdout and in bench-results/latest.md.
- * BENCH_ONLY=repository|snapshot|mount|sftp|history runs one part.
+ * BENCH_ONLY=repository|snapshot|mount|sftp|history runs one part; BENCH_ONLY=sftp-tune measures
+ * SFTP requests in flight.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import * as path from 'node:path';
 import { historyBenchmarks } from './history-bench.js';
 import { mountBenchmarks } from './mount-bench.js';
 import { sftpBenchmarks } from './sftp-bench.js';
+import { sftpTuning } from './sftp-tune.js';
 import { snapshotBenchmarks } from './snapshot-bench.js';
 import { dropCaches, haveCommand } from './common.js';
 
@@ -67,6 +69,7 @@ try {
   if (!only || only === 'snapshot') sections.push(await snapshotBenchmarks(WORK));
   if (!only || only === 'mount') sections.push(await mountSection());
   if (!only || only === 'sftp') sections.push(await sftpBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
+  if (only === 'sftp-tune') sections.push(await sftpTuning(WORK, (m) => process.stderr.write(`${m}\n`)));
   if (!only || only === 'history') sections.push(await historyBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
   const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
   const report = `${header}\n\n${sections.join('\n\n')}\n`;

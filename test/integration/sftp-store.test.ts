@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
-import { cairn } from '../helpers/cli.js';
+import { cairn, CLI, run } from '../helpers/cli.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
 
@@ -73,6 +73,24 @@ describe('SFTP store with a real sshd', () => {
     } finally {
       process.kill(pid);
     }
+  });
+
+  it('asks on the terminal for the passphrase of a protected --ssh-key, without echo', async () => {
+    const key = path.join(dir, 'protected-key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'key passphrase 7', '-f', key]);
+    appendFileSync(path.join(dir, 'sshd', 'authorized_keys'), readFileSync(`${key}.pub`));
+    const home = withSshConfig('');
+    rmSync(path.join(home, '.ssh', 'id_ed25519'));
+    const typist = `sleep 2; echo 'key passphrase 7'`;
+    const command = `${process.execPath} ${CLI} snapshots ${store} --ssh-key ${key}`;
+    const r = await run('bash', ['-c', `(${typist}) | script -qec "${command}" /dev/null`], { ...env, HOME: home });
+    expect(r.stdout).toContain(`Passphrase for key ${key}`);
+    expect(r.stdout).toContain('no snapshots yet');
+    expect(r.stdout).not.toContain('key passphrase 7');
+    // Without a terminal nobody can answer: the login fails clearly instead of hanging.
+    const noTty = await cairn(['snapshots', store, '--ssh-key', key], { ...env, HOME: home });
+    expect(noTty.code).toBe(4);
+    expect(noTty.stderr).toContain('refused every way to log in');
   });
 
   it('refuses a server whose key is not known, showing the fingerprint ssh-keygen shows', async () => {

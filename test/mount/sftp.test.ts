@@ -111,9 +111,16 @@ describe('mount on an SFTP store (real sshd)', () => {
     // the server holds and this cache never saw fails with EIO after the retries.)
     expect(spawnSync('cmp', [path.join(source, 'new.bin'), path.join(mnt, 'offline-copy', 'new.bin')]).status).toBe(0);
 
+    // Unmount waits for the queue, saying what it waits for; it finishes once the server is back.
+    const exited = new Promise<number>((resolve) => m.child.once('exit', (code) => resolve(code ?? -1)));
+    let unmountDone = false;
+    const unmounting = cairn(['unmount', mnt], env).then((r) => ((unmountDone = true), r));
+    await until('the unmount to report the queue', async () => /uploading: .*offline/.test(m.log()), 60);
+    expect(unmountDone).toBe(false);
     await sshd.start();
-    await until('the queue to drain', async () => (await status(mnt)).uploads?.queuedObjects === 0);
-    expect(await m.unmount()).toBe(0);
+    const unmounted = await unmounting;
+    expect(unmounted.code, unmounted.stderr).toBe(0);
+    expect(await exited).toBe(0);
 
     const fresh = await mount(store, mnt, path.join(dir, 'state-d'), env, ['--cache-dir', path.join(dir, 'cache-d')]);
     sameTree(source, path.join(mnt, 'offline-copy'));
