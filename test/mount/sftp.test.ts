@@ -82,6 +82,18 @@ describe('mount on an SFTP store (real sshd)', () => {
     sameTree(source, path.join(mnt, 'tree'));
     expect(await other.unmount()).toBe(0);
 
+    // A second read does not touch the network: mount again with that cache, stop the
+    // server, drop the kernel's page cache, and read everything again.
+    const cachedMount = await mount(store, mnt, path.join(dir, 'state-b'), env, ['--cache-dir', path.join(dir, 'cache-b')]);
+    await sshd.stop();
+    try {
+      spawnSync('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
+      sameTree(source, path.join(mnt, 'tree'));
+    } finally {
+      await sshd.start();
+    }
+    expect(await cachedMount.unmount()).toBe(0);
+
     // Names and contents never appear on the server, not even in part.
     for (const needle of ['secret-plans', 'treasure is buried', 'RelNotes', '1.5.0.txt']) {
       const grep = spawnSync('grep', ['-r', '-l', '-a', needle, serverFolder], { encoding: 'utf8' });
@@ -95,9 +107,12 @@ describe('mount on an SFTP store (real sshd)', () => {
     const mnt = path.join(dir, 'mnt2');
     onTestFinished(() => sshd.start());
     const m = await mount(store, mnt, path.join(dir, 'state-c'), env, ['--cache-dir', path.join(dir, 'cache-c')]);
+    // New content (a copy of what the store has would only dedup) and a copy of the tree;
+    // the server goes away while it is being written.
+    const copying = run('sh', ['-c', `set -e; head -c 5000000 /dev/urandom > "${dir}/new.bin"; cp -a "${source}" "${mnt}/offline-copy"; cp -p "${dir}/new.bin" "${mnt}/offline-copy/new.bin"`]);
+    await new Promise((r) => setTimeout(r, 150));
     await sshd.stop();
-    // New content (a copy of what the store has would only dedup) and a copy of the tree.
-    const copy = await run('sh', ['-c', `set -e; cp -a "${source}" "${mnt}/offline-copy"; head -c 5000000 /dev/urandom > "${dir}/new.bin"; cp -p "${dir}/new.bin" "${mnt}/offline-copy/new.bin"`]);
+    const copy = await copying;
     expect(copy.code, copy.stderr).toBe(0);
     await fs.rename(path.join(dir, 'new.bin'), path.join(source, 'new.bin'));
     // The commits fail over to the queue once the store stays unreachable.
