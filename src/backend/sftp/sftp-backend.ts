@@ -77,7 +77,7 @@ export class SftpBackend implements Backend {
     this.host = resolveHost(options.location, options.sshConfigFile);
     this.root = options.location.path;
     this.attempts = options.attempts ?? 5;
-    this.inFlight = options.requestsInFlight ?? 8;
+    this.inFlight = options.requestsInFlight ?? 4; // best of 1–16 on loopback (BENCHMARKS.md)
   }
 
   // ---- connection ----
