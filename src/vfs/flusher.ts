@@ -105,6 +105,7 @@ export class Flusher implements CommitGate {
 
   private async commitBatch(inos: number[]): Promise<void> {
     const done: JournalRecord[] = [];
+    let failure: unknown;
     const pinned: Inode[] = [];
     const releases: (() => void)[] = [];
     try {
@@ -120,18 +121,28 @@ export class Flusher implements CommitGate {
         });
         inode.openCount++; // pinned: an unlink now must not drop its staging file under us
         pinned.push(inode);
-        const result = await this.data.commit(inode);
-        this.rechunkedBytes += result.rechunkedBytes;
-        this.addedBytes += result.addedBytes;
-        done.push({ op: 'content', ino, content: result.content, size: result.size });
+        try {
+          const result = await this.data.commit(inode);
+          this.rechunkedBytes += result.rechunkedBytes;
+          this.addedBytes += result.addedBytes;
+          done.push({ op: 'content', ino, content: result.content, size: result.size });
+        } catch (e) {
+          // One file that cannot be committed now (say it needs old chunks from a store that
+          // is away) must not hold back the others: they go on; it is retried later.
+          failure ??= e;
+        }
       }
-      if (done.length === 0) return;
+      if (done.length === 0) {
+        if (failure !== undefined) throw failure;
+        return;
+      }
       await this.repo.flush();
       for (const record of done) {
         this.journal.append(record);
         this.table.apply(record);
       }
       this.journal.sync();
+      if (failure !== undefined) throw failure;
       this.retryDelayMs = 1000;
     } finally {
       for (const inode of pinned) {

@@ -31,7 +31,7 @@ describe('mount on an SFTP store (real sshd)', () => {
     sshd = await startSshd(path.join(dir, 'sshd'));
     serverFolder = path.join(dir, 'server', 'store');
     store = sshd.url(serverFolder);
-    env = { HOME: sshd.home, CAIRN_PASSWORD: 'remote half', SSH_AUTH_SOCK: '' };
+    env = { HOME: sshd.home, CAIRN_PASSWORD: 'remote half', SSH_AUTH_SOCK: '', CAIRN_DEBUG_SFTP: '1' };
     expect((await cairn(['init', store], env)).code).toBe(0);
     // A real tree with a recognisable file name and content, and a larger file.
     source = path.join(dir, 'source');
@@ -56,10 +56,12 @@ describe('mount on an SFTP store (real sshd)', () => {
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as Status;
   };
+  /** The daemon's log goes into the error, so a failure says what the mount was doing. */
+  let daemonLog: () => string = () => '';
   const until = async (what: string, test: () => Promise<boolean>, seconds = 90) => {
     const deadline = Date.now() + seconds * 1000;
     while (!(await test())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the mount said:\n${daemonLog().slice(-4000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   };
@@ -107,6 +109,7 @@ describe('mount on an SFTP store (real sshd)', () => {
     const mnt = path.join(dir, 'mnt2');
     onTestFinished(() => sshd.start());
     const m = await mount(store, mnt, path.join(dir, 'state-c'), env, ['--cache-dir', path.join(dir, 'cache-c')]);
+    daemonLog = m.log;
     // New content (a copy of what the store has would only dedup) and a copy of the tree;
     // the server goes away while it is being written.
     const copying = run('sh', ['-c', `set -e; head -c 5000000 /dev/urandom > "${dir}/new.bin"; cp -a "${source}" "${mnt}/offline-copy"; cp -p "${dir}/new.bin" "${mnt}/offline-copy/new.bin"`]);
@@ -153,6 +156,7 @@ describe('mount on an SFTP store (real sshd)', () => {
     const big = path.join(dir, 'pressure.bin');
     expect(spawnSync('sh', ['-c', `head -c 40000000 /dev/urandom > "${big}"`]).status).toBe(0);
     const m = await mount(store, mnt, state, env, ['--cache-dir', cache, '--cache-size', '16M']);
+    daemonLog = m.log;
     await sshd.stop();
     const writer = spawn('cp', [big, path.join(mnt, 'pressure.bin')]);
     const writerDone = new Promise<number>((resolve) => writer.on('exit', (code) => resolve(code ?? -1)));
@@ -164,6 +168,8 @@ describe('mount on an SFTP store (real sshd)', () => {
     expect(waiting.uploads!.queuedBytes).toBeLessThanOrEqual(16 * 1024 * 1024);
     await sshd.start();
     expect(await writerDone).toBe(0);
+    // A snapshot commits everything and returns once it is on the server.
+    expect((await cairn(['snapshot', mnt], env)).code).toBe(0);
     await until('the queue to drain', async () => (await status(mnt)).uploads?.queuedObjects === 0);
 
     // Away again: a new file queues; unmount --no-wait returns without sending it.

@@ -7,7 +7,10 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
+import { CairnError } from '../../src/errors/errors.js';
 import { FsError } from '../../src/vfs/errors.js';
+import { needsCommit } from '../../src/vfs/flusher.js';
+import { ROOT_INO } from '../../src/vfs/inode-table.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
@@ -177,6 +180,31 @@ describe('live filesystem (no FUSE)', () => {
     const again = await open();
     expect((await readAll(again, '/f')).toString()).toBe('two');
     await again.close();
+  });
+
+  it('commits the files it can while one cannot be (its old chunks are on a store that is away)', async () => {
+    const s = await open();
+    await writeFile(s, '/old.bin', randomBytes(3 * 1024 * 1024));
+    await s.close();
+    // A new process: nothing cached; then the store stops answering reads.
+    repo = await Repository.open(backend, passphrase('vfs'));
+    const offline = await open();
+    const realGet = backend.get.bind(backend);
+    backend.get = async () => {
+      throw new CairnError('UNREACHABLE', 'the store is away');
+    };
+    try {
+      await writeFile(offline, '/old.bin', Buffer.from('PATCH'), 1_500_000); // needs old chunks
+      await writeFile(offline, '/new.txt', Buffer.from('new while away'));
+      await expect(offline.flusher.commitAll()).rejects.toThrow('the store is away');
+      const table = offline.table;
+      const ino = (name: string) => table.get(ROOT_INO)!.children!.get(name)!;
+      expect(needsCommit(table.get(ino('new.txt'))!)).toBe(false);
+      expect(needsCommit(table.get(ino('old.bin'))!)).toBe(true);
+    } finally {
+      backend.get = realGet;
+    }
+    await offline.close();
   });
 
   it('re-chunks about one chunk for a small write into a large file', async () => {

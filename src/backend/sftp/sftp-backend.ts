@@ -62,8 +62,10 @@ export class SftpBackend implements Backend {
   /** The raw SFTP channel of `client` (ssh2's SFTPWrapper): pipelined requests, handles. */
   private channel: SFTPWrapper | null = null;
   private connecting: Promise<SFTPWrapper> | null = null;
-  /** Why the last connection attempt was refused for good (host key, authentication). */
+  /** Why the first connection was refused for good (host key, authentication). */
   private fatal: CairnError | null = null;
+  /** Once connected, later refusals are retried (the mount keeps going offline). */
+  private everConnected = false;
   private readonly readers = new Map<string, Promise<Handle>>();
   private readonly attempts: number;
   private readonly inFlight: number;
@@ -109,13 +111,20 @@ export class SftpBackend implements Backend {
       (client as unknown as { client: { setNoDelay(on: boolean): void; setMaxListeners(n: number): void } }).client.setNoDelay(true);
       (client as unknown as { client: { setMaxListeners(n: number): void } }).client.setMaxListeners(0);
       this.client = client;
+      this.everConnected = true;
       this.channel = sftp as unknown as SFTPWrapper;
       return this.channel;
     } catch (e) {
       await client.end().catch(() => undefined);
+      if (hostKeyProblem && this.everConnected) {
+        // Mid-session (a mount): never talk to that host, but keep trying for the real one;
+        // as "unreachable", the mount queues writes and `cairn status` shows this message.
+        const problem = hostKeyProblem as CairnError;
+        throw new CairnError('UNREACHABLE', problem.message, { hint: problem.hint });
+      }
       if (hostKeyProblem) throw (this.fatal = hostKeyProblem);
       const message = (e as Error).message ?? String(e);
-      if (/authentication methods failed|All configured authentication/i.test(message)) {
+      if (/authentication methods failed|All configured authentication/i.test(message) && !this.everConnected) {
         throw (this.fatal = new CairnError('UNREACHABLE', `the server ${this.host.hostName} refused every way to log in as ${this.host.user}`, {
           hint: 'load your key into ssh-agent, give one with --ssh-key, or check the user name (user@host, or User in ~/.ssh/config)',
           cause: e,
