@@ -64,6 +64,11 @@ describe('forget and prune on a mounted store', () => {
     const v3 = copyOfMount('v3');
     const s3 = await snapshotNow();
 
+    // A local-folder store has no upload queue; status says so.
+    const status = await cairn(['status', mnt]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('uploads:    none queued (a local-folder store is written directly)');
+
     // Prune refuses while the mount holds the store.
     const busy = await cairn(['prune', store, '--state-dir', state], env);
     expect(busy.code).toBe(5);

@@ -67,7 +67,9 @@ export function registerMount(program: Command): void {
       let cached: CachedBackend | null = null;
       const repo = await openFromCli(store, opts, {}, async (backend: Backend, config) => {
         if (!backend.remote) return backend;
-        cached = await CachedBackend.open(backend, { dir: opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex')), budgetBytes: budget });
+        const dir = opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex'));
+        // A read-only mount never touches the writer's upload queue: its own cache folder.
+        cached = await CachedBackend.open(backend, { dir: opts.readOnly ? path.join(dir, 'read-only') : dir, budgetBytes: budget });
         return cached;
       });
       const lock = await RepositoryLock.acquire(repo, opts.readOnly ? 'read' : 'write');

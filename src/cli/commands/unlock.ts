@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
+import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import * as path from 'node:path';
 import { read } from 'read';
 import { CairnError } from '../../errors/errors.js';
 import { breakableReason, describeLock, listLocks, removeLock } from '../../repository/lock.js';
+import { defaultCacheDir } from '../local-paths.js';
 import { openFromCli } from '../open.js';
 import { out } from '../output.js';
 import { secretOptions } from './common.js';
@@ -35,6 +38,12 @@ export function registerUnlock(program: Command): void {
         }
       }
       if (chosen.length === 0) return;
+      const queue = path.join(defaultCacheDir(repo.id), 'queue');
+      const queued = existsSync(queue) ? readdirSync(queue).filter((n) => !n.endsWith('.tmp')).length : 0;
+      if (queued > 0) {
+        out(`note: this machine has ${queued} upload(s) queued for this repository (an unmount --no-wait, or a mount that stopped);`);
+        out('      the lock keeps other writers out until a mount here sends them. Mount here instead of unlocking if you can.');
+      }
       const writers = locks.filter((l) => chosen.includes(l.name) && l.info?.exclusive && l.info.host !== hostname());
       for (const w of writers) {
         out(`note: the read-write mount on ${w.info!.host} may have left unsaved changes in that machine's journal;`);
