@@ -121,3 +121,15 @@ export function expectEqualTrees(expected: string, actual: string): void {
   expect(hardLinkGroups(actual)).toEqual(hardLinkGroups(expected));
   expect(xattrDump(actual)).toBe(xattrDump(expected));
 }
+
+/** Runs shell commands with $R set to the mount's root; fails the test if they fail. */
+export async function inMount(mountpoint: string, script: string): Promise<void> {
+  const r = await run('bash', ['-c', `set -e; R="${mountpoint}"; ${script}`]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+/** `cp -a` of a tree (as it is now in the mount) to `target`: a reference for later. */
+export function copyTree(source: string, target: string): string {
+  expect(spawnSync('cp', ['-a', source, target]).status).toBe(0);
+  return target;
+}

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { cairn, run } from '../helpers/cli.js';
-import { expectEqualTrees, mount, unmountAll } from '../helpers/mount.js';
+import { cairn } from '../helpers/cli.js';
+import { copyTree, expectEqualTrees, inMount, mount, unmountAll } from '../helpers/mount.js';
 import { packBytes, tempDir } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'retention' };
@@ -35,15 +35,9 @@ describe('forget and prune on a mounted store', () => {
     await cleanup();
   });
 
-  const inMount = async (script: string) => {
-    const r = await run('bash', ['-c', `set -e; R="${mnt}"; ${script}`]);
-    expect(r.code, r.stderr).toBe(0);
-  };
-  const copyOfMount = (name: string) => {
-    const target = path.join(dir, name);
-    expect(spawnSync('cp', ['-a', mnt, target]).status).toBe(0);
-    return target;
-  };
+  const inMountHere = (script: string) => inMount(mnt, script);
+  /** What the tree is now, copied out of the mount: the reference for the next snapshot. */
+  const copyOfMount = (name: string) => copyTree(mnt, path.join(dir, name));
   const snapshotNow = async () => {
     const r = await cairn(['snapshot', mnt]);
     expect(r.code, r.stderr).toBe(0);
@@ -54,13 +48,13 @@ describe('forget and prune on a mounted store', () => {
 
   it('forgets the oldest snapshot, survives a killed prune, and gives back its space', async () => {
     const m = await mount(store, mnt, state, env);
-    await inMount(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; head -c ${5 * MiB} /dev/urandom > "$R/only-v1.bin";
+    await inMountHere(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; head -c ${5 * MiB} /dev/urandom > "$R/only-v1.bin";
       echo one > "$R/a.txt"; ln "$R/a.txt" "$R/a-link"; setfattr -n user.k -v 1 "$R/a.txt"`);
     const s1 = await snapshotNow();
-    await inMount(`rm "$R/only-v1.bin"; echo two >> "$R/a.txt"; head -c ${2 * MiB} /dev/urandom > "$R/v2.bin"; mv "$R/notes" "$R/moved"`);
+    await inMountHere(`rm "$R/only-v1.bin"; echo two >> "$R/a.txt"; head -c ${2 * MiB} /dev/urandom > "$R/v2.bin"; mv "$R/notes" "$R/moved"`);
     const v2 = copyOfMount('v2');
     const s2 = await snapshotNow();
-    await inMount(`rm "$R/moved/1.5.0.txt"; echo three > "$R/c.txt"`);
+    await inMountHere(`rm "$R/moved/1.5.0.txt"; echo three > "$R/c.txt"`);
     const v3 = copyOfMount('v3');
     const s3 = await snapshotNow();
 

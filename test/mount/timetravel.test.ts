@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
-import { expectEqualTrees, mount, unmountAll } from '../helpers/mount.js';
+import { copyTree, expectEqualTrees, inMount, mount, unmountAll } from '../helpers/mount.js';
 import { tempDir } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'time travel' };
@@ -33,22 +33,14 @@ describe('.snapshots through a real mount', () => {
     await cleanup();
   });
 
-  /** Runs shell commands in the mount ($R is its root). */
-  const inMount = async (script: string) => {
-    const r = await run('bash', ['-c', `set -e; R="${mnt}"; ${script}`]);
-    expect(r.code, r.stderr).toBe(0);
-  };
+  const inMountHere = (script: string) => inMount(mnt, script);
   /** What the tree is now, copied out of the mount: the reference for the next snapshot. */
-  const copyOfMount = (name: string) => {
-    const target = path.join(dir, name);
-    expect(spawnSync('cp', ['-a', mnt, target]).status).toBe(0);
-    return target;
-  };
+  const copyOfMount = (name: string) => copyTree(mnt, path.join(dir, name));
 
 
   it('shows each backup point exactly as it was, read-only, and restores by cp -a', async () => {
     let m = await mount(store, mnt, state, env);
-    await inMount(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; mkdir "$R/work"; echo one > "$R/work/a.txt";
+    await inMountHere(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; mkdir "$R/work"; echo one > "$R/work/a.txt";
       ln "$R/work/a.txt" "$R/work/a-link"; ln -s a.txt "$R/work/sym"; setfattr -n user.v -v 1 "$R/work/a.txt";
       chmod 640 "$R/work/a.txt"; touch -h -d '2020-05-05 05:05:05.123456789' "$R/work/sym"`);
     const v1 = copyOfMount('v1');
@@ -56,13 +48,13 @@ describe('.snapshots through a real mount', () => {
 
     await new Promise((r) => setTimeout(r, 1100)); // a different second, so a different name
     m = await mount(store, mnt, state, env);
-    await inMount(`echo two >> "$R/work/a.txt"; rm "$R/notes/1.5.0.txt"; mv "$R/notes" "$R/renamed"; echo new > "$R/work/b.txt";
+    await inMountHere(`echo two >> "$R/work/a.txt"; rm "$R/notes/1.5.0.txt"; mv "$R/notes" "$R/renamed"; echo new > "$R/work/b.txt";
       setfattr -n user.v -v 2 "$R/work/a.txt"`);
     const v2 = copyOfMount('v2');
     expect(await m.unmount()).toBe(0); // snapshot 2
 
     m = await mount(store, mnt, state, env);
-    await inMount(`rm -r "$R/renamed"; echo three > "$R/work/a.txt"`); // live only, no snapshot yet
+    await inMountHere(`rm -r "$R/renamed"; echo three > "$R/work/a.txt"`); // live only, no snapshot yet
     const names = (await fs.readdir(path.join(mnt, '.snapshots'))).sort();
     expect(names.length).toBe(3);
     expect(names[2]).toBe('latest');
@@ -111,13 +103,13 @@ describe('.snapshots through a real mount', () => {
 
   it('takes a snapshot on demand while mounted, visible in .snapshots at once, with its tag', async () => {
     const m = await mount(store, mnt, state, env);
-    await inMount(`mkdir -p "$R/demand"; echo before > "$R/demand/f"`);
+    await inMountHere(`mkdir -p "$R/demand"; echo before > "$R/demand/f"`);
     const before = (await fs.readdir(path.join(mnt, '.snapshots'))).length;
     const r = await cairn(['snapshot', mnt, '--tag', 'manual']);
     expect(r.code, r.stderr).toBe(0);
     const [name, id] = r.stdout.trim().split(' ');
     expect(name).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}(_\d+)?$/);
-    await inMount(`echo after > "$R/demand/f"`);
+    await inMountHere(`echo after > "$R/demand/f"`);
     expect(await fs.readFile(path.join(mnt, '.snapshots', name!, 'demand', 'f'), 'utf8')).toBe('before\n');
     expect(await fs.readFile(path.join(mnt, 'demand', 'f'), 'utf8')).toBe('after\n');
     expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(before + 1);
@@ -135,7 +127,7 @@ describe('.snapshots through a real mount', () => {
     const m = await mount(store, mnt, state, env, ['--snapshot-interval', '1s', '--snapshot-quiet', '1s']);
     const count = async () => (await fs.readdir(path.join(mnt, '.snapshots'))).length;
     const before = await count();
-    await inMount(`echo automatic > "$R/auto.txt"`);
+    await inMountHere(`echo automatic > "$R/auto.txt"`);
     const deadline = Date.now() + 20_000;
     while ((await count()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(await count()).toBe(before + 1);
@@ -150,7 +142,7 @@ describe('.snapshots through a real mount', () => {
 
   it('serves a file manager browsing a 10,000-file folder of a snapshot (list, stat all, read first bytes)', async () => {
     let m = await mount(store, mnt, state, env);
-    await inMount(`mkdir "$R/many"; cd "$R/many"; for i in $(seq 1 10000); do echo "file $i" > "f$i.txt"; done`);
+    await inMountHere(`mkdir "$R/many"; cd "$R/many"; for i in $(seq 1 10000); do echo "file $i" > "f$i.txt"; done`);
     expect(await m.unmount()).toBe(0);
     m = await mount(store, mnt, state, env);
     const folder = path.join(mnt, '.snapshots', 'latest', 'many');
