@@ -68,7 +68,7 @@ function descendants(pid: number): number[] {
   return found;
 }
 
-export async function startSshd(dir: string): Promise<TestSshd> {
+export async function startSshd(dir: string, options: { passwords?: boolean } = {}): Promise<TestSshd> {
   const port = await freePort();
   const home = path.join(dir, 'home');
   const ssh = path.join(home, '.ssh');
@@ -95,7 +95,7 @@ export async function startSshd(dir: string): Promise<TestSshd> {
       `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
       'StrictModes no',
       'UsePAM no',
-      'PasswordAuthentication no',
+      `PasswordAuthentication ${options.passwords ? 'yes' : 'no'}`,
       'KbdInteractiveAuthentication no',
       'PermitRootLogin prohibit-password',
       'Subsystem sftp internal-sftp',

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
@@ -91,6 +91,37 @@ describe('SFTP store with a real sshd', () => {
     const noTty = await cairn(['snapshots', store, '--ssh-key', key], { ...env, HOME: home });
     expect(noTty.code).toBe(4);
     expect(noTty.stderr).toContain('refused every way to log in');
+  });
+
+  it('logs in with a password typed at the prompt (a throwaway account, removed afterwards)', async () => {
+    const user = `cairnpw${randomBytes(3).toString('hex')}`;
+    const password = `pw ${randomBytes(6).toString('hex')}`;
+    const server = await startSshd(path.join(dir, 'sshd-pw'), { passwords: true });
+    execFileSync('useradd', ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/bin/sh', user]);
+    try {
+      execFileSync('chpasswd', [], { input: `${user}:${password}\n` });
+      // The store folder must be reachable and writable by that account.
+      const folder = path.join(dir, 'pw-store');
+      chmodSync(dir, 0o755);
+      mkdirSync(folder);
+      execFileSync('chown', [user, folder]);
+      const home = path.join(dir, 'home-pw');
+      mkdirSync(path.join(home, '.ssh'), { recursive: true });
+      copyFileSync(path.join(server.home, '.ssh', 'known_hosts'), path.join(home, '.ssh', 'known_hosts')); // no key files
+      const url = `sftp://${user}@127.0.0.1:${server.port}${path.join(folder, 'store')}`;
+      const typist = `sleep 2; echo '${password}'`;
+      const r = await run('bash', ['-c', `(${typist}) | script -qec "${process.execPath} ${CLI} init ${url}" /dev/null`], { ...env, HOME: home });
+      expect(r.stdout).toContain(`Password for ${user}@127.0.0.1`);
+      expect(r.stdout).toContain('created cairn repository');
+      expect(r.stdout).not.toContain(password);
+      // Without a terminal there is nobody to ask: refused clearly, no hang.
+      const noTty = await cairn(['snapshots', url], { ...env, HOME: home });
+      expect(noTty.code).toBe(4);
+      expect(noTty.stderr).toContain(`refused every way to log in as ${user}`);
+    } finally {
+      await server.stop();
+      execFileSync('userdel', [user]);
+    }
   });
 
   it('refuses a server whose key is not known, showing the fingerprint ssh-keygen shows', async () => {
