@@ -244,6 +244,13 @@ export class CachedBackend implements Backend {
     // An upload in progress finishes first, or it would put the object back after the delete.
     while (queued && this.uploading.has(queued)) await new Promise((r) => setTimeout(r, 50));
     if (queued) this.dequeue(queued);
+    if (this.queue.length > 0 && !NEVER_QUEUED.has(ref.kind)) {
+      // A delete must not overtake the uploads before it (say, a snapshot deleted before the
+      // forget record naming it arrives): refuse until the queue is empty; the caller retries.
+      throw new CairnError('UNREACHABLE', `deleting ${key} waits until ${this.queue.length} queued upload(s) are on the store`, {
+        hint: 'it is retried once the queue has drained',
+      });
+    }
     await this.forget(wholePath(ref));
     if (ref.kind === 'data') {
       for (const rel of [...this.lru.keys()]) if (rel.startsWith(`${wholePath(ref)}.`)) await this.forget(rel);
@@ -280,6 +287,7 @@ export class CachedBackend implements Backend {
     while (!this.stopped) {
       const batch = this.nextBatch();
       if (batch.length === 0) {
+        if (this.stopped) break;
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
         continue;
@@ -291,6 +299,7 @@ export class CachedBackend implements Backend {
         continue;
       }
       this.disconnected(failure.reason);
+      if (this.stopped) break; // close() came while uploading: do not sleep through a backoff
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.wake = () => {
