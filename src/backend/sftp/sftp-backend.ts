@@ -33,7 +33,7 @@ export interface SftpBackendOptions {
   readonly sshConfigFile?: string;
   /** Asks the user (password, key passphrase); undefined when nobody can answer. */
   readonly ask?: (prompt: string) => Promise<string | undefined>;
-  /** Attempts per operation when the connection drops (default 5: about 15 s of backoff). */
+  /** Attempts per operation when the connection drops (default 5: 0.5 + 1 + 2 + 4 s of backoff, about 8 s). */
   readonly attempts?: number;
   /** Requests in flight per transfer. */
   readonly requestsInFlight?: number;
