@@ -21,6 +21,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, isCairnError } from '../errors/errors.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, objectPath } from './backend.js';
+import { TEMP_SUFFIX, writeFileDurably } from './durable-file.js';
 
 export interface CachedBackendOptions {
   /** This store's cache folder (objects/ and queue/ inside). */
@@ -106,7 +107,7 @@ export class CachedBackend implements Backend {
         const full = path.join(dir, entry.name);
         const relative = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isDirectory()) await walk(full, relative);
-        else if (entry.name.endsWith('.tmp')) await fs.rm(full, { force: true });
+        else if (entry.name.endsWith(TEMP_SUFFIX)) await fs.rm(full, { force: true });
         else {
           const st = await fs.stat(full);
           found.push({ rel: relative, size: st.size, mtime: st.mtimeMs });
@@ -129,7 +130,7 @@ export class CachedBackend implements Backend {
       this.enqueued(item);
       this.nextSeq = Math.max(this.nextSeq, item.seq + 1);
     }
-    for (const name of await fs.readdir(this.queueDir)) if (name.endsWith('.tmp')) await fs.rm(path.join(this.queueDir, name), { force: true });
+    for (const name of await fs.readdir(this.queueDir)) if (name.endsWith(TEMP_SUFFIX)) await fs.rm(path.join(this.queueDir, name), { force: true });
   }
 
   private enqueued(item: Queued): void {
@@ -179,7 +180,7 @@ export class CachedBackend implements Backend {
       try {
         await this.inner.put(ref, data);
         this.connected();
-        await this.remember(wholePath(ref), data);
+        await this.remember(objectPath(ref), data);
         return;
       } catch (e) {
         if (!isCairnError(e, 'UNREACHABLE')) throw e;
@@ -200,9 +201,16 @@ export class CachedBackend implements Backend {
     const seq = this.nextSeq++;
     const file = path.join(this.queueDir, `${String(seq).padStart(12, '0')}.${ref.kind}.${ref.name}`);
     try {
-      await writeDurably(file, data);
+      // The queue holds the only copy until uploaded: written durably.
+      await writeFileDurably(file, data);
     } catch (e) {
       this.queuedBytes -= data.length;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw new CairnError('NO_SPACE', `the local disk is full: cannot queue an upload in ${this.queueDir}`, {
+          hint: 'free space on this machine; nothing was lost', cause: e,
+        });
+      }
       throw e;
     }
     this.queuedBytes -= data.length; // enqueued() counts it for good
@@ -214,7 +222,7 @@ export class CachedBackend implements Backend {
   async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
     const queued = this.queuedByPath.get(objectPath(ref));
     if (queued) return readFileRange(queued.file, range, objectPath(ref));
-    const whole = wholePath(ref);
+    const whole = objectPath(ref);
     const cached = (await this.fromCache(whole, range)) ?? (range ? await this.fromCache(rangePath(ref, range)) : null);
     if (cached) return cached;
     const data = await this.inner.get(ref, range);
@@ -251,9 +259,9 @@ export class CachedBackend implements Backend {
         hint: 'it is retried once the queue has drained',
       });
     }
-    await this.forget(wholePath(ref));
+    await this.forget(objectPath(ref));
     if (ref.kind === 'data') {
-      for (const rel of [...this.lru.keys()]) if (rel.startsWith(`${wholePath(ref)}.`)) await this.forget(rel);
+      for (const rel of [...this.lru.keys()]) if (rel.startsWith(`${objectPath(ref)}.`)) await this.forget(rel);
     }
     await this.inner.delete(ref);
   }
@@ -334,7 +342,7 @@ export class CachedBackend implements Backend {
       this.uploadedBytes += item.size;
       this.recent.push({ at: Date.now(), bytes: item.size });
       // Keep it as a cached object: it was just written, it is likely read again.
-      await this.remember(wholePath(item.ref), data);
+      await this.remember(objectPath(item.ref), data);
       this.dequeue(item);
     } finally {
       this.uploading.delete(item);
@@ -380,7 +388,7 @@ export class CachedBackend implements Backend {
   private async remember(rel: string, data: Uint8Array): Promise<void> {
     if (this.lru.has(rel) || data.length > this.options.budgetBytes / 4) return;
     const file = path.join(this.objectsDir, rel);
-    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    const temp = `${file}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`; // a cache: no fsync needed
     try {
       await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await fs.writeFile(temp, data, { mode: 0o600 });
@@ -412,9 +420,6 @@ export class CachedBackend implements Backend {
   }
 }
 
-function wholePath(ref: ObjectRef): string {
-  return objectPath(ref);
-}
 
 function rangePath(ref: ObjectRef, range: ByteRange): string {
   return `${objectPath(ref)}.${range.offset}.${range.length}`;
@@ -430,35 +435,5 @@ async function readFileRange(file: string, range: ByteRange | undefined, what: s
     return out;
   } finally {
     await handle.close();
-  }
-}
-
-/** The queue holds the only copy until uploaded: fsync the file and its folder. */
-async function writeDurably(file: string, data: Uint8Array): Promise<void> {
-  const temp = `${file}.tmp`;
-  try {
-    const handle = await fs.open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-    const dir = await fs.open(path.dirname(file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch (e) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new CairnError('NO_SPACE', `the local disk is full: cannot queue an upload in ${path.dirname(file)}`, {
-        hint: 'free space on this machine; nothing was lost', cause: e,
-      });
-    }
-    throw e;
   }
 }

@@ -2,13 +2,11 @@
  * The local-folder store: the default, and what a mounted NAS share looks like.
  * Atomic, durable puts: write a temporary file, fsync it, rename, fsync the folder.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../errors/errors.js';
+import { writeFileDurably } from './durable-file.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, isObjectName, objectPath, storeFolders } from './backend.js';
-
-const TEMP_SUFFIX = '.tmp';
 
 /** Pack files kept open for ranged reads: the kernel's readahead lives with the open file. */
 const OPEN_READERS = 32;
@@ -45,19 +43,9 @@ export class LocalBackend implements Backend {
 
   async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
     const target = path.join(this.root, objectPath(ref));
-    const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
     try {
-      const handle = await openForWrite(temp);
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(temp, target);
-      await syncFolder(path.dirname(target));
+      await writeFileDurably(target, data);
     } catch (e) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
       throw this.translate(e, target);
     }
   }
@@ -165,26 +153,7 @@ export class LocalBackend implements Backend {
   }
 }
 
-/** Opens a new temporary file, creating its folder if a copy of the store dropped it. */
-async function openForWrite(file: string): Promise<fs.FileHandle> {
-  try {
-    return await fs.open(file, 'wx', 0o600);
-  } catch (e) {
-    if (errnoOf(e) !== 'ENOENT') throw e;
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    return fs.open(file, 'wx', 0o600);
-  }
-}
 
 function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

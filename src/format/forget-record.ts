@@ -7,6 +7,7 @@
  *   {"version":1,"time":"<ns>","forgotten":[{"id":"<64 hex>","seq":<n>}, ...]}
  */
 import { DecodeError } from './bytes.js';
+import { nanosFrom, parseVersionedJson } from './json.js';
 
 export const FORGET_RECORD_VERSION = 1;
 
@@ -31,14 +32,8 @@ export function encodeForgetRecord(record: ForgetRecord): Buffer {
 }
 
 export function decodeForgetRecord(bytes: Uint8Array): ForgetRecord {
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new DecodeError('forget record is not JSON');
-  }
-  if (j?.version !== FORGET_RECORD_VERSION) throw new DecodeError(`forget record version ${String(j?.version)} is not supported`);
-  if (typeof j.time !== 'string' || !/^[0-9]{1,20}$/.test(j.time)) throw new DecodeError('forget record time is malformed');
+  const j = parseVersionedJson(bytes, 'forget record', FORGET_RECORD_VERSION);
+  const timeNs = nanosFrom(j.time, 'forget record time');
   if (!Array.isArray(j.forgotten)) throw new DecodeError('forget record list is malformed');
   const forgotten = j.forgotten.map((entry: unknown) => {
     const e = entry as Record<string, unknown>;
@@ -47,5 +42,5 @@ export function decodeForgetRecord(bytes: Uint8Array): ForgetRecord {
     }
     return { id: e.id, seq: e.seq as number };
   });
-  return { timeNs: BigInt(j.time), forgotten };
+  return { timeNs, forgotten };
 }

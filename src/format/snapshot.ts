@@ -5,6 +5,7 @@
  * deleted or rolled back on the store shows as a broken chain.
  */
 import { DecodeError } from './bytes.js';
+import { nanosFrom, parseVersionedJson } from './json.js';
 import type { BlobIdHex, Xattr } from './tree.js';
 
 export const SNAPSHOT_VERSION = 1;
@@ -81,10 +82,7 @@ function rootFromJson(v: unknown): RootAttributes {
     if (!Number.isSafeInteger(x) || (x as number) < 0) throw new DecodeError('snapshot root holds a malformed number');
     return x as number;
   };
-  const nanos = (x: unknown) => {
-    if (typeof x !== 'string' || !/^[0-9]{1,20}$/.test(x)) throw new DecodeError('snapshot root holds a malformed time');
-    return BigInt(x);
-  };
+  const nanos = (x: unknown) => nanosFrom(x, 'a time of the snapshot root');
   const xattrs = j.xattrs === undefined ? undefined : (j.xattrs as { name?: unknown; value?: unknown }[]);
   if (xattrs !== undefined && (!Array.isArray(xattrs) || xattrs.some((x) => typeof x?.name !== 'string' || typeof x.value !== 'string'))) {
     throw new DecodeError('snapshot root xattrs are malformed');
@@ -98,13 +96,7 @@ function rootFromJson(v: unknown): RootAttributes {
 const HEX_ID = /^[0-9a-f]{64}$/;
 
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new DecodeError('snapshot is not JSON');
-  }
-  if (j?.version !== SNAPSHOT_VERSION) throw new DecodeError(`snapshot version ${String(j?.version)} is not supported`);
+  const j = parseVersionedJson(bytes, 'snapshot', SNAPSHOT_VERSION);
   const idOrNull = (v: unknown) => {
     if (v === null) return null;
     if (typeof v !== 'string' || !HEX_ID.test(v)) throw new DecodeError('snapshot holds a malformed id');
@@ -118,14 +110,14 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     if (typeof v !== 'string') throw new DecodeError('snapshot holds a malformed string');
     return v;
   };
-  if (typeof j.time !== 'string' || !/^[0-9]{1,20}$/.test(j.time)) throw new DecodeError('snapshot time is malformed');
+  const timeNs = nanosFrom(j.time, 'snapshot time');
   if (!Array.isArray(j.tags)) throw new DecodeError('snapshot tags are malformed');
   const stats = (j.stats ?? {}) as Record<string, unknown>;
   const tree = idOrNull(j.tree);
   if (tree === null) throw new DecodeError('snapshot has no tree');
   return {
     seq: count(j.seq),
-    timeNs: BigInt(j.time),
+    timeNs,
     host: text(j.host),
     user: text(j.user),
     tags: j.tags.map(text),

@@ -5,6 +5,7 @@
  * same blob id, and is shared between snapshots instead of stored again.
  */
 import { DecodeError } from './bytes.js';
+import { parseVersionedJson } from './json.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev';
 const NODE_TYPES: readonly NodeType[] = ['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'];
@@ -89,14 +90,7 @@ function nodeToJson(node: TreeNode): Record<string, unknown> {
 }
 
 export function decodeTree(bytes: Uint8Array): Tree {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new DecodeError('tree is not JSON');
-  }
-  const root = parsed as { version?: unknown; nodes?: unknown };
-  if (root?.version !== TREE_VERSION) throw new DecodeError(`tree version ${String(root?.version)} is not supported`);
+  const root = parseVersionedJson(bytes, 'tree', TREE_VERSION);
   if (!Array.isArray(root.nodes)) throw new DecodeError('tree has no node list');
   const nodes = root.nodes.map(nodeFromJson);
   for (let i = 1; i < nodes.length; i++) {

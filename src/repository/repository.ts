@@ -155,12 +155,7 @@ export class Repository {
   }
 
   async loadTree(id: string): Promise<Tree> {
-    const bytes = await this.loadBlob('tree', id);
-    try {
-      return decodeTree(bytes);
-    } catch (e) {
-      throw decodeFailure(`tree ${id}`, e);
-    }
+    return decodeOrCorrupt(`tree ${id}`, decodeTree, await this.loadBlob('tree', id));
   }
 
   /** Uploads every pending pack, then one index file naming them. */
@@ -197,21 +192,19 @@ export class Repository {
 
   /** Reads and decodes one index file; throws CORRUPT naming it. */
   async readIndexFile(name: string): Promise<IndexFile> {
-    const plaintext = await this.loadSealed('index', name);
-    try {
-      return decodeIndexFile(plaintext);
-    } catch (e) {
-      throw decodeFailure(`index/${name}`, e);
-    }
+    return this.loadSealed('index', name, decodeIndexFile);
   }
 
-  /** Reads a sealed object whose name is the SHA-256 of its bytes, checking both. */
-  async loadSealed(kind: SealedKind & ('index' | 'snapshot' | 'forget'), name: string): Promise<Buffer> {
+  /**
+   * Reads a sealed object whose name is the SHA-256 of its bytes, checks both, and decodes
+   * it; throws CORRUPT naming the object (e.g. snapshots/3fa2…) when any step fails.
+   */
+  private async loadSealed<T>(kind: SealedKind & ('index' | 'snapshot' | 'forget'), name: string, decode: (plaintext: Uint8Array) => T): Promise<T> {
     const folder = kind === 'index' ? 'index' : kind === 'snapshot' ? 'snapshots' : 'forgotten';
     const what = `${folder}/${name}`;
     const bytes = await this.backend.get({ kind: folder, name });
     if (createHash('sha256').update(bytes).digest('hex') !== name) throw corrupt(what, 'its content does not match its name (SHA-256)');
-    return openObject(this.keys.encryption, kind, bytes, what);
+    return decodeOrCorrupt(what, decode, openObject(this.keys.encryption, kind, bytes, what));
   }
 
   /**
@@ -241,12 +234,7 @@ export class Repository {
   }
 
   async loadForgetRecord(name: string): Promise<ForgetRecord> {
-    const plaintext = await this.loadSealed('forget', name);
-    try {
-      return decodeForgetRecord(plaintext);
-    } catch (e) {
-      throw decodeFailure(`forgotten/${name}`, e);
-    }
+    return this.loadSealed('forget', name, decodeForgetRecord);
   }
 
   /** Drops the cached snapshot list (after forget changed the store). */
@@ -256,12 +244,7 @@ export class Repository {
   }
 
   async loadSnapshot(id: string): Promise<Snapshot> {
-    const plaintext = await this.loadSealed('snapshot', id);
-    try {
-      return decodeSnapshot(plaintext);
-    } catch (e) {
-      throw decodeFailure(`snapshots/${id}`, e);
-    }
+    return this.loadSealed('snapshot', id, decodeSnapshot);
   }
 
   /** Flushes data and index, then writes the snapshot as the next link of the chain. */
@@ -327,7 +310,12 @@ export async function readConfig(backend: Backend): Promise<RepositoryConfig> {
   return decodeConfig(bytes, backend.location);
 }
 
-function decodeFailure(what: string, e: unknown): unknown {
-  if (e instanceof DecodeError) return corrupt(what, `it authenticated but does not decode (${e.message})`, e);
-  return e;
+/** Decodes authenticated bytes; a decoding failure is a damaged object named `what`. */
+function decodeOrCorrupt<T>(what: string, decode: (bytes: Uint8Array) => T, bytes: Uint8Array): T {
+  try {
+    return decode(bytes);
+  } catch (e) {
+    if (e instanceof DecodeError) throw corrupt(what, `it authenticated but does not decode (${e.message})`, e);
+    throw e;
+  }
 }
