@@ -41,7 +41,11 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
     return;
   }
   if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`);
-  if (options.wait === false) await controlRequest(controlSocketPath(mountpoint), { op: 'no-wait' }).catch(() => undefined);
+  if (options.wait === false) {
+    await controlRequest(controlSocketPath(mountpoint), { op: 'no-wait' }).catch((e) =>
+      note(`cairn: could not tell the mount not to wait (${(e as Error).message}); it will finish its uploads first`),
+    );
+  }
   const result = spawnSync('fusermount', ['-u', mountpoint], { encoding: 'utf8' });
   if (result.status !== 0) {
     throw new CairnError('USAGE', `cannot unmount ${mountpoint}: ${(result.stderr || '').trim() || 'fusermount failed'}`, {

@@ -84,28 +84,24 @@ export class LiveSession {
     const latest = snapshots[snapshots.length - 1] ?? null;
     const { journal, header, records } = Journal.open(options.stateDir, latest?.id ?? null);
     const base = header.base === null ? null : (snapshots.find((s) => s.id === header.base) ?? null);
-    if (header.base !== null && !base) {
-      const forgotten = (await repo.listForgotten()).ids.has(header.base);
-      if (forgotten && records.length === 0 && latest) {
-        // `cairn forget` removed the snapshot we last saw, and we have nothing pending.
-        journal.reset(latest.id);
-        journal.close();
-        return LiveSession.open(repo, options);
-      }
-      if (forgotten) {
-        throw new CairnError('CORRUPT', `the local journal holds ${records.length} unsaved change(s) to snapshot ${header.base.slice(0, 12)}, which was forgotten since`, {
-          hint: `they cannot be applied to another snapshot; move ${options.stateDir} away to mount the latest snapshot (the journal stays readable in it)`,
-        });
-      }
-      throw new CairnError('CORRUPT', `the local journal continues snapshot ${header.base.slice(0, 12)}, which is not in the repository`, {
+    const missing = header.base !== null && !base;
+    const forgotten = missing && (await repo.listForgotten()).ids.has(header.base!);
+    if (missing && !forgotten) {
+      throw new CairnError('CORRUPT', `the local journal continues snapshot ${header.base!.slice(0, 12)}, which is not in the repository`, {
         hint: `the store lost that snapshot, or ${options.stateDir} belongs to another copy; move that folder away to mount the latest snapshot (its unsaved changes stay in it)`,
       });
     }
-    if (base && latest && base.id !== latest.id && records.length === 0) {
-      // Another writer (or a snapshot taken elsewhere) moved on, and we have nothing pending.
-      journal.reset(latest.id);
+    if (records.length === 0 && header.base !== (latest?.id ?? null)) {
+      // Nothing pending: start from the newest snapshot (another writer moved on, or
+      // `cairn forget` removed the one this machine last saw).
+      journal.reset(latest?.id ?? null);
       journal.close();
       return LiveSession.open(repo, options);
+    }
+    if (forgotten) {
+      throw new CairnError('CORRUPT', `the local journal holds ${records.length} unsaved change(s) to snapshot ${header.base!.slice(0, 12)}, which was forgotten since`, {
+        hint: `they cannot be applied to another snapshot; move ${options.stateDir} away to mount the latest snapshot (the journal stays readable in it)`,
+      });
     }
     const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
     const now = BigInt(Date.now()) * 1_000_000n;

@@ -166,6 +166,17 @@ describe('live filesystem (no FUSE)', () => {
     await again.close();
   });
 
+  it('starts from a snapshot another writer made after this machine mounted the empty repository', async () => {
+    const first = await open();
+    await first.close(); // nothing changed: no snapshot, the journal still says "empty"
+    const other = await LiveSession.open(repo, { stateDir: path.join(dir, 'other'), uid: 1000, gid: 1000 });
+    await writeFile(other.session, '/from-elsewhere', Buffer.from('kept'));
+    await other.session.close();
+    const again = await open();
+    expect((await readAll(again, '/from-elsewhere')).toString()).toBe('kept');
+    await again.close();
+  });
+
   it('starts from the newest snapshot when the one the journal continues was forgotten', async () => {
     const s = await open();
     await writeFile(s, '/f', Buffer.from('one'));

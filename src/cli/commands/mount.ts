@@ -64,18 +64,19 @@ export function registerMount(program: Command): void {
       parseDuration(opts.snapshotQuiet, '--snapshot-quiet');
       const budget = parseSize(opts.cacheSize, '--cache-size');
       await checkMountpoint(mountpoint);
-      let cached: CachedBackend | null = null;
+      // Set once the repository id is known (the cache folder is named by it).
+      const remote: { cache: CachedBackend | null } = { cache: null };
       const repo = await openFromCli(store, opts, {}, async (backend: Backend, config) => {
         if (!backend.remote) return backend;
         const dir = opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex'));
         // A read-only mount never touches the writer's upload queue: its own cache folder.
-        cached = await CachedBackend.open(backend, { dir: opts.readOnly ? path.join(dir, 'read-only') : dir, budgetBytes: budget });
-        return cached;
+        remote.cache = await CachedBackend.open(backend, { dir: opts.readOnly ? path.join(dir, 'read-only') : dir, budgetBytes: budget });
+        return remote.cache;
       });
       const lock = await RepositoryLock.acquire(repo, opts.readOnly ? 'read' : 'write');
       let keepLock = false;
       try {
-        keepLock = await runMount(repo, cached, mountpoint, opts);
+        keepLock = await runMount(repo, remote.cache, mountpoint, opts);
       } finally {
         // The lock goes before the connection closes (it is an object on the store).
         if (!keepLock) await lock.release().catch(() => undefined);
@@ -115,12 +116,12 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     showSnapshots: opts.snapshots === 'visible',
     ...(opts.forgetPolicy === 'timemachine' && !readOnly ? { retention: TIME_MACHINE_POLICY } : {}),
     onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
-    ...(cached ? { writeBudget: { limitBytes: (cached as CachedBackend).budgetBytes, queuedBytes: () => (cached as CachedBackend).queuedBytesNow } } : {}),
+    ...(cached ? { writeBudget: { limitBytes: cached.budgetBytes, queuedBytes: () => cached.queuedBytesNow } } : {}),
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
-  const queuedAtStart = (cached as CachedBackend | null)?.status().queuedObjects ?? 0;
+  const queuedAtStart = cached?.status().queuedObjects ?? 0;
   if (queuedAtStart > 0) note(`cairn: resuming ${queuedAtStart} upload(s) a previous mount left queued`);
 
   const fuse = createFuse(session.fs, session.barrier, mountpoint, {
@@ -141,7 +142,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   const status = (): MountStatus => ({
     store: repo.backend.location,
     readOnly,
-    uploads: cached ? (cached as CachedBackend).status() : null,
+    uploads: cached?.status() ?? null,
     stagedFiles: [...session.table.all()].filter((i) => !i.dirty.isEmpty).length,
     unmounting,
   });
@@ -169,7 +170,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   });
   auto.start();
   // A read-only mount follows the writer: new snapshots appear in .snapshots/.
-  const follow = readOnly ? setInterval(() => void repo.refresh().catch(() => undefined), 30_000) : undefined;
+  const follow = readOnly ? setInterval(() => void repo.refresh().catch((e) => note(`cairn: could not look for new snapshots, will retry: ${(e as Error).message}`)), 30_000) : undefined;
   follow?.unref();
   note(`cairn: mounted at ${mountpoint}${readOnly ? ' (read-only)' : ''}`);
 
@@ -201,7 +202,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     snapshot = await session.close();
     await repo.flush();
     if (cached) {
-      const c = cached as CachedBackend;
+      const c = cached;
       let lastNote = 0;
       if (waitForUploads) {
         await c.drain((s) => {
