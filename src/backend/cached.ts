@@ -375,9 +375,13 @@ export class CachedBackend implements Backend {
     const size = this.lru.get(rel);
     if (size === undefined) return null;
     try {
-      const data = await readFileRange(path.join(this.objectsDir, rel), range, rel);
+      const file = path.join(this.objectsDir, rel);
+      const data = await readFileRange(file, range, rel);
       this.lru.delete(rel);
       this.lru.set(rel, size);
+      // The next mount rebuilds the order from file times: mark the use (best effort).
+      const now = new Date();
+      void fs.utimes(file, now, now).catch(() => undefined);
       return data;
     } catch {
       await this.forget(rel); // a cache file that went missing or short: fetch again

@@ -100,31 +100,34 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   const keep: string[] = [];
   const repack: string[] = [];
   const remove: string[] = [];
+  /** Bytes of the blobs each pack holds that kept snapshots read from it. */
+  const usedBytes = new Map<string, number>();
   for (const [packId, entries] of packs) {
     const size = stored.get(packId)!;
-    const usedBytes = entries.reduce((sum, e) => sum + (used.has(e.id) && home.get(e.id) === packId ? e.length : 0), 0);
-    if (usedBytes === 0) remove.push(packId);
-    else if ((size - usedBytes) / size >= threshold) repack.push(packId);
+    const inUse = entries.reduce((sum, e) => sum + (used.has(e.id) && home.get(e.id) === packId ? e.length : 0), 0);
+    usedBytes.set(packId, inUse);
+    if (inUse === 0) remove.push(packId);
+    else if ((size - inUse) / size >= threshold) repack.push(packId);
     else keep.push(packId);
   }
   const unindexed = [...stored.keys()].filter((id) => !packs.has(id));
   const packBytesBefore = [...stored.values()].reduce((a, b) => a + b, 0);
+  const keptBytes = keep.reduce((sum, id) => sum + stored.get(id)!, 0);
   const dropped = new Set([...repack, ...remove, ...unindexed]);
   const indexStale = dropped.size > 0 || indexNames.some((name) => superseded.has(name));
-  const report = (written: IndexedPack[], sizes: number, indexWritten: number, indexDeleted: number): PruneReport => ({
-    packs: { total: stored.size, kept: keep.length, repacked: repack.length, deleted: remove.length, unindexed: unindexed.length, written: written.length },
+  const report = (packBytesAfter: number, written: number, indexWritten: number): PruneReport => ({
+    packs: { total: stored.size, kept: keep.length, repacked: repack.length, deleted: remove.length, unindexed: unindexed.length, written },
     packBytesBefore,
-    packBytesAfter: options.dryRun ? estimateAfter() : keep.reduce((sum, id) => sum + stored.get(id)!, 0) + sizes,
+    packBytesAfter,
     usedBlobs: used.size,
     unusedBlobs: [...home.keys()].filter((id) => !used.has(id)).length,
     indexFilesWritten: indexWritten,
-    indexFilesDeleted: indexDeleted,
+    indexFilesDeleted: indexWritten > 0 ? indexNames.length : 0,
     snapshotObjectsDeleted,
   });
-  const estimateAfter = () =>
-    keep.reduce((sum, id) => sum + stored.get(id)!, 0) +
-    repack.reduce((sum, id) => sum + packs.get(id)!.reduce((s, e) => s + (used.has(e.id) && home.get(e.id) === id ? e.length : 0), 0), 0);
-  if (options.dryRun || !indexStale) return report([], 0, 0, 0);
+  // A dry run's estimate: repacked packs shrink to their used blobs (headers not counted).
+  if (options.dryRun) return report(keptBytes + repack.reduce((sum, id) => sum + usedBytes.get(id)!, 0), 0, 0);
+  if (!indexStale) return report(packBytesBefore, 0, 0);
 
   progress(`repacking ${repack.length} pack(s)`);
   const written: IndexedPack[] = [];
@@ -168,7 +171,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     await backend.delete({ kind: 'data', name: packId });
     step('pack-deleted');
   }
-  return report(written, writtenBytes, indexWritten, indexNames.length);
+  return report(keptBytes + writtenBytes, written.length, indexWritten);
 }
 
 /** Every blob id a kept snapshot references, trees included; fails if one is not indexed. */

@@ -68,6 +68,29 @@ describe('CachedBackend', () => {
     await cached.close();
   });
 
+  it('keeps the cache within its budget, dropping the least recently used first, also across a restart', async () => {
+    const options = { dir: path.join(dir, 'c'), budgetBytes: 40_000 }; // objects up to 10,000 bytes are cached
+    let cached = await CachedBackend.open(store, options);
+    for (const tag of ['a1', 'a2', 'a3', 'a4']) await store.put(ref('index', tag), randomBytes(9000));
+    for (const tag of ['a1', 'a2', 'a3', 'a4']) await cached.get(ref('index', tag)); // 36,000 bytes cached
+    const tick = () => new Promise((r) => setTimeout(r, 20)); // distinct file times
+    await tick();
+    await cached.get(ref('index', 'a1')); // a1 is now the most recently used
+    await tick();
+    await store.put(ref('index', 'a5'), randomBytes(9000));
+    await cached.get(ref('index', 'a5')); // over budget: a2 goes
+    expect(cached.status().cachedBytes).toBeLessThanOrEqual(40_000);
+    await cached.close();
+    // The order survives a restart (file times): a1, used last before a5, outlives a3 and a4.
+    cached = await CachedBackend.open(store, options);
+    await store.put(ref('index', 'a6'), randomBytes(9000));
+    await cached.get(ref('index', 'a6')); // over budget: a3 goes
+    store.online = false;
+    for (const tag of ['a1', 'a4', 'a5', 'a6']) expect((await cached.get(ref('index', tag))).length).toBe(9000);
+    for (const gone of ['a2', 'a3']) await expect(cached.get(ref('index', gone))).rejects.toSatisfy((e) => isCairnError(e, 'UNREACHABLE'));
+    await cached.close();
+  });
+
   it('queues while the store is away and delivers in the order written, after a restart too', async () => {
     const options = { dir: path.join(dir, 'c'), budgetBytes: 1 << 20 };
     let cached = await CachedBackend.open(store, options);
