@@ -184,7 +184,7 @@ export class CachedBackend implements Backend {
         return;
       } catch (e) {
         if (!isCairnError(e, 'UNREACHABLE')) throw e;
-        this.disconnected(e);
+        this.noteFailure(e);
       }
     }
     await this.enqueue(ref, data);
@@ -306,7 +306,7 @@ export class CachedBackend implements Backend {
         delay = 1000;
         continue;
       }
-      this.disconnected(failure.reason);
+      this.noteFailure(failure.reason);
       if (this.stopped) break; // close() came while uploading: do not sleep through a backoff
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -363,8 +363,10 @@ export class CachedBackend implements Backend {
     this.connection = 'online';
   }
 
-  private disconnected(e: unknown): void {
-    this.connection = 'offline';
+  /** Records a failure; only an unreachable store counts as offline (a full server disk or a
+   *  damaged queue file is shown as the last error, not as a lost connection). */
+  private noteFailure(e: unknown): void {
+    if (isCairnError(e, 'UNREACHABLE')) this.connection = 'offline';
     this.lastError = (e as Error)?.message ?? String(e);
     this.lastErrorAt = Date.now();
   }
