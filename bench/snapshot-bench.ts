@@ -15,11 +15,11 @@ export async function snapshotBenchmarks(root: string): Promise<string> {
   const rows: string[] = [];
   let files = 0;
   for (let a = 0; a < 100; a++) {
-    fs.mkdir(`/a${a}`, 0o755);
+    await fs.mkdir(`/a${a}`, 0o755);
     for (let b = 0; b < 20; b++) {
-      fs.mkdir(`/a${a}/b${b}`, 0o755);
+      await fs.mkdir(`/a${a}/b${b}`, 0o755);
       for (let c = 0; c < 50; c++) {
-        const fh = fs.create(`/a${a}/b${b}/f${c}`, 0o644);
+        const fh = await fs.create(`/a${a}/b${b}/f${c}`, 0o644);
         await fs.write(fh, 0, Buffer.from(`file ${a}/${b}/${c}\n`));
         fs.release(fh);
         files++;

@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Applies patches/ (fuse-native: nanosecond times, the utimens mtime slot, ERANGE for xattrs;
-# see docs/ARCHITECTURE.md) and builds the binding from the patched source with node-gyp.
-# node-gyp-build then loads build/Release/fuse.node instead of the unpatched prebuild.
+# Applies patches/ (fuse-native: nanosecond times, the utimens mtime slot, ERANGE for xattrs,
+# 64-bit st_ino; see docs/ARCHITECTURE.md) and builds the binding from the patched source with
+# node-gyp. node-gyp-build then loads build/Release/fuse.node instead of the unpatched prebuild.
 # Runs as the package's postinstall, and again from scripts/setup.sh (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install patch-package --error-on-fail >/dev/null
 binding=node_modules/fuse-native
+# node-gyp downloads node's headers unless told where they are; they ship with node itself
+# (<prefix>/include/node), so use those and build without network access.
+prefix=$(node -p 'process.execPath.replace(/\/bin\/node$/, "")')
+nodedir_args=()
+[ -f "$prefix/include/node/node_api.h" ] && nodedir_args=(--nodedir="$prefix")
+# The node-gyp that npm bundles (the project does not depend on its own copy).
+node_gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+[ -f "$node_gyp" ] || node_gyp="$(dirname "$(command -v npm)")/../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
 if [ ! -f "$binding/build/Release/fuse.node" ] || [ "$binding/fuse-native.c" -nt "$binding/build/Release/fuse.node" ]; then
-  (cd "$binding" && npm_config_loglevel=error npx --no-install node-gyp rebuild >/dev/null 2>&1) \
-    || (npm rebuild fuse-native --build-from-source --loglevel=error >/dev/null)
+  if ! (cd "$binding" && node "$node_gyp" rebuild "${nodedir_args[@]}" >/tmp/cairn-node-gyp.log 2>&1); then
+    echo "building the patched fuse-native binding failed; node-gyp said:" >&2
+    tail -20 /tmp/cairn-node-gyp.log >&2
+    exit 1
+  fi
 fi
-# Prove the patched binding is the one that loads.
-node -e "const F=require('fuse-native'); if (typeof F.UTIME_NOW !== 'bigint') { console.error('fuse-native patch not applied'); process.exit(1) }"
-[ -f "$binding/build/Release/fuse.node" ] || { echo "fuse-native was not built from the patched source" >&2; exit 1; }
+# Prove the patched build is the one that loads (a stock prebuild stores wrong times).
+node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 2) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"

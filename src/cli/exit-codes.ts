@@ -17,6 +17,8 @@ export const EXIT = {
   noSpace: 9,
   noRepository: 10,
   hostKey: 11,
+  journal: 12,
+  notSaved: 13,
 } as const;
 
 const BY_ERROR_CODE: Record<ErrorCode, number> = {
@@ -30,6 +32,8 @@ const BY_ERROR_CODE: Record<ErrorCode, number> = {
   NOT_FOUND: EXIT.noRepository,
   USAGE: EXIT.usage,
   HOST_KEY: EXIT.hostKey,
+  JOURNAL: EXIT.journal,
+  NOT_SAVED: EXIT.notSaved,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -37,8 +37,7 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
   if ((await mountpointState(mountpoint)) === 'stale' || (record && !alive(record.pid))) {
     lazyUnmount(mountpoint);
     rmSync(recordFile, { force: true });
-    note(`cairn: ${mountpoint} was a dead mount; cleared it. Mount again to replay what it had staged.`);
-    return;
+    throw diedUnsaved(mountpoint, 'had died before this unmount (killed or crashed); cleared the dead mount');
   }
   if (!isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is not mounted`);
   if (options.wait === false) {
@@ -55,14 +54,22 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
   if (!record) return;
   note('cairn: waiting for the mount to save its changes');
   await waitShowingUploads(record.pid, options.status);
+  // The daemon removes its record when it saved everything; a record left behind says it did not.
   const outcome = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
+  rmSync(recordFile, { force: true });
   if (outcome?.failed) {
-    rmSync(recordFile, { force: true });
     throw new CairnError(outcome.failed.code, `the mount could not save everything: ${outcome.failed.message}`, {
       hint: 'nothing is lost: the changes are kept in its local journal and staging; fix the cause and mount again to save them',
     });
   }
+  if (outcome) throw diedUnsaved(mountpoint, 'ended without saving (its process was killed or crashed while saving)');
   note('cairn: done');
+}
+
+function diedUnsaved(mountpoint: string, what: string): CairnError {
+  return new CairnError('NOT_SAVED', `the mount at ${mountpoint} ${what}`, {
+    hint: 'its unsaved changes stay in its local journal and staging: mount the store again to replay and save them',
+  });
 }
 
 /** Waits for the daemon to exit; while it uploads its queue, shows a progress bar. */

@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'UNSUPPORTED_VERSION' // a format version this build does not understand
   | 'USAGE' // the caller asked for something impossible
   | 'NO_SPACE' // the local disk or the store is full
-  | 'HOST_KEY'; // the SSH server's host key is unknown, changed or revoked
+  | 'HOST_KEY' // the SSH server's host key is unknown, changed or revoked
+  | 'JOURNAL' // the local journal of unsaved changes cannot be replayed as it is
+  | 'NOT_SAVED'; // a mount ended without saving its changes (its process died)
 
 export class CairnError extends Error {
   readonly code: ErrorCode;

@@ -6,7 +6,11 @@ import { CairnError } from '../errors/errors.js';
 import { fromHex, toHex } from './bytes.js';
 
 export const FORMAT_MAGIC = 'cairn-repository';
-export const FORMAT_VERSION = 1;
+/**
+ * Version 2: trees carry stable file ids and snapshots `nextFileId`. A version-1 store is
+ * read as it is and becomes version 2 when a writer first saves a snapshot into it.
+ */
+export const FORMAT_VERSION = 2;
 
 export interface RepositoryConfig {
   readonly version: number;

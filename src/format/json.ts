@@ -2,7 +2,7 @@
 import { DecodeError } from './bytes.js';
 
 /** Parses UTF-8 JSON that must be an object carrying `version`; `what` names it in errors. */
-export function parseVersionedJson(bytes: Uint8Array, what: string, version: number): Record<string, unknown> {
+export function parseVersionedJson(bytes: Uint8Array, what: string, versions: number | readonly number[]): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -10,7 +10,8 @@ export function parseVersionedJson(bytes: Uint8Array, what: string, version: num
     throw new DecodeError(`${what} is not JSON`);
   }
   const object = parsed as Record<string, unknown> | null;
-  if (object?.version !== version) throw new DecodeError(`${what} version ${String(object?.version)} is not supported`);
+  const known = typeof versions === 'number' ? [versions] : versions;
+  if (typeof object !== 'object' || object === null || !known.includes(object.version as number)) throw new DecodeError(`${what} version ${String(object?.version)} is not supported`);
   return object;
 }
 

@@ -8,7 +8,9 @@ import { DecodeError } from './bytes.js';
 import { nanosFrom, parseVersionedJson } from './json.js';
 import type { BlobIdHex, Xattr } from './tree.js';
 
-export const SNAPSHOT_VERSION = 1;
+/** Version 2 adds `nextFileId`; version 1 snapshots are still read. */
+export const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSIONS = [1, 2] as const;
 
 export interface SnapshotStats {
   /** Regular files in the snapshot (hard links counted once). */
@@ -48,6 +50,11 @@ export interface Snapshot {
   /** The previous snapshot in the chain (its object id), or null for seq 1. */
   readonly previous: string | null;
   readonly stats: SnapshotStats;
+  /**
+   * Every file id used so far in this repository is below this (version 2; absent in
+   * version 1). A writer continues numbering at the highest value of any snapshot.
+   */
+  readonly nextFileId?: number;
 }
 
 export function encodeSnapshot(s: Snapshot): Buffer {
@@ -64,6 +71,7 @@ export function encodeSnapshot(s: Snapshot): Buffer {
       parent: s.parent,
       previous: s.previous,
       stats: { files: s.stats.files, dirs: s.stats.dirs, bytes: s.stats.bytes, addedBytes: s.stats.addedBytes },
+      nextFileId: s.nextFileId ?? 2,
     }),
     'utf8',
   );
@@ -96,7 +104,7 @@ function rootFromJson(v: unknown): RootAttributes {
 const HEX_ID = /^[0-9a-f]{64}$/;
 
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  const j = parseVersionedJson(bytes, 'snapshot', SNAPSHOT_VERSION);
+  const j = parseVersionedJson(bytes, 'snapshot', SNAPSHOT_VERSIONS);
   const idOrNull = (v: unknown) => {
     if (v === null) return null;
     if (typeof v !== 'string' || !HEX_ID.test(v)) throw new DecodeError('snapshot holds a malformed id');
@@ -126,5 +134,6 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     parent: idOrNull(j.parent),
     previous: idOrNull(j.previous),
     stats: { files: count(stats.files), dirs: count(stats.dirs), bytes: count(stats.bytes), addedBytes: count(stats.addedBytes) },
+    ...(j.version === 2 ? { nextFileId: count(j.nextFileId) } : {}),
   };
 }

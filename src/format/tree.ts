@@ -10,7 +10,9 @@ import { parseVersionedJson } from './json.js';
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev';
 const NODE_TYPES: readonly NodeType[] = ['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev'];
 
-export const TREE_VERSION = 1;
+/** Version 2 adds stable file ids (`fileId`); version 1 trees are still read. */
+export const TREE_VERSION = 2;
+const TREE_VERSIONS = [1, 2] as const;
 
 /** A lower-case hex blob id (64 characters). */
 export type BlobIdHex = string;
@@ -33,8 +35,13 @@ export interface TreeNode {
   readonly mtimeNs: bigint;
   readonly atimeNs: bigint;
   readonly ctimeNs: bigint;
-  /** Hard-link identity: entries of one snapshot with equal `inode` are one file. */
-  readonly inode: number;
+  /**
+   * The file id: stable for the life of the repository, never reused, shared exactly by the
+   * names of one hard-linked file. In a version-1 tree this is the old per-mount `inode`
+   * number, which only groups hard links within one snapshot (and not reliably: see FORMAT.md).
+   */
+  readonly fileId: number;
+  /** Names of this file (regular files), or 2 + subdirectories (directories); 1 for others. */
   readonly links: number;
   readonly xattrs?: readonly Xattr[];
   /** Files: the content blob ids, in order. */
@@ -48,6 +55,8 @@ export interface TreeNode {
 }
 
 export interface Tree {
+  /** The version it was decoded from; encoding always writes TREE_VERSION. */
+  readonly version?: 1 | 2;
   readonly nodes: readonly TreeNode[];
 }
 
@@ -74,7 +83,7 @@ function nodeToJson(node: TreeNode): Record<string, unknown> {
     mtime: node.mtimeNs.toString(),
     atime: node.atimeNs.toString(),
     ctime: node.ctimeNs.toString(),
-    inode: node.inode,
+    fileId: node.fileId,
     links: node.links,
   };
   if (node.xattrs && node.xattrs.length > 0) {
@@ -90,19 +99,21 @@ function nodeToJson(node: TreeNode): Record<string, unknown> {
 }
 
 export function decodeTree(bytes: Uint8Array): Tree {
-  const root = parseVersionedJson(bytes, 'tree', TREE_VERSION);
+  const root = parseVersionedJson(bytes, 'tree', TREE_VERSIONS);
+  const version = root.version as 1 | 2;
   if (!Array.isArray(root.nodes)) throw new DecodeError('tree has no node list');
-  const nodes = root.nodes.map(nodeFromJson);
+  const nodes = root.nodes.map((n) => nodeFromJson(n, version));
   for (let i = 1; i < nodes.length; i++) {
     if (compareNames(nodes[i - 1]!.name, nodes[i]!.name) >= 0) throw new DecodeError('tree entries are not sorted and unique');
   }
-  return { nodes };
+  return { version, nodes };
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 const NANOS = /^-?[0-9]{1,20}$/;
 
-function nodeFromJson(value: unknown): TreeNode {
+function nodeFromJson(value: unknown, version: 1 | 2): TreeNode {
+  if (typeof value !== 'object' || value === null) throw new DecodeError('tree node is not an object');
   const j = value as Record<string, unknown>;
   const str = (k: string) => {
     if (typeof j[k] !== 'string') throw new DecodeError(`tree node field ${k} must be a string`);
@@ -137,7 +148,7 @@ function nodeFromJson(value: unknown): TreeNode {
     mtimeNs: nanos('mtime'),
     atimeNs: nanos('atime'),
     ctimeNs: nanos('ctime'),
-    inode: int('inode'),
+    fileId: int(version === 1 ? 'inode' : 'fileId'),
     links: int('links'),
   };
   if (j.xattrs !== undefined) {

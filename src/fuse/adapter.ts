@@ -1,16 +1,26 @@
 /**
  * The FUSE adapter: fuse-native callbacks in, Filesystem calls out. Thin on purpose: no
- * filesystem logic here, only argument and result shapes, the errno mapping, and waiting at
- * the session's gate before changes (a snapshot in progress holds them briefly).
+ * filesystem logic here, only argument and result shapes and the errno mapping. (Changes
+ * wait for a snapshot in progress inside the Filesystem, where every caller passes.)
  */
 import Fuse from 'fuse-native';
+import { CairnError } from '../errors/errors.js';
 import type { Filesystem, Stat, TimeSpec } from '../vfs/filesystem.js';
 import { toFuseErrno } from './errno.js';
 
-/** Held while a snapshot captures the tree (src/vfs/barrier.ts). */
-export interface Gate {
-  isFrozen(): boolean;
-  thawed(): Promise<void>;
+/** The binding patch this adapter needs (patches/fuse-native+2.2.6.patch): 64-bit st_ino, ns times. */
+const NEEDED_PATCH_LEVEL = 2;
+
+/**
+ * Refuses to mount with a stock fuse-native build: it would store every time wrongly (an
+ * rsync -a once saved mtimes in the year 56,918,116) and cut inode numbers to 32 bits.
+ */
+export function assertPatchedBinding(binding: { NATIVE_PATCH_LEVEL?: number } = Fuse as unknown as { NATIVE_PATCH_LEVEL?: number }): void {
+  if (binding.NATIVE_PATCH_LEVEL !== NEEDED_PATCH_LEVEL) {
+    throw new CairnError('USAGE', `the FUSE binding loaded is not cairn's patched build (patch level ${binding.NATIVE_PATCH_LEVEL ?? 0}, needed ${NEEDED_PATCH_LEVEL}); mounting with it would store wrong file times`, {
+      hint: 'rebuild it: `bash scripts/build-fuse-binding.sh` in the cairn folder (needs g++, make and python3; it prints why a build fails)',
+    });
+  }
 }
 
 export interface MountOptions {
@@ -36,7 +46,8 @@ function timeSpec(t: bigint): TimeSpec {
 
 type Cb = (...args: unknown[]) => void;
 
-export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, options: MountOptions): Fuse {
+export function createFuse(fs: Filesystem, mountpoint: string, options: MountOptions): Fuse {
+  assertPatchedBinding();
   const fail = (cb: Cb, e: unknown) => cb(toFuseErrno(e, options.log));
   /** Reads: answer with cb(0, ...result); live answers are synchronous, history ones async. */
   const query = (cb: Cb, fn: () => unknown[] | Promise<unknown[]>) => {
@@ -51,13 +62,17 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   };
   /** Applies `map` to a value that may be a promise, keeping synchronous values synchronous. */
   const then = <T, R>(value: T | Promise<T>, map: (v: T) => R): R | Promise<R> => (value instanceof Promise ? value.then(map) : map(value));
-  /** Changes: wait while the gate is frozen, then apply in the same step as the last check. */
-  const change = (cb: Cb, fn: () => unknown | Promise<unknown>) => {
-    const attempt = async () => {
-      while (gate.isFrozen()) await gate.thawed();
-      return fn();
-    };
-    attempt().then((result) => (result === undefined ? cb(0) : cb(0, result)), (e) => fail(cb, e));
+  /** Changes: answer with cb(0) or cb(0, fh), now or when the Filesystem's promise settles. */
+  const change = (cb: Cb, fn: () => unknown) => {
+    const answer = (result: unknown) => (result === undefined ? cb(0) : cb(0, result));
+    let result: unknown;
+    try {
+      result = fn();
+    } catch (e) {
+      return fail(cb, e);
+    }
+    if (result instanceof Promise) result.then(answer, (e) => fail(cb, e));
+    else answer(result);
   };
 
   const ops = {
@@ -111,13 +126,15 @@ export function createFuse(fs: Filesystem, gate: Gate, mountpoint: string, optio
   // fuse-native joins its options with commas, so options it lacks ride along in fsname:
   // big_writes for 128 KiB writes, use_ino so stat shows our inode numbers (hard links),
   // attr_timeout (fuse-native drops a 0), negative_timeout (every create passes through
-  // this mount, so a cached "no such name" is dropped by the kernel when it stops being true).
+  // this mount, so a cached "no such name" is dropped by the kernel when it stops being true),
+  // auto_cache (keep a file's cached pages across opens only while its mtime and size are
+  // unchanged: libfuse2 gives each hard-link name its own kernel node, so with kernel_cache a
+  // write through one name left stale pages under the other, measured by the crash model).
   return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
-    fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,attr_timeout=${attrTimeout},negative_timeout=1${options.readOnly ? ',ro' : ''}`,
+    fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,auto_cache,attr_timeout=${attrTimeout},negative_timeout=1${options.readOnly ? ',ro' : ''}`,
     defaultPermissions: true,
     allowOther: options.allowOther ?? false,
     entryTimeout: 1,
-    kernelCache: true,
     timeout: false,
     force: true,
   });

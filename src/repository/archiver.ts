@@ -1,8 +1,9 @@
 /**
  * Stores a local directory as trees and content blobs (the way `restic backup` reads a
  * folder). Used by the benchmarks and tests, and as the reference for what a tree holds.
- * Hard links are stored once and share an `inode` number; unchanged directories produce
- * identical tree blobs and so cost nothing the second time.
+ * Hard links are stored once and share a file id (numbered from the repository's floor, so
+ * no id is reused); unchanged files still get new ids, so a second archive of one folder
+ * writes new trees. A file's link count is the source's (names outside the folder count).
  *
  * Node has no xattr API, so the archiver stores none; the mount records xattrs itself.
  */
@@ -19,7 +20,7 @@ const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
 const CONCURRENT_ENTRIES = 8;
 
 interface StoredFile {
-  readonly inode: number;
+  readonly fileId: number;
   readonly content: string[];
   readonly size: number;
 }
@@ -27,18 +28,18 @@ interface StoredFile {
 interface ArchiveState {
   /** Hard-link groups by (device, inode): claimed before reading, so stored once. */
   readonly inodes: Map<string, Promise<StoredFile>>;
-  nextInode: number;
+  nextFileId: number;
   files: number;
   dirs: number;
   bytes: number;
   addedBytes: number;
 }
 
-export async function archiveDirectory(repo: Repository, root: string): Promise<{ tree: string; stats: SnapshotStats }> {
-  const state: ArchiveState = { inodes: new Map(), nextInode: 1, files: 0, dirs: 0, bytes: 0, addedBytes: 0 };
+export async function archiveDirectory(repo: Repository, root: string): Promise<{ tree: string; stats: SnapshotStats; nextFileId: number }> {
+  const state: ArchiveState = { inodes: new Map(), nextFileId: await repo.nextFileIdFloor(), files: 0, dirs: 0, bytes: 0, addedBytes: 0 };
   const tree = await archiveFolder(repo, root, state);
   const { files, dirs, bytes, addedBytes } = state;
-  return { tree, stats: { files, dirs, bytes, addedBytes } };
+  return { tree, stats: { files, dirs, bytes, addedBytes }, nextFileId: state.nextFileId };
 }
 
 async function archiveFolder(repo: Repository, folder: string, state: ArchiveState): Promise<string> {
@@ -84,10 +85,10 @@ async function archiveEntry(repo: Repository, fullPath: string, name: string, st
   };
   switch (type) {
     case 'dir':
-      return { ...base, size: 0, inode: state.nextInode++, links: 1, subtree: await archiveFolder(repo, fullPath, state) };
+      return { ...base, size: 0, fileId: state.nextFileId++, links: Number(st.nlink), subtree: await archiveFolder(repo, fullPath, state) };
     case 'symlink': {
       const target = await fs.readlink(fullPath);
-      return { ...base, size: Buffer.byteLength(target), inode: state.nextInode++, target };
+      return { ...base, size: Buffer.byteLength(target), fileId: state.nextFileId++, target };
     }
     case 'file': {
       const key = `${st.dev}:${st.ino}`;
@@ -97,22 +98,22 @@ async function archiveEntry(repo: Repository, fullPath: string, name: string, st
         if (st.nlink > 1n) state.inodes.set(key, stored);
       }
       const known = await stored;
-      return { ...base, size: known.size, inode: known.inode, content: known.content };
+      return { ...base, size: known.size, fileId: known.fileId, content: known.content };
     }
     case 'chardev':
     case 'blockdev':
-      return { ...base, size: 0, inode: state.nextInode++, rdev: Number(st.rdev) };
+      return { ...base, size: 0, fileId: state.nextFileId++, rdev: Number(st.rdev) };
     default:
-      return { ...base, size: 0, inode: state.nextInode++ };
+      return { ...base, size: 0, fileId: state.nextFileId++ };
   }
 }
 
 async function storeFile(repo: Repository, fullPath: string, st: BigIntStats, state: ArchiveState): Promise<StoredFile> {
-  const inode = state.nextInode++;
+  const fileId = state.nextFileId++;
   const source = st.size <= BigInt(WHOLE_READ_LIMIT) ? [await fs.readFile(fullPath)] : createReadStream(fullPath, { highWaterMark: 1024 * 1024 });
   const saved = await saveContent(repo, source);
   state.files++;
   state.bytes += saved.size;
   state.addedBytes += saved.addedBytes;
-  return { inode, content: saved.content, size: saved.size };
+  return { fileId, content: saved.content, size: saved.size };
 }

@@ -30,7 +30,10 @@ export interface StoredSnapshot {
   readonly snapshot: Snapshot;
 }
 
-export type NewSnapshot = Pick<Snapshot, 'tree' | 'stats'> & Partial<Pick<Snapshot, 'tags' | 'timeNs' | 'host' | 'user' | 'parent' | 'root'>>;
+export type NewSnapshot = Pick<Snapshot, 'tree' | 'stats' | 'nextFileId'> & Partial<Pick<Snapshot, 'tags' | 'timeNs' | 'host' | 'user' | 'parent' | 'root'>>;
+
+/** File id of every snapshot's root folder; other files are numbered from 2. */
+export const ROOT_FILE_ID = 1;
 
 export interface RepositoryOptions {
   /** Plaintext blob cache budget in bytes. */
@@ -43,6 +46,8 @@ export interface RepositoryOptions {
 
 export class Repository {
   readonly index = new MasterIndex();
+  /** The format version of the store's config; a v1 store becomes v2 at its first new snapshot. */
+  private formatVersion: number;
   private readonly packer: Packer;
   private readonly cache: BlobCache;
   private readonly gear: Uint32Array;
@@ -60,6 +65,7 @@ export class Repository {
     readonly keys: RepositoryKeys,
     options: RepositoryOptions,
   ) {
+    this.formatVersion = config.version;
     this.packer = new Packer(backend, keys.encryption, (pack) => this.index.addPack(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
@@ -247,9 +253,26 @@ export class Repository {
     return this.loadSealed('snapshot', id, decodeSnapshot);
   }
 
+  /**
+   * The lowest file id no snapshot has used: new files are numbered from here, so an id is
+   * never given to a second file (the newest snapshot, which is never forgotten, carries the
+   * highest mark; version-1 snapshots carry none).
+   */
+  async nextFileIdFloor(): Promise<number> {
+    let floor = ROOT_FILE_ID + 1;
+    for (const { snapshot } of await this.listSnapshots()) floor = Math.max(floor, snapshot.nextFileId ?? 0);
+    return floor;
+  }
+
   /** Flushes data and index, then writes the snapshot as the next link of the chain. */
   async saveSnapshot(fields: NewSnapshot): Promise<StoredSnapshot> {
     await this.flush();
+    if (this.formatVersion < FORMAT_VERSION) {
+      // Version-2 trees are about to be named by a snapshot: say so in the config first, so
+      // an older cairn refuses the store instead of misreading it. Old objects stay as they are.
+      await this.backend.put(CONFIG_REF, encodeConfig({ version: FORMAT_VERSION, id: this.config.id }));
+      this.formatVersion = FORMAT_VERSION;
+    }
     const existing = await this.listSnapshots();
     const head = existing[existing.length - 1];
     // Numbers continue after the highest ever used, forgotten snapshots included.
@@ -266,6 +289,7 @@ export class Repository {
       parent: fields.parent === undefined ? (head?.id ?? null) : fields.parent,
       previous: head?.id ?? null,
       stats: fields.stats,
+      nextFileId: Math.max(fields.nextFileId ?? 0, await this.nextFileIdFloor()),
     };
     const sealed = sealObject(this.keys.encryption, 'snapshot', encodeSnapshot(snapshot));
     const id = createHash('sha256').update(sealed).digest('hex');

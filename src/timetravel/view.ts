@@ -2,32 +2,40 @@
  * The read-only `.snapshots/` view: one folder per snapshot (src/timetravel/names.ts) and
  * `latest`, each holding the snapshot's tree exactly as stored. Trees load lazily, one
  * directory at a time, so listing one folder never loads a whole snapshot. Inode numbers are
- * handed out per (snapshot, tree inode) on first sight: stable for the life of the mount,
- * and shared by hard links inside one snapshot.
+ * a pure function of (snapshot, file id): equal for exactly the names of one file in one
+ * snapshot, the same in every mount, and apart from the live tree's (docs/FORMAT.md).
  */
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Tree, TreeNode } from '../format/tree.js';
 import { ContentReader } from '../repository/file-content.js';
-import type { Repository, StoredSnapshot } from '../repository/repository.js';
+import { type Repository, ROOT_FILE_ID, type StoredSnapshot } from '../repository/repository.js';
 import { LATEST, snapshotFolders } from './names.js';
 
-/** Inode numbers of the view start here; the live tree counts up from 2. */
-const FIRST_VIEW_INO = 0x80000000;
+/** The view's inode numbers have the top bit set; live file ids stay below 2^63. */
+const VIEW_BIT = 1n << 63n;
+/** Within the view: snapshot seq (23 bits) above the file id (40 bits). */
+const FILE_ID_BITS = 40n;
+const LEGACY_BIT = 1n << 62n;
+
+/** st_ino of file `fileId` in the snapshot with sequence number `seq` (0: the view's own entries). */
+export function viewIno(seq: number, fileId: number): bigint {
+  return VIEW_BIT | (BigInt(seq) << FILE_ID_BITS) | BigInt(fileId);
+}
 
 export type ViewNode =
   | { readonly kind: 'top' }
   | { readonly kind: 'latest'; readonly target: string }
   | { readonly kind: 'snapshot'; readonly stored: StoredSnapshot }
-  | { readonly kind: 'entry'; readonly stored: StoredSnapshot; readonly node: TreeNode };
+  /** `path` is below the snapshot's folder ('a/b'); `legacy` marks a node of a version-1 tree. */
+  | { readonly kind: 'entry'; readonly stored: StoredSnapshot; readonly node: TreeNode; readonly path: string; readonly legacy: boolean };
 
 export class NotFound extends Error {}
 export class NotADirectory extends Error {}
 
 export class SnapshotView {
-  private readonly inos = new Map<string, number>();
-  private nextIno = FIRST_VIEW_INO;
   /** Decoded trees with a name index: a lookup in a 10,000-entry folder must not scan it. */
-  private readonly trees = new LRUCache<string, { tree: Tree; byName: Map<string, TreeNode> }>({ max: 512 });
+  private readonly trees = new LRUCache<string, { tree: Tree; byName: Map<string, TreeNode>; legacy: boolean }>({ max: 512 });
 
   constructor(private readonly repo: Repository) {}
 
@@ -50,20 +58,33 @@ export class SnapshotView {
     return this.named;
   }
 
-  inoOf(key: string): number {
-    let ino = this.inos.get(key);
-    if (ino === undefined) {
-      ino = this.nextIno++;
-      this.inos.set(key, ino);
+  /**
+   * st_ino of a node of the view. Version-1 trees carry no stable file ids (and their old
+   * numbers were unreliable): their nodes get a hash of (snapshot, path), hard-linked files
+   * one of (snapshot, old number), in a range of their own.
+   */
+  inoOf(node: ViewNode): bigint {
+    switch (node.kind) {
+      case 'top':
+        return viewIno(0, 1);
+      case 'latest':
+        return viewIno(0, 2);
+      case 'snapshot':
+        return viewIno(node.stored.snapshot.seq, ROOT_FILE_ID);
+      case 'entry': {
+        if (!node.legacy) return viewIno(node.stored.snapshot.seq, node.node.fileId);
+        const key = node.node.type === 'file' && node.node.links > 1 ? `link:${node.node.fileId}` : `path:${node.path}`;
+        const hash = createHash('sha256').update(`${node.stored.id}\0${key}`).digest().readBigUInt64BE(0);
+        return VIEW_BIT | LEGACY_BIT | (hash & (LEGACY_BIT - 1n));
+      }
     }
-    return ino;
   }
 
-  private async tree(id: string): Promise<{ tree: Tree; byName: Map<string, TreeNode> }> {
+  private async tree(id: string): Promise<{ tree: Tree; byName: Map<string, TreeNode>; legacy: boolean }> {
     let entry = this.trees.get(id);
     if (!entry) {
       const tree = await this.repo.loadTree(id);
-      entry = { tree, byName: new Map(tree.nodes.map((n) => [n.name, n])) };
+      entry = { tree, byName: new Map(tree.nodes.map((n) => [n.name, n])), legacy: tree.version === 1 };
       this.trees.set(id, entry);
     }
     return entry;
@@ -82,12 +103,13 @@ export class SnapshotView {
     if (!stored) throw new NotFound();
     const folder = { stored };
     let current: ViewNode = { kind: 'snapshot', stored: folder.stored };
-    for (const name of parts.slice(1)) {
+    for (const [i, name] of parts.slice(1).entries()) {
       const treeId: string | undefined = current.kind === 'snapshot' ? current.stored.snapshot.tree : current.kind === 'entry' ? current.node.subtree : undefined;
       if (treeId === undefined) throw new NotADirectory();
-      const node: TreeNode | undefined = (await this.tree(treeId)).byName.get(name);
+      const { byName, legacy } = await this.tree(treeId);
+      const node = byName.get(name);
       if (!node) throw new NotFound();
-      current = { kind: 'entry', stored: folder.stored, node };
+      current = { kind: 'entry', stored: folder.stored, node, path: parts.slice(1, i + 2).join('/'), legacy };
     }
     return current;
   }
@@ -105,8 +127,9 @@ export class SnapshotView {
       case 'entry': {
         const treeId = node.kind === 'snapshot' ? node.stored.snapshot.tree : node.node.subtree;
         if (treeId === undefined) throw new NotADirectory();
-        const { tree } = await this.tree(treeId);
-        return tree.nodes.map((n) => ({ name: n.name, node: { kind: 'entry', stored: node.stored, node: n } }));
+        const { tree, legacy } = await this.tree(treeId);
+        const prefix = node.kind === 'entry' ? `${node.path}/` : '';
+        return tree.nodes.map((n) => ({ name: n.name, node: { kind: 'entry', stored: node.stored, node: n, path: `${prefix}${n.name}`, legacy } }));
       }
       default:
         throw new NotADirectory();

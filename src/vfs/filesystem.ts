@@ -1,7 +1,12 @@
 /**
  * The live filesystem: POSIX operations by path (as libfuse's high-level API calls them) and
- * by open handle. Each change is validated, appended to the journal, then applied to the
- * inode table. No FUSE types: errors are FsError with an errno name.
+ * by open handle. Each change waits while a snapshot holds the tree, is validated, appended
+ * to the journal, then applied to the inode table. No FUSE types: errors are FsError with an
+ * errno name.
+ *
+ * Names libfuse gives unlinked-but-open files (.fuse_hidden…) are its own: users cannot
+ * create or move them, and changes to a file named only by them are not journaled (after a
+ * crash such a file is gone anyway, and a snapshot never holds it).
  */
 import { statfsSync } from 'node:fs';
 import type { NodeType } from '../format/tree.js';
@@ -12,11 +17,10 @@ import { fail, FsError } from './errors.js';
 import type { Barrier } from './barrier.js';
 import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
 import type { FileData } from './file-data.js';
-import { type Inode, type InodeTable, ROOT_INO } from './inode-table.js';
+import { type Inode, type InodeTable, isTransientName, ROOT_INO, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
 import type { JournalRecord } from './records.js';
 import type { StagingArea } from './staging.js';
-import { isTransientName } from './tree-sync.js';
 
 export const S_IFMT = 0o170000;
 const TYPE_BITS: Record<NodeType, number> = {
@@ -33,7 +37,8 @@ const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
 export interface Stat {
-  readonly ino: number;
+  /** 64-bit: live file ids below 2^63, the history view above (src/timetravel/view.ts). */
+  readonly ino: bigint;
   readonly mode: number;
   readonly nlink: number;
   readonly uid: number;
@@ -84,7 +89,7 @@ export interface FilesystemOptions {
   /** The read-only `.snapshots/` view, and whether the root folder lists it. */
   readonly view?: SnapshotView;
   readonly showSnapshots?: boolean;
-  /** Frozen while a snapshot is taken; content changes wait (see Barrier). */
+  /** Frozen while a snapshot is taken; every change waits (see Barrier). */
   readonly barrier?: Barrier;
   /** Where staging lives, for statfs. */
   readonly stagingDir: string;
@@ -171,9 +176,10 @@ export class Filesystem {
   stat(inode: Inode): Stat {
     const size = inode.type === 'dir' ? 4096 : inode.size;
     return {
-      ino: inode.ino,
+      ino: BigInt(inode.ino),
       mode: TYPE_BITS[inode.type] | inode.mode,
-      nlink: inode.type === 'dir' ? 2 + inode.subdirs : inode.nlink,
+      // As a local disk shows it: libfuse's hidden name of an unlinked open file is no link.
+      nlink: inode.type === 'dir' ? 2 + inode.subdirs : storedLinks(inode),
       uid: inode.uid,
       gid: inode.gid,
       rdev: inode.rdev,
@@ -263,19 +269,19 @@ export class Filesystem {
         const t = root.mtimeNs;
         const isTop = node.kind === 'top';
         const size = isTop ? 4096 : Buffer.byteLength(node.target);
-        return { ...base, ino: view.inoOf(node.kind), mode: isTop ? TYPE_BITS.dir | 0o555 : TYPE_BITS.symlink | 0o777, nlink: isTop ? 2 : 1, uid: root.uid, gid: root.gid, size, blocks: Math.ceil(size / 512), atimeNs: t, mtimeNs: t, ctimeNs: t };
+        return { ...base, ino: view.inoOf(node), mode: isTop ? TYPE_BITS.dir | 0o555 : TYPE_BITS.symlink | 0o777, nlink: isTop ? 2 : 1, uid: root.uid, gid: root.gid, size, blocks: Math.ceil(size / 512), atimeNs: t, mtimeNs: t, ctimeNs: t };
       }
       case 'snapshot': {
         const s = node.stored.snapshot;
         const r = s.root;
         // The folder of a backup point carries that point's time, so file managers sort by it.
-        return { ...base, ino: view.inoOf(`${node.stored.id}:root`), mode: TYPE_BITS.dir | (r?.mode ?? 0o755), nlink: 1, uid: r?.uid ?? root.uid, gid: r?.gid ?? root.gid, size: 4096, blocks: 8, atimeNs: s.timeNs, mtimeNs: s.timeNs, ctimeNs: s.timeNs };
+        return { ...base, ino: view.inoOf(node), mode: TYPE_BITS.dir | (r?.mode ?? 0o755), nlink: 1, uid: r?.uid ?? root.uid, gid: r?.gid ?? root.gid, size: 4096, blocks: 8, atimeNs: s.timeNs, mtimeNs: s.timeNs, ctimeNs: s.timeNs };
       }
       case 'entry': {
         const n = node.node;
         const size = n.type === 'dir' ? 4096 : n.size;
         return {
-          ...base, ino: view.inoOf(`${node.stored.id}:${n.inode}`), mode: TYPE_BITS[n.type] | n.mode, nlink: n.type === 'dir' ? 1 : n.links,
+          ...base, ino: view.inoOf(node), mode: TYPE_BITS[n.type] | n.mode, nlink: n.links,
           uid: n.uid, gid: n.gid, rdev: n.rdev ?? 0, size, blocks: Math.ceil(size / 512), atimeNs: n.atimeNs, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs,
         };
       }
@@ -312,11 +318,33 @@ export class Filesystem {
 
   // ---- changes --------------------------------------------------------------------------
 
-  private record(record: JournalRecord): void {
-    this.journal.append(record);
+  /**
+   * Journals a change, then applies it. `journaled` is false only for changes that concern
+   * nothing a snapshot or a replay could hold (files named only by transient names).
+   */
+  private record(record: JournalRecord, journaled = true): void {
+    if (journaled) {
+      try {
+        this.journal.append(record);
+      } catch (e) {
+        throw localDiskError(e, 'journal');
+      }
+    }
     this.table.apply(record);
     this.changedSinceSnapshot = true;
     this.lastChangeAt = Date.now();
+  }
+
+  /** Runs a change now, or once a snapshot in progress lets go of the tree. */
+  private change<T>(apply: () => T): T | Promise<T> {
+    const barrier = this.options.barrier;
+    if (barrier?.isFrozen()) return barrier.thawed().then(() => this.change(apply));
+    return apply();
+  }
+
+  /** Whether changes to this inode go to the journal (see the file comment). */
+  private static journaled(inode: Inode): boolean {
+    return storedLinks(inode) > 0;
   }
 
   private createNode(path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
@@ -324,6 +352,7 @@ export class Filesystem {
     if (this.options.view && path === VIEW_PREFIX) fail('EEXIST', path);
     const { parent, name } = this.parentOf(path);
     if (parent.children!.has(name)) fail('EEXIST', path);
+    if (isTransientName(name)) fail('EPERM', path);
     const ino = this.table.allocateIno();
     this.record({
       op: 'mknod', parent: parent.ino, name, ino, type, mode: mode & 0o7777,
@@ -333,24 +362,27 @@ export class Filesystem {
     return this.table.get(ino)!;
   }
 
-  mkdir(path: string, mode: number): void {
-    this.createNode(path, 'dir', mode);
+  mkdir(path: string, mode: number): void | Promise<void> {
+    return this.change(() => void this.createNode(path, 'dir', mode));
   }
 
-  mknod(path: string, mode: number, rdev: number): void {
-    const type = TYPE_OF_BITS.get(mode & S_IFMT) ?? (mode & S_IFMT ? undefined : 'file');
-    if (!type || type === 'dir' || type === 'symlink') fail('EINVAL', path);
-    this.createNode(path, type!, mode, { rdev });
+  mknod(path: string, mode: number, rdev: number): void | Promise<void> {
+    return this.change(() => {
+      const type = TYPE_OF_BITS.get(mode & S_IFMT) ?? (mode & S_IFMT ? undefined : 'file');
+      if (!type || type === 'dir' || type === 'symlink') fail('EINVAL', path);
+      this.createNode(path, type!, mode, { rdev });
+    });
   }
 
-  symlink(target: string, path: string): void {
-    if (Buffer.byteLength(target) > 4095) fail('ENAMETOOLONG', target);
-    this.createNode(path, 'symlink', 0o777, { target });
+  symlink(target: string, path: string): void | Promise<void> {
+    return this.change(() => {
+      if (Buffer.byteLength(target) > 4095) fail('ENAMETOOLONG', target);
+      this.createNode(path, 'symlink', 0o777, { target });
+    });
   }
 
-  create(path: string, mode: number): number {
-    const inode = this.createNode(path, 'file', mode);
-    return this.openInode(inode, true);
+  create(path: string, mode: number): number | Promise<number> {
+    return this.change(() => this.openInode(this.createNode(path, 'file', mode), true));
   }
 
   open(path: string, flags: number): number | Promise<number> {
@@ -411,9 +443,9 @@ export class Filesystem {
     try {
       this.staging.write(inode.ino, offset, data);
     } catch (e) {
-      throw stagingError(e);
+      throw localDiskError(e, 'staging');
     }
-    this.record({ op: 'write', ino: inode.ino, offset, length: data.length, t: this.now() });
+    this.record({ op: 'write', ino: inode.ino, offset, length: data.length, t: this.now() }, Filesystem.journaled(inode));
     return data.length;
   }
 
@@ -433,7 +465,7 @@ export class Filesystem {
     if (size < 0) fail('EINVAL');
     if (size > Number.MAX_SAFE_INTEGER) fail('EFBIG');
     for (let wait = this.blockedBy(inode.ino); wait; wait = this.blockedBy(inode.ino)) await wait;
-    this.record({ op: 'truncate', ino: inode.ino, size, t: this.now() });
+    this.record({ op: 'truncate', ino: inode.ino, size, t: this.now() }, Filesystem.journaled(inode));
   }
 
   /**
@@ -455,16 +487,23 @@ export class Filesystem {
     this.journal.sync();
   }
 
-  unlink(path: string): void {
-    refuseHistory(path);
-    const { parent, name } = this.parentOf(path);
-    const ino = parent.children!.get(name);
-    if (ino === undefined) fail('ENOENT', path);
-    if (this.table.get(ino!)!.type === 'dir') fail('EISDIR', path);
-    this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() });
+  unlink(path: string): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(path);
+      const { parent, name } = this.parentOf(path);
+      const ino = parent.children!.get(name);
+      if (ino === undefined) fail('ENOENT', path);
+      if (this.table.get(ino!)!.type === 'dir') fail('EISDIR', path);
+      // libfuse removing its own hidden name: no snapshot or replay holds that name.
+      this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() }, !isTransientName(name));
+    });
   }
 
-  rmdir(path: string): void {
+  rmdir(path: string): void | Promise<void> {
+    return this.change(() => this.removeDir(path));
+  }
+
+  private removeDir(path: string): void {
     refuseHistory(path);
     const { parent, name } = this.parentOf(path);
     const ino = parent.children!.get(name);
@@ -475,12 +514,17 @@ export class Filesystem {
     this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() });
   }
 
-  rename(from: string, to: string): void {
+  rename(from: string, to: string): void | Promise<void> {
+    return this.change(() => this.move(from, to));
+  }
+
+  private move(from: string, to: string): void {
     refuseHistory(from, to);
     const src = this.parentOf(from);
     const dst = this.parentOf(to);
     const ino = src.parent.children!.get(src.name);
-    if (ino === undefined) fail('ENOENT', from);
+    // A hidden name stands for an unlinked file: it cannot be given a name again.
+    if (ino === undefined || isTransientName(src.name)) fail('ENOENT', from);
     const inode = this.table.get(ino!)!;
     const existing = dst.parent.children!.get(dst.name);
     if (existing === ino) return; // two names of one file: POSIX says do nothing
@@ -499,40 +543,55 @@ export class Filesystem {
     this.record({ op: 'rename', parent: src.parent.ino, name: src.name, newParent: dst.parent.ino, newName: dst.name, t: this.now() });
   }
 
-  link(existing: string, path: string): void {
-    refuseHistory(existing, path);
-    const inode = this.resolve(existing);
-    if (inode.type === 'dir') fail('EPERM', existing);
-    const { parent, name } = this.parentOf(path);
-    if (parent.children!.has(name)) fail('EEXIST', path);
-    this.record({ op: 'link', parent: parent.ino, name, ino: inode.ino, t: this.now() });
+  link(existing: string, path: string): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(existing, path);
+      const inode = this.resolve(existing);
+      if (inode.type === 'dir') fail('EPERM', existing);
+      // As Linux: a file with no names left cannot get one back through link().
+      if (!Filesystem.journaled(inode)) fail('ENOENT', existing);
+      const { parent, name } = this.parentOf(path);
+      if (parent.children!.has(name)) fail('EEXIST', path);
+      if (isTransientName(name)) fail('EPERM', path);
+      this.record({ op: 'link', parent: parent.ino, name, ino: inode.ino, t: this.now() });
+    });
   }
 
-  chmod(path: string, mode: number): void {
-    refuseHistory(path);
-    const inode = this.resolve(path);
-    this.record({ op: 'setattr', ino: inode.ino, mode: mode & 0o7777, t: this.now() });
+  chmod(path: string, mode: number): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(path);
+      const inode = this.resolve(path);
+      this.record({ op: 'setattr', ino: inode.ino, mode: mode & 0o7777, t: this.now() }, Filesystem.journaled(inode));
+    });
   }
 
-  chown(path: string, uid: number, gid: number): void {
-    refuseHistory(path);
-    const inode = this.resolve(path);
-    // -1 (as unsigned 32-bit) means "leave as it is".
-    const keep = (v: number) => v === -1 || v === 0xffffffff;
-    this.record({ op: 'setattr', ino: inode.ino, ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }), t: this.now() });
+  chown(path: string, uid: number, gid: number): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(path);
+      const inode = this.resolve(path);
+      // -1 (as unsigned 32-bit) means "leave as it is".
+      const keep = (v: number) => v === -1 || v === 0xffffffff;
+      this.record({ op: 'setattr', ino: inode.ino, ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }), t: this.now() }, Filesystem.journaled(inode));
+    });
   }
 
-  utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
-    refuseHistory(path);
-    const inode = this.resolve(path);
-    const t = this.now();
-    const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
-    const a = pick(atime);
-    const m = pick(mtime);
-    this.record({ op: 'setattr', ino: inode.ino, ...(a !== undefined ? { atime: a } : {}), ...(m !== undefined ? { mtime: m } : {}), t });
+  utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(path);
+      const inode = this.resolve(path);
+      const t = this.now();
+      const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
+      const a = pick(atime);
+      const m = pick(mtime);
+      this.record({ op: 'setattr', ino: inode.ino, ...(a !== undefined ? { atime: a } : {}), ...(m !== undefined ? { mtime: m } : {}), t }, Filesystem.journaled(inode));
+    });
   }
 
-  setxattr(path: string, name: string, value: Uint8Array, flags: number): void {
+  setxattr(path: string, name: string, value: Uint8Array, flags: number): void | Promise<void> {
+    return this.change(() => this.setXattrNow(path, name, value, flags));
+  }
+
+  private setXattrNow(path: string, name: string, value: Uint8Array, flags: number): void {
     refuseHistory(path);
     const inode = this.resolve(path);
     if (Buffer.byteLength(name) > XATTR_NAME_MAX) fail('ERANGE', name);
@@ -547,12 +606,13 @@ export class Filesystem {
       const acl = aclPermissions(value);
       if (!acl) fail('EINVAL', name);
       const t = this.now();
-      this.record({ op: 'setattr', ino: inode.ino, mode: (inode.mode & ~0o777) | acl!.permissions, t });
-      if (!acl!.minimal) this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t });
-      else if (exists) this.record({ op: 'xattr', ino: inode.ino, name, value: null, t });
+      const journaled = Filesystem.journaled(inode);
+      this.record({ op: 'setattr', ino: inode.ino, mode: (inode.mode & ~0o777) | acl!.permissions, t }, journaled);
+      if (!acl!.minimal) this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t }, journaled);
+      else if (exists) this.record({ op: 'xattr', ino: inode.ino, name, value: null, t }, journaled);
       return;
     }
-    this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.now() });
+    this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.now() }, Filesystem.journaled(inode));
   }
 
   getxattr(path: string, name: string): Buffer | Promise<Buffer> {
@@ -578,16 +638,19 @@ export class Filesystem {
     return [...this.resolve(path).xattrs.keys()];
   }
 
-  removexattr(path: string, name: string): void {
-    refuseHistory(path);
-    const inode = this.resolve(path);
-    if (!inode.xattrs.has(name)) fail('ENODATA', name);
-    this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() });
+  removexattr(path: string, name: string): void | Promise<void> {
+    return this.change(() => {
+      refuseHistory(path);
+      const inode = this.resolve(path);
+      if (!inode.xattrs.has(name)) fail('ENODATA', name);
+      this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() }, Filesystem.journaled(inode));
+    });
   }
 }
 
-function stagingError(e: unknown): FsError {
+/** A failed write to local state: a full disk is ENOSPC (the program can free space and retry), the rest EIO. */
+function localDiskError(e: unknown, what: 'journal' | 'staging'): FsError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new FsError('ENOSPC', 'the local staging disk is full');
-  return new FsError('EIO', `staging write failed: ${(e as Error).message}`);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new FsError('ENOSPC', `the local state disk is full (${what})`);
+  return new FsError('EIO', `${what} write failed: ${(e as Error).message}`);
 }

@@ -4,13 +4,15 @@
  *
  * Order per batch, so that no crash loses data: (1) chunk, seal and pack each file while
  * holding its commit lock (writes to it wait); (2) one repository flush puts the packs and
- * an index file on the store; (3) a `content` journal record per file makes the new chunk
- * lists part of the live tree; only then (4) the staging file goes.
+ * an index file on the store; (3) a `content` journal record per file, fsync'd, makes the
+ * new chunk lists part of the live tree; only then (4) the staging files go.
+ * A background batch starts only while no snapshot holds the tree (its records change it).
  */
+import type { Barrier } from './barrier.js';
 import type { Repository } from '../repository/repository.js';
 import type { FileData } from './file-data.js';
 import type { CommitGate } from './filesystem.js';
-import type { Inode, InodeTable } from './inode-table.js';
+import { type Inode, type InodeTable, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
 import type { JournalRecord } from './records.js';
 
@@ -21,6 +23,8 @@ export interface FlusherOptions {
   readonly maxDelayMs?: number;
   /** Called with background errors (the CLI logs them); the data stays staged and is retried. */
   readonly onError?: (error: unknown) => void;
+  /** The session's barrier: background batches wait while a snapshot holds the tree. */
+  readonly barrier?: Barrier;
 }
 
 export function needsCommit(inode: Inode): boolean {
@@ -72,7 +76,7 @@ export class Flusher implements CommitGate {
       this.waitingSince = undefined;
       const inos = [...this.closed];
       this.closed.clear();
-      void this.commit(inos).catch((e) => {
+      void this.commit(inos, true).catch((e) => {
         for (const ino of inos) this.closed.add(ino);
         this.options.onError?.(e);
         this.retryDelayMs = Math.min(this.retryDelayMs * 2, 60_000);
@@ -89,29 +93,36 @@ export class Flusher implements CommitGate {
     this.schedule(0);
   }
 
-  /** Commits every file that has staged or truncated data, open or not. */
+  /**
+   * Commits every named file that has staged or truncated data, open or not (a file with no
+   * name left is never stored). A snapshot calls it, also while it holds the barrier.
+   */
   async commitAll(): Promise<void> {
-    const inos = [...this.table.all()].filter(needsCommit).map((i) => i.ino);
+    const inos = [...this.table.all()].filter((i) => needsCommit(i) && storedLinks(i) > 0).map((i) => i.ino);
     this.closed.clear();
-    await this.commit(inos);
+    await this.commit(inos, false);
   }
 
-  /** Batches run one at a time. */
-  private commit(inos: number[]): Promise<void> {
-    const next = this.running.then(() => this.commitBatch(inos));
+  /** Batches run one at a time; background ones wait while a snapshot holds the tree. */
+  private commit(inos: number[], background: boolean): Promise<void> {
+    const barrier = this.options.barrier;
+    const next = this.running.then(async () => {
+      if (background) while (barrier?.isFrozen()) await barrier.thawed();
+      return this.commitBatch(inos);
+    });
     this.running = next.catch(() => undefined);
     return next;
   }
 
   private async commitBatch(inos: number[]): Promise<void> {
-    const done: JournalRecord[] = [];
+    const done: Extract<JournalRecord, { op: 'content' }>[] = [];
     let failure: unknown;
     const pinned: Inode[] = [];
     const releases: (() => void)[] = [];
     try {
       for (const ino of inos) {
         const inode = this.table.get(ino);
-        if (!inode || !needsCommit(inode)) continue;
+        if (!inode || !needsCommit(inode) || storedLinks(inode) === 0) continue;
         await this.idle(ino);
         let release!: () => void;
         this.locks.set(ino, new Promise<void>((resolve) => (release = resolve)));
@@ -137,11 +148,17 @@ export class Flusher implements CommitGate {
         return;
       }
       await this.repo.flush();
+      // Records first, durable, then applied (which deletes staging files): power lost in
+      // between leaves both the record and the staged bytes, never neither.
+      const applied: typeof done = [];
       for (const record of done) {
-        this.journal.append(record);
-        this.table.apply(record);
+        const inode = this.table.get(record.ino);
+        if (!inode) continue;
+        if (storedLinks(inode) > 0) this.journal.append(record);
+        applied.push(record);
       }
       this.journal.sync();
+      for (const record of applied) this.table.apply(record);
       if (failure !== undefined) throw failure;
       this.retryDelayMs = 1000;
     } finally {

@@ -1,8 +1,12 @@
 /**
- * The live tree: inodes by number, directories as name -> inode maps. Changed only through
- * apply(record), so a live operation and its replay after a crash take one code path.
- * Tracks which directories changed since their tree blob was last written, so a snapshot
- * re-encodes only those (and their ancestors), not the whole tree.
+ * The live tree: inodes by file id, directories as name -> file id maps. Changed only
+ * through apply(record), so a live operation and its replay after a crash take one code
+ * path. Tracks which directories changed since their tree blob was last written, so a
+ * snapshot re-encodes only those (and their ancestors), not the whole tree.
+ *
+ * Replay applies records to the tree only: staging files already hold the final bytes of
+ * the session (a record older than a later write must not truncate or delete them), and
+ * the records rebuild which of those bytes are current.
  */
 import type { NodeType } from '../format/tree.js';
 import { RangeSet } from './ranges.js';
@@ -10,7 +14,14 @@ import type { ChunkRef, JournalRecord } from './records.js';
 
 export const ROOT_INO = 1;
 
+/** Names libfuse2 gives unlinked-but-open files; transient, never part of a snapshot. */
+export const isTransientName = (name: string): boolean => name.startsWith('.fuse_hidden');
+
+/** A journal record that does not fit the tree it is replayed on (names the record). */
+export class UnappliableRecord extends Error {}
+
 export interface Inode {
+  /** The file id: stable for the life of the repository (src/format/tree.ts); also st_ino. */
   readonly ino: number;
   readonly type: NodeType;
   mode: number;
@@ -22,6 +33,8 @@ export interface Inode {
   ctimeNs: bigint;
   /** Names referring to this inode (directories: 1, plus their own '.' is implicit). */
   nlink: number;
+  /** How many of those names are transient (.fuse_hidden…): not stored, not counted in trees. */
+  hiddenNames: number;
   xattrs: Map<string, Buffer>;
   target?: string;
   /** Directories: entries. */
@@ -51,18 +64,23 @@ export type StagingHooks = {
 
 export function newInode(ino: number, type: NodeType, attrs: Partial<Inode> = {}): Inode {
   return {
-    ino, type, mode: 0o644, uid: 0, gid: 0, rdev: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, nlink: 0,
+    ino, type, mode: 0o644, uid: 0, gid: 0, rdev: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, nlink: 0, hiddenNames: 0,
     xattrs: new Map(), subdirs: 0, parents: new Map(), size: 0, content: [], baseLimit: 0, dirty: new RangeSet(), openCount: 0,
     ...(type === 'dir' ? { children: new Map<string, number>() } : {}),
     ...attrs,
   };
 }
 
+/** Names a snapshot would store: an inode named only by transient names is as good as unlinked. */
+export function storedLinks(inode: Inode): number {
+  return inode.nlink - inode.hiddenNames;
+}
+
 export class InodeTable {
   private readonly inodes = new Map<number, Inode>();
-  /** Inodes freed this session: later records for them (through a handle still open) are moot. */
-  private readonly freed = new Set<number>();
   private nextIno = ROOT_INO + 1;
+  /** While replaying a journal: staging files are left alone (see the file comment). */
+  private replaying = false;
 
   constructor(private readonly staging: StagingHooks) {}
 
@@ -81,6 +99,26 @@ export class InodeTable {
 
   allocateIno(): number {
     return this.nextIno++;
+  }
+
+  /** New file ids start at `floor` or later (the repository's mark: ids are never reused). */
+  raiseNextIno(floor: number): void {
+    this.nextIno = Math.max(this.nextIno, floor);
+  }
+
+  /** The lowest file id not yet given out. */
+  get nextFileId(): number {
+    return this.nextIno;
+  }
+
+  /** Applies a crashed session's records; throws UnappliableRecord at the first that does not fit. */
+  replay(records: readonly JournalRecord[]): void {
+    this.replaying = true;
+    try {
+      for (const record of records) this.apply(record);
+    } finally {
+      this.replaying = false;
+    }
   }
 
   all(): IterableIterator<Inode> {
@@ -103,34 +141,38 @@ export class InodeTable {
   }
 
   apply(record: JournalRecord): void {
-    if ('ino' in record && record.op !== 'mknod' && this.freed.has(record.ino) && !this.inodes.has(record.ino)) return;
     switch (record.op) {
       case 'mknod': {
+        if (this.inodes.has(record.ino)) throw new UnappliableRecord(`mknod of ${record.name} reuses file id ${record.ino}`);
+        const parent = this.dir(record.parent);
+        if (parent.children!.has(record.name)) throw new UnappliableRecord(`mknod of ${record.name}: the name exists`);
         const inode = newInode(record.ino, record.type, {
           mode: record.mode, uid: record.uid, gid: record.gid, rdev: record.rdev,
           atimeNs: record.t, mtimeNs: record.t, ctimeNs: record.t,
           ...(record.target !== undefined ? { target: record.target, size: Buffer.byteLength(record.target) } : {}),
         });
         this.add(inode);
-        this.addName(this.dir(record.parent), record.name, inode, record.t);
+        this.addName(parent, record.name, inode, record.t);
         return;
       }
       case 'link': {
         const inode = this.must(record.ino);
+        const parent = this.dir(record.parent);
+        if (inode.type === 'dir' || parent.children!.has(record.name)) throw new UnappliableRecord(`link ${record.name} does not fit the tree`);
         inode.ctimeNs = record.t;
-        this.addName(this.dir(record.parent), record.name, inode, record.t);
+        this.addName(parent, record.name, inode, record.t);
         return;
       }
       case 'unlink': {
         const parent = this.dir(record.parent);
-        const inode = this.must(parent.children!.get(record.name)!);
+        const inode = this.named(parent, record.name);
         this.removeName(parent, record.name, inode, record.t);
         return;
       }
       case 'rename': {
         const from = this.dir(record.parent);
         const to = this.dir(record.newParent);
-        const inode = this.must(from.children!.get(record.name)!);
+        const inode = this.named(from, record.name);
         const replaced = to.children!.get(record.newName);
         if (replaced !== undefined) this.removeName(to, record.newName, this.must(replaced), record.t);
         this.removeName(from, record.name, inode, record.t, false);
@@ -151,10 +193,11 @@ export class InodeTable {
       }
       case 'truncate': {
         const inode = this.must(record.ino);
+        if (inode.type !== 'file') throw new UnappliableRecord(`truncate of file id ${record.ino}, which is not a file`);
         if (record.size < inode.size) {
           inode.baseLimit = Math.min(inode.baseLimit, record.size);
           inode.dirty.truncate(record.size);
-          this.staging.truncate(inode.ino, record.size);
+          if (!this.replaying) this.staging.truncate(inode.ino, record.size);
         }
         inode.size = record.size;
         inode.mtimeNs = record.t;
@@ -164,6 +207,7 @@ export class InodeTable {
       }
       case 'write': {
         const inode = this.must(record.ino);
+        if (inode.type !== 'file') throw new UnappliableRecord(`write to file id ${record.ino}, which is not a file`);
         inode.dirty.add(record.offset, record.offset + record.length);
         inode.size = Math.max(inode.size, record.offset + record.length);
         inode.mtimeNs = record.t;
@@ -181,11 +225,12 @@ export class InodeTable {
       }
       case 'content': {
         const inode = this.must(record.ino);
+        if (inode.type !== 'file') throw new UnappliableRecord(`content of file id ${record.ino}, which is not a file`);
         inode.content = record.content;
         inode.size = record.size;
         inode.baseLimit = record.size;
         inode.dirty = new RangeSet();
-        this.staging.remove(inode.ino);
+        if (!this.replaying) this.staging.remove(inode.ino);
         this.changed(inode);
         return;
       }
@@ -194,30 +239,40 @@ export class InodeTable {
 
   private must(ino: number): Inode {
     const inode = this.inodes.get(ino);
-    if (!inode) throw new Error(`journal refers to unknown inode ${ino}`);
+    if (!inode) throw new UnappliableRecord(`the record names file id ${ino}, which does not exist`);
     return inode;
   }
 
   private dir(ino: number): Inode {
     const inode = this.must(ino);
-    if (!inode.children) throw new Error(`journal refers to inode ${ino} as a directory`);
+    if (!inode.children) throw new UnappliableRecord(`the record names file id ${ino} as a folder, which it is not`);
     return inode;
+  }
+
+  private named(dir: Inode, name: string): Inode {
+    const ino = dir.children!.get(name);
+    if (ino === undefined) throw new UnappliableRecord(`the record names ${JSON.stringify(name)} in folder id ${dir.ino}, which has no such entry`);
+    return this.must(ino);
   }
 
   private addName(parent: Inode, name: string, inode: Inode, t: bigint): void {
     parent.children!.set(name, inode.ino);
     inode.nlink++;
+    if (isTransientName(name)) inode.hiddenNames++;
     inode.parents.set(parent.ino, (inode.parents.get(parent.ino) ?? 0) + 1);
     if (inode.type === 'dir') parent.subdirs++;
     parent.mtimeNs = t;
     parent.ctimeNs = t;
     this.changed(parent);
     this.invalidate(parent);
+    // Its link count (and ctime) are in the tree of every folder that names it.
+    if (inode.type !== 'dir') this.changed(inode);
   }
 
   private removeName(parent: Inode, name: string, inode: Inode, t: bigint, mayFree = true): void {
     parent.children!.delete(name);
     inode.nlink--;
+    if (isTransientName(name)) inode.hiddenNames--;
     const count = (inode.parents.get(parent.ino) ?? 1) - 1;
     if (count === 0) inode.parents.delete(parent.ino);
     else inode.parents.set(parent.ino, count);
@@ -227,14 +282,14 @@ export class InodeTable {
     parent.ctimeNs = t;
     this.changed(parent);
     this.invalidate(parent);
+    this.changed(inode);
     if (mayFree) this.freeIfUnused(inode);
   }
 
-  /** Drops an inode nothing names and nothing has open. */
+  /** Drops an inode nothing names and nothing has open. Its id is never given out again. */
   freeIfUnused(inode: Inode): void {
     if (inode.nlink > 0 || inode.openCount > 0) return;
     this.inodes.delete(inode.ino);
-    this.freed.add(inode.ino);
-    if (inode.type === 'file') this.staging.remove(inode.ino);
+    if (inode.type === 'file' && !this.replaying) this.staging.remove(inode.ino);
   }
 }

@@ -1,64 +1,125 @@
 /**
- * The journal: every change to the live tree since the base snapshot, one JSON record per
- * line, appended before the change is acknowledged. Replayed at the next mount after a crash;
- * reset when a snapshot captures the tree. A torn last line (the process died mid-write) is
- * ignored: its operation was never acknowledged.
+ * The journal file: every change to the live tree since the base snapshot, appended before
+ * the change is acknowledged; replayed at the next mount after a crash; replaced when a
+ * snapshot captures the tree. Bytes as in src/vfs/journal-format.ts (docs/LOCAL_STATE.md).
+ *
+ * A record is appended whole or not at all: a failed write (a full disk) is cut back off
+ * before the error goes to the caller, and a torn tail left by a crash is cut off when the
+ * journal is opened, before anything is appended after it.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
+import { CairnError } from '../errors/errors.js';
+import { encodeHeader, encodeLine, type JournalHeader, parseJournal } from './journal-format.js';
+import { type JournalRecord, recordJson } from './records.js';
 
-export interface JournalHeader {
-  readonly journal: 'cairn';
-  readonly version: 1;
-  /** The snapshot the records apply to, or null for an empty repository. */
-  readonly base: string | null;
+export const JOURNAL_FILE = 'journal';
+
+/** The journal cannot be replayed as it is; `validRecords` are the complete ones before the damage. */
+export class JournalDamage extends CairnError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly base: string | null,
+    readonly validRecords: readonly unknown[],
+  ) {
+    super('JOURNAL', message, { hint });
+  }
+}
+
+export interface OpenedJournal {
+  readonly journal: Journal;
+  readonly header: JournalHeader;
+  /** The complete records, as parsed JSON (src/vfs/records.ts checks each). */
+  readonly records: readonly unknown[];
+  /** Bytes of a torn tail that were cut off (a record never acknowledged). */
+  readonly cutBytes: number;
 }
 
 export class Journal {
-  private fd: number;
-  private readonly file: string;
-  records = 0;
+  /** Records appended or replayed since the base snapshot. */
+  records: number;
 
-  private constructor(file: string, fd: number) {
-    this.file = file;
-    this.fd = fd;
+  private constructor(
+    private readonly file: string,
+    private fd: number,
+    /** Length of the complete part: where the next record goes, and where a failed one is cut. */
+    private length: number,
+    records: number,
+  ) {
+    this.records = records;
   }
 
-  /** Opens the journal in `dir`; returns it with its header and records (empty if new). */
-  static open(dir: string, defaultBase: string | null): { journal: Journal; header: JournalHeader; records: unknown[] } {
-    const file = path.join(dir, 'journal');
-    if (!existsSync(file)) writeFresh(file, defaultBase);
-    const lines = readFileSync(file, 'utf8').split('\n');
-    const header = JSON.parse(lines[0]!) as JournalHeader;
-    if (header.journal !== 'cairn' || header.version !== 1) throw new Error(`${file} is not a cairn journal`);
-    const records: unknown[] = [];
-    for (const line of lines.slice(1)) {
-      if (line === '') continue;
-      try {
-        records.push(JSON.parse(line));
-      } catch {
-        break; // a torn final line: never acknowledged
+  static open(dir: string, defaultBase: string | null): OpenedJournal {
+    const file = path.join(dir, JOURNAL_FILE);
+    if (!existsSync(file)) writeFresh(file, defaultBase, []);
+    const bytes = readFileSync(file);
+    const parsed = parseJournal(bytes);
+    const hint = `mount with --salvage to keep the changes before the damage (a copy of the journal stays in ${dir}), or move ${dir} away to mount the last snapshot`;
+    switch (parsed.kind) {
+      case 'version1':
+        if (parsed.records > 0) {
+          throw new JournalDamage(
+            `the journal in ${dir} holds ${parsed.records} unsaved change(s) written by an older cairn, whose numbering this version cannot replay safely`,
+            `mount once with the cairn version that wrote it to save them, or ${hint.replace('to keep the changes before the damage', 'to set them aside')}`,
+            parsed.base,
+            [],
+          );
+        }
+        writeFresh(file, parsed.base, []);
+        return Journal.open(dir, defaultBase);
+      case 'damaged':
+        throw new JournalDamage(`the journal in ${dir} is damaged: ${parsed.reason}`, hint, parsed.header?.base ?? null, parsed.records);
+      case 'ok': {
+        const fd = openSync(file, 'r+');
+        const cutBytes = bytes.length - parsed.validLength;
+        if (cutBytes > 0) {
+          // Never append after a torn record: the next one would be glued to it and lost.
+          ftruncateSync(fd, parsed.validLength);
+          fsyncSync(fd);
+        }
+        const journal = new Journal(file, fd, parsed.validLength, parsed.records.length);
+        return { journal, header: parsed.header, records: parsed.records, cutBytes };
       }
     }
-    const journal = new Journal(file, openSync(file, 'a'));
-    journal.records = records.length;
-    return { journal, header, records };
   }
 
   /**
-   * Records waiting in the journal in `dir` (changes a mount made after its last snapshot
-   * and did not save, because it was killed), without opening it for writing.
+   * Replaces the journal in `dir` by `base` and the given records, keeping a copy of the old
+   * one as `journal.set-aside-<time>` (what --salvage does before replaying what it can).
    */
-  static pendingRecords(dir: string): number {
-    const file = path.join(dir, 'journal');
-    if (!existsSync(file)) return 0;
-    return readFileSync(file, 'utf8').split('\n').slice(1).filter((line) => line !== '').length;
+  static rewrite(dir: string, base: string | null, records: readonly unknown[]): string {
+    const file = path.join(dir, JOURNAL_FILE);
+    const copy = `${file}.set-aside-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    copyFileSync(file, copy);
+    syncFile(copy);
+    writeFresh(file, base, records.map((r) => JSON.stringify(r)));
+    return copy;
   }
 
-  append(record: unknown): void {
-    const line = Buffer.from(`${JSON.stringify(record, bigintReplacer)}\n`);
-    let done = 0;
-    while (done < line.length) done += writeSync(this.fd, line, done);
+  /** Changes a killed mount left in `dir` (0 when there is no journal), without opening it for writing. */
+  static pendingRecords(dir: string): number {
+    const file = path.join(dir, JOURNAL_FILE);
+    if (!existsSync(file)) return 0;
+    const parsed = parseJournal(readFileSync(file));
+    return parsed.kind === 'version1' ? parsed.records : parsed.kind === 'ok' ? parsed.records.length : parsed.records.length + 1;
+  }
+
+  /** Appends one record; on failure nothing of it stays and the error carries the errno. */
+  append(record: JournalRecord): void {
+    const line = encodeLine(recordJson(record));
+    try {
+      let done = 0;
+      while (done < line.length) done += writeSync(this.fd, line, done, line.length - done, this.length + done);
+    } catch (e) {
+      try {
+        ftruncateSync(this.fd, this.length);
+      } catch {
+        // The cut failed too; the next open cuts the torn bytes (they fail their checksum).
+      }
+      throw e;
+    }
+    this.length += line.length;
     this.records++;
   }
 
@@ -68,9 +129,10 @@ export class Journal {
 
   /** Starts over from a new base snapshot, atomically. */
   reset(base: string | null): void {
+    writeFresh(this.file, base, []);
     closeSync(this.fd);
-    writeFresh(this.file, base);
-    this.fd = openSync(this.file, 'a');
+    this.fd = openSync(this.file, 'r+');
+    this.length = encodeHeader(base).length;
     this.records = 0;
   }
 
@@ -79,22 +141,27 @@ export class Journal {
   }
 }
 
-function writeFresh(file: string, base: string | null): void {
+/** Writes a new journal under a temporary name, fsyncs it, renames it into place, fsyncs the folder. */
+function writeFresh(file: string, base: string | null, recordJsons: readonly string[]): void {
   const temp = `${file}.new`;
   const fd = openSync(temp, 'w', 0o600);
-  const header: JournalHeader = { journal: 'cairn', version: 1, base };
-  writeSync(fd, `${JSON.stringify(header)}\n`);
-  fsyncSync(fd);
-  closeSync(fd);
+  try {
+    const bytes = Buffer.concat([encodeHeader(base), ...recordJsons.map(encodeLine)]);
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(temp, file);
+  syncFile(path.dirname(file));
 }
 
-/** BigInt times travel as decimal strings with an 'n' suffix. */
-export function bigintReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? `${value}n` : value;
-}
-
-export function bigintFrom(value: unknown): bigint {
-  if (typeof value !== 'string' || !value.endsWith('n')) throw new Error('journal time is malformed');
-  return BigInt(value.slice(0, -1));
+function syncFile(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

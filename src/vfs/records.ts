@@ -21,14 +21,77 @@ export type JournalRecord =
   | { op: 'xattr'; ino: number; name: string; value: string | null; t: bigint }
   | { op: 'content'; ino: number; content: ChunkRef[]; size: number };
 
-const TIME_FIELDS = ['t', 'atime', 'mtime'] as const;
+const NODE_TYPES = new Set(['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev']);
+const OPTIONAL_TIMES = ['atime', 'mtime'] as const;
 
-/** Restores BigInt times in a record read back from the journal. */
-export function reviveRecord(raw: unknown): JournalRecord {
-  const record = { ...(raw as Record<string, unknown>) };
-  for (const field of TIME_FIELDS) {
-    const value = record[field];
-    if (typeof value === 'string' && value.endsWith('n')) record[field] = BigInt(value.slice(0, -1));
+/** A record read back that is complete (checksummed) but not a record this code can apply. */
+export class MalformedRecord extends Error {}
+
+/**
+ * Checks and revives one record read back from the journal: every field of its kind present
+ * with the right type, times as BigInt. Throws MalformedRecord otherwise, so replay never
+ * applies half of a record it misunderstands.
+ */
+export function parseRecord(raw: unknown): JournalRecord {
+  if (typeof raw !== 'object' || raw === null) throw new MalformedRecord('not an object');
+  const r = raw as Record<string, unknown>;
+  const bad = (field: string): never => {
+    throw new MalformedRecord(`${String(r.op)} record has a malformed ${field}`);
+  };
+  const id = (field: string) => (Number.isSafeInteger(r[field]) && (r[field] as number) > 0 ? (r[field] as number) : bad(field));
+  const count = (field: string) => (Number.isSafeInteger(r[field]) && (r[field] as number) >= 0 ? (r[field] as number) : bad(field));
+  const name = (field: string) => (typeof r[field] === 'string' && r[field] !== '' && !(r[field] as string).includes('/') ? (r[field] as string) : bad(field));
+  const time = (field: string) => {
+    const v = r[field];
+    return typeof v === 'string' && /^-?\d{1,20}n$/.test(v) ? BigInt(v.slice(0, -1)) : bad(field);
+  };
+  const t = () => ({ t: time('t') });
+  switch (r.op) {
+    case 'mknod': {
+      if (!NODE_TYPES.has(r.type as string)) bad('type');
+      if (r.target !== undefined && typeof r.target !== 'string') bad('target');
+      return {
+        op: 'mknod', parent: id('parent'), name: name('name'), ino: id('ino'), type: r.type as NodeType,
+        mode: count('mode'), uid: count('uid'), gid: count('gid'), rdev: count('rdev'),
+        ...(r.target !== undefined ? { target: r.target as string } : {}), ...t(),
+      };
+    }
+    case 'link':
+      return { op: 'link', parent: id('parent'), name: name('name'), ino: id('ino'), ...t() };
+    case 'unlink':
+      return { op: 'unlink', parent: id('parent'), name: name('name'), ...t() };
+    case 'rename':
+      return { op: 'rename', parent: id('parent'), name: name('name'), newParent: id('newParent'), newName: name('newName'), ...t() };
+    case 'setattr': {
+      const record: { -readonly [K in keyof Extract<JournalRecord, { op: 'setattr' }>]: Extract<JournalRecord, { op: 'setattr' }>[K] } = { op: 'setattr', ino: id('ino'), ...t() };
+      if (r.mode !== undefined) record.mode = count('mode');
+      if (r.uid !== undefined) record.uid = count('uid');
+      if (r.gid !== undefined) record.gid = count('gid');
+      for (const field of OPTIONAL_TIMES) if (r[field] !== undefined) record[field] = time(field);
+      return record;
+    }
+    case 'truncate':
+      return { op: 'truncate', ino: id('ino'), size: count('size'), ...t() };
+    case 'write':
+      return { op: 'write', ino: id('ino'), offset: count('offset'), length: count('length'), ...t() };
+    case 'xattr':
+      if (r.value !== null && typeof r.value !== 'string') bad('value');
+      return { op: 'xattr', ino: id('ino'), name: typeof r.name === 'string' ? r.name : bad('name'), value: r.value as string | null, ...t() };
+    case 'content': {
+      if (!Array.isArray(r.content)) bad('content');
+      const content = (r.content as unknown[]).map((c) => {
+        const chunk = c as { id?: unknown; size?: unknown };
+        if (typeof chunk?.id !== 'string' || !/^[0-9a-f]{64}$/.test(chunk.id) || !Number.isSafeInteger(chunk.size) || (chunk.size as number) <= 0) bad('chunk');
+        return { id: chunk.id as string, size: chunk.size as number };
+      });
+      return { op: 'content', ino: id('ino'), content, size: count('size') };
+    }
+    default:
+      throw new MalformedRecord(`unknown record kind ${JSON.stringify(r.op)}`);
   }
-  return record as unknown as JournalRecord;
+}
+
+/** BigInt times travel as decimal strings with an 'n' suffix. */
+export function recordJson(record: JournalRecord): string {
+  return JSON.stringify(record, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value));
 }

@@ -15,11 +15,11 @@ import type { TreeActivity } from './auto-snapshot.js';
 import { Barrier } from './barrier.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
-import { InodeTable, ROOT_INO } from './inode-table.js';
-import { Journal } from './journal.js';
-import { reviveRecord } from './records.js';
+import { InodeTable, isTransientName, ROOT_INO, UnappliableRecord } from './inode-table.js';
+import { Journal, JournalDamage, type OpenedJournal } from './journal.js';
+import { MalformedRecord, parseRecord } from './records.js';
 import { StagingArea } from './staging.js';
-import { countTree, isTransientName, loadTree, rootAttributesOf, writeTree } from './tree-sync.js';
+import { countTree, loadTree, rootAttributesOf, writeTree } from './tree-sync.js';
 
 export interface SessionOptions {
   /** Per-repository local state: journal and staging. */
@@ -30,6 +30,13 @@ export interface SessionOptions {
   readonly onError?: (error: unknown) => void;
   /** List `.snapshots` in the root folder (it is always reachable by path). */
   readonly showSnapshots?: boolean;
+  /**
+   * When the journal cannot be replayed whole: set it aside (a copy stays in the state
+   * folder), keep the complete records before the first one that cannot be applied, and go on.
+   */
+  readonly salvage?: boolean;
+  /** Set by open() itself after a salvage, for the report. */
+  readonly salvaged?: { readonly copy: string; readonly kept: number };
   /** Applied after every snapshot this session takes (`cairn mount --forget-policy`). */
   readonly retention?: RetentionPolicy;
   /** Told which snapshots the retention policy forgot. */
@@ -52,6 +59,27 @@ export interface OpenReport {
   readonly replayed: number;
   readonly files: number;
   readonly dirs: number;
+  /** Bytes of a torn last record (never acknowledged) cut from the journal. */
+  readonly cutBytes: number;
+  /** After --salvage: where the old journal was set aside, and how many records were kept. */
+  readonly salvaged?: { readonly copy: string; readonly kept: number };
+}
+
+/** Checks and applies a crashed session's records; throws JournalDamage naming the first that does not fit. */
+function replayJournal(table: InodeTable, rawRecords: readonly unknown[], stateDir: string): void {
+  for (const [i, raw] of rawRecords.entries()) {
+    try {
+      table.replay([parseRecord(raw)]);
+    } catch (e) {
+      if (!(e instanceof MalformedRecord) && !(e instanceof UnappliableRecord)) throw e;
+      throw new JournalDamage(
+        `record ${i + 1} of ${rawRecords.length} in the journal in ${stateDir} does not fit the snapshot it continues: ${e.message}`,
+        `mount with --salvage to keep the ${i} change(s) before it (a copy of the journal stays in ${stateDir}), or move ${stateDir} away to mount the last snapshot`,
+        null,
+        rawRecords.slice(0, i),
+      );
+    }
+  }
 }
 
 export class LiveSession {
@@ -79,19 +107,27 @@ export class LiveSession {
 
   static async open(repo: Repository, options: SessionOptions): Promise<{ session: LiveSession; report: OpenReport }> {
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
-    const staging = new StagingArea(path.join(options.stateDir, 'staging'));
     const snapshots = await repo.listSnapshots();
     const latest = snapshots[snapshots.length - 1] ?? null;
-    const { journal, header, records } = Journal.open(options.stateDir, latest?.id ?? null);
+    let opened: OpenedJournal;
+    try {
+      opened = Journal.open(options.stateDir, latest?.id ?? null);
+    } catch (e) {
+      if (!(e instanceof JournalDamage) || !options.salvage) throw e;
+      const copy = Journal.rewrite(options.stateDir, e.base, e.validRecords);
+      return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: e.validRecords.length } });
+    }
+    const { journal, header, records: rawRecords } = opened;
     const base = header.base === null ? null : (snapshots.find((s) => s.id === header.base) ?? null);
     const missing = header.base !== null && !base;
     const forgotten = missing && (await repo.listForgotten()).ids.has(header.base!);
     if (missing && !forgotten) {
+      journal.close();
       throw new CairnError('CORRUPT', `the local journal continues snapshot ${header.base!.slice(0, 12)}, which is not in the repository`, {
         hint: `the store lost that snapshot, or ${options.stateDir} belongs to another copy; move that folder away to mount the latest snapshot (its unsaved changes stay in it)`,
       });
     }
-    if (records.length === 0 && header.base !== (latest?.id ?? null)) {
+    if (rawRecords.length === 0 && header.base !== (latest?.id ?? null)) {
       // Nothing pending: start from the newest snapshot (another writer moved on, or
       // `cairn forget` removed the one this machine last saw).
       journal.reset(latest?.id ?? null);
@@ -99,19 +135,35 @@ export class LiveSession {
       return LiveSession.open(repo, options);
     }
     if (forgotten) {
-      throw new CairnError('CORRUPT', `the local journal holds ${records.length} unsaved change(s) to snapshot ${header.base!.slice(0, 12)}, which was forgotten since`, {
+      journal.close();
+      throw new CairnError('CORRUPT', `the local journal holds ${rawRecords.length} unsaved change(s) to snapshot ${header.base!.slice(0, 12)}, which was forgotten since`, {
         hint: `they cannot be applied to another snapshot; move ${options.stateDir} away to mount the latest snapshot (the journal stays readable in it)`,
       });
     }
+    const staging = new StagingArea(path.join(options.stateDir, 'staging'));
     const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
+    // New files are numbered above every id the repository has used (ids are never reused).
+    table.raiseNextIno(await repo.nextFileIdFloor());
     const now = BigInt(Date.now()) * 1_000_000n;
-    await loadTree(repo, table, base?.snapshot.tree ?? null, base?.snapshot.root ?? {
+    const { legacy: legacyBase } = await loadTree(repo, table, base?.snapshot.tree ?? null, base?.snapshot.root ?? {
       mode: 0o755, uid: options.uid, gid: options.gid, atimeNs: now, mtimeNs: now, ctimeNs: now,
     });
-    for (const raw of records) table.apply(reviveRecord(raw));
+    try {
+      if (legacyBase && rawRecords.length > 0) {
+        // Only possible with a journal from before format 2: file ids given out now need not match.
+        throw new JournalDamage(`the journal in ${options.stateDir} holds changes to a format-1 snapshot, whose files have no stable ids`, `move ${options.stateDir} away to mount the last snapshot`, header.base, []);
+      }
+      replayJournal(table, rawRecords, options.stateDir);
+    } catch (e) {
+      journal.close();
+      staging.close();
+      if (!(e instanceof JournalDamage) || !options.salvage) throw e;
+      const copy = Journal.rewrite(options.stateDir, header.base, e.validRecords);
+      return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: e.validRecords.length } });
+    }
     const data = new FileData(repo, staging);
-    const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError });
     const barrier = new Barrier();
+    const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError, barrier });
     const budget = options.writeBudget;
     let space: Promise<void> | null = null;
     const overBudget = () => budget !== undefined && staging.bytes + budget.queuedBytes() > budget.limitBytes;
@@ -135,21 +187,42 @@ export class LiveSession {
     });
     const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base, options);
     session.dropTransientNames();
-    fs.changedSinceSnapshot = records.length > 0;
+    session.dropStaleStaging();
+    fs.changedSinceSnapshot = rawRecords.length > 0;
+    if (options.salvaged && !options.readOnly) {
+      // What could be saved from a damaged journal goes into a snapshot at once.
+      await session.snapshot(['salvaged']);
+    } else if (legacyBase && !options.readOnly) {
+      // A version-1 tree has no stable file ids: store it again as version 2 before any
+      // change is journaled against the ids just given out (docs/FORMAT.md "Versions").
+      await session.snapshot(['format-upgrade']);
+    }
     const counts = countTree(table);
-    return { session, report: { base, replayed: records.length, files: counts.files, dirs: counts.dirs } };
+    return {
+      session,
+      report: { base, replayed: rawRecords.length, files: counts.files, dirs: counts.dirs, cutBytes: opened.cutBytes, ...(options.salvaged ? { salvaged: options.salvaged } : {}) },
+    };
   }
 
-  /** Unlinked-but-open files of a mount that died stay unlinked. */
+  /** Unlinked-but-open files of a mount that died stay unlinked (libfuse would have removed them). */
   private dropTransientNames(): void {
     for (const inode of [...this.table.all()]) {
       if (!inode.children) continue;
       for (const name of [...inode.children.keys()]) {
-        if (!isTransientName(name)) continue;
-        const record = { op: 'unlink', parent: inode.ino, name, t: BigInt(Date.now()) * 1_000_000n } as const;
-        this.journal.append(record);
-        this.table.apply(record);
+        // Not journaled: no snapshot holds the name, and a replay ends here again.
+        if (isTransientName(name)) this.table.apply({ op: 'unlink', parent: inode.ino, name, t: BigInt(Date.now()) * 1_000_000n });
       }
+    }
+  }
+
+  /**
+   * Staging files whose bytes the replayed journal does not use: of files deleted or
+   * committed before the crash (the deletion of the staging file was what the crash cut).
+   */
+  private dropStaleStaging(): void {
+    for (const ino of this.staging.inodes()) {
+      const inode = this.table.get(ino);
+      if (!inode || inode.type !== 'file' || inode.dirty.isEmpty) this.staging.remove(ino);
     }
   }
 
@@ -188,6 +261,7 @@ export class LiveSession {
           tags,
           parent: this.base?.id ?? null,
           stats: { ...counts, addedBytes: this.flusher.addedBytes + stats.addedBytes },
+          nextFileId: this.table.nextFileId,
         });
         this.journal.reset(stored.id);
         this.flusher.addedBytes = 0;

@@ -14,6 +14,8 @@ export class StagingArea {
   private readonly fds = new Map<number, number>();
   /** Bytes written per staging file since it was created (overwrites count again: an upper bound). */
   private readonly written = new Map<number, number>();
+  /** Staging files whose folder entry is known to be on disk (fsync'd folder). */
+  private readonly namesSynced = new Set<number>();
   /** Their sum: what the write budget (back-pressure) counts. */
   bytes = 0;
 
@@ -77,7 +79,18 @@ export class StagingArea {
 
   sync(ino: number): void {
     // A descriptor closed by the LRU may have unsynced pages: fsync through a fresh one.
-    if (existsSync(this.pathOf(ino))) fsyncSync(this.fd(ino));
+    if (!existsSync(this.pathOf(ino))) return;
+    fsyncSync(this.fd(ino));
+    if (!this.namesSynced.has(ino)) {
+      // A new staging file's name is durable only once its folder is synced too.
+      const dirFd = openSync(this.dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+      this.namesSynced.add(ino);
+    }
   }
 
   remove(ino: number): void {
@@ -85,6 +98,7 @@ export class StagingArea {
     if (fd !== undefined) closeSync(fd);
     this.fds.delete(ino);
     rmSync(this.pathOf(ino), { force: true });
+    this.namesSynced.delete(ino);
     this.bytes -= this.written.get(ino) ?? 0;
     this.written.delete(ino);
   }

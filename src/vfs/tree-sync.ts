@@ -2,14 +2,17 @@
  * Between the repository's trees and the live inode table: load a snapshot into inodes,
  * and write the changed directories back as tree blobs. Writing re-encodes only
  * directories without a current tree id (changed since load or last write).
+ *
+ * Inodes are numbered by the file ids the trees carry, so a journal written against one
+ * session applies to the same files after a remount, after a snapshot, on any machine.
  */
+import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
 import type { TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
-import { type Inode, InodeTable, newInode, ROOT_INO } from './inode-table.js';
+import { type Inode, InodeTable, isTransientName, newInode, ROOT_INO, storedLinks } from './inode-table.js';
 
-/** Names libfuse2 gives unlinked-but-open files; transient, never part of a snapshot. */
-export const isTransientName = (name: string): boolean => name.startsWith('.fuse_hidden');
+export { isTransientName };
 
 export function rootAttributesOf(root: Inode): RootAttributes {
   return {
@@ -30,24 +33,41 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
 }
 
 /**
- * Loads a whole snapshot tree into `table`, numbering inodes depth-first in name order, so
- * the same snapshot always gets the same inode numbers (the journal relies on it).
+ * Loads a whole snapshot tree into `table`. Version-2 trees give every inode its file id
+ * (names with one id are hard links of one file). A version-1 tree has no stable ids: its
+ * files are numbered afresh from the table's next id, hard links grouped by the old
+ * per-snapshot number, and every folder is marked changed so the next snapshot stores it
+ * again as version 2.
  */
-export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<void> {
+export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<{ legacy: boolean }> {
   const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: new Map((root.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])), nlink: 1 });
   table.add(rootInode);
-  if (rootTree === null) return;
-  const hardLinks = new Map<number, Inode>();
+  if (rootTree === null) return { legacy: false };
+  let legacyFound = false;
+  const legacyLinks = new Map<number, Inode>();
+  let highest = ROOT_INO;
   const loadDir = async (dir: Inode, treeId: string) => {
     const tree = await repo.loadTree(treeId);
+    const legacy = tree.version === 1;
+    legacyFound ||= legacy;
     for (const node of tree.nodes) {
-      let inode = node.type === 'file' && node.links > 1 ? hardLinks.get(node.inode) : undefined;
+      let inode: Inode | undefined;
+      if (legacy) {
+        inode = node.type === 'file' && node.links > 1 ? legacyLinks.get(node.fileId) : undefined;
+      } else {
+        inode = table.get(node.fileId);
+        if (inode && (inode.type === 'dir' || node.type === 'dir' || inode.type !== node.type)) {
+          throw corrupt(`tree ${treeId}`, `file id ${node.fileId} of ${JSON.stringify(node.name)} is also used by another entry`);
+        }
+      }
       if (!inode) {
-        inode = inodeFromNode(table.allocateIno(), node);
+        if (!legacy && node.fileId <= ROOT_INO) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has the reserved file id ${node.fileId}`);
+        inode = inodeFromNode(legacy ? table.allocateIno() : node.fileId, node);
+        highest = Math.max(highest, inode.ino);
         if (node.type === 'file') {
           inode.content = (node.content ?? []).map((id) => ({ id, size: repo.blobPlainSize(id) }));
           inode.baseLimit = node.size;
-          if (node.links > 1) hardLinks.set(node.inode, inode);
+          if (legacy && node.links > 1) legacyLinks.set(node.fileId, inode);
         }
         table.add(inode);
       }
@@ -59,16 +79,18 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
         await loadDir(inode, node.subtree!);
       }
     }
-    dir.treeId = treeId;
+    if (!legacy) dir.treeId = treeId;
   };
   await loadDir(rootInode, rootTree);
+  table.raiseNextIno(highest + 1);
+  return { legacy: legacyFound };
 }
 
 export function nodeFromInode(name: string, inode: Inode, subtree?: string): TreeNode {
   const base = {
     name, type: inode.type, mode: inode.mode, uid: inode.uid, gid: inode.gid,
     mtimeNs: inode.mtimeNs, atimeNs: inode.atimeNs, ctimeNs: inode.ctimeNs,
-    inode: inode.ino, links: inode.type === 'dir' ? 1 : inode.nlink,
+    fileId: inode.ino, links: inode.type === 'dir' ? 2 + inode.subdirs : storedLinks(inode),
     ...(inode.xattrs.size > 0 ? { xattrs: [...inode.xattrs].map(([n, value]) => ({ name: n, value })) } : {}),
   };
   switch (inode.type) {
@@ -121,7 +143,7 @@ export function countTree(table: InodeTable): { files: number; dirs: number; byt
   let dirs = 0;
   let bytes = 0;
   for (const inode of table.all()) {
-    if (inode.nlink === 0) continue;
+    if (storedLinks(inode) <= 0) continue;
     if (inode.type === 'dir') dirs++;
     else if (inode.type === 'file') {
       files++;

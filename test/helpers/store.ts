@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -17,4 +18,20 @@ export async function packBytes(store: string): Promise<number> {
     for (const name of await readdir(path.join(store, 'data', sub))) total += (await stat(path.join(store, 'data', sub, name))).size;
   }
   return total;
+}
+
+/**
+ * A real small disk for "disk full" tests: a tmpfs of `size` (like '1m') mounted at `dir`
+ * (needs root). Returns its unmount.
+ */
+export function mountSmallDisk(dir: string, size: string): () => void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  return () => void spawnSync('umount', ['-l', dir]);
+}
+
+/** Fills the disk holding `dir` with a filler file; returns its path (delete it to free the space). */
+export function fillDisk(dir: string): string {
+  const filler = path.join(dir, 'filler');
+  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+  return filler;
 }

@@ -109,10 +109,10 @@ describe('cairn CLI with bad input', () => {
   it('refuses a repository of a newer format version (exit 7)', async () => {
     const store = await copyStore('future');
     const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
-    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, version: 2 }));
+    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, version: 3 }));
     const r = await cairn(['snapshots', store], auth);
     expect(r.code).toBe(EXIT.unsupportedVersion);
-    expect(r.stderr).toMatch(/format version 2.*upgrade cairn/s);
+    expect(r.stderr).toMatch(/format version 3.*upgrade cairn/s);
   });
 
   it('passes check --read-data on the undamaged store', async () => {

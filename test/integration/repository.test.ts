@@ -13,7 +13,7 @@ import { passphrase, tempDir } from '../helpers/store.js';
 const fileNode = (name: string, content: string[], size: number): TreeNode => ({
   name, type: 'file', mode: 0o644, uid: 1000, gid: 1000, size,
   mtimeNs: 1_732_280_000_123_456_789n, atimeNs: 1_732_280_000_000_000_001n, ctimeNs: 1_732_280_001_999_999_999n,
-  inode: 7, links: 1, content, xattrs: [{ name: 'user.note', value: Buffer.from('hi') }],
+  fileId: 7, links: 1, content, xattrs: [{ name: 'user.note', value: Buffer.from('hi') }],
 });
 
 describe('repository on a local folder', () => {

@@ -13,13 +13,13 @@ const times = { mtimeNs: 1_700_000_000_987_654_321n, atimeNs: 1_700_000_001_000_
 
 const sampleTree: Tree = {
   nodes: [
-    { name: 'zeta', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, ...times, inode: 1, links: 1, subtree: id() },
-    { name: 'Ä file with spaces.txt', type: 'file', mode: 0o4644, uid: 1000, gid: 100, size: 12, ...times, inode: 2, links: 2, content: [id(), id()], xattrs: [{ name: 'user.b', value: Buffer.from([0, 1, 2]) }, { name: 'user.a', value: Buffer.alloc(0) }] },
-    { name: 'hard', type: 'file', mode: 0o644, uid: 1000, gid: 100, size: 12, ...times, inode: 2, links: 2, content: [] },
-    { name: 'link', type: 'symlink', mode: 0o777, uid: 1, gid: 1, size: 6, ...times, inode: 3, links: 1, target: '../etc' },
-    { name: 'null', type: 'chardev', mode: 0o666, uid: 0, gid: 0, size: 0, ...times, inode: 4, links: 1, rdev: 259 },
-    { name: 'pipe', type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, inode: 5, links: 1 },
-    { name: 'sock', type: 'socket', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, inode: 6, links: 1 },
+    { name: 'zeta', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, ...times, fileId: 1, links: 1, subtree: id() },
+    { name: 'Ä file with spaces.txt', type: 'file', mode: 0o4644, uid: 1000, gid: 100, size: 12, ...times, fileId: 2, links: 2, content: [id(), id()], xattrs: [{ name: 'user.b', value: Buffer.from([0, 1, 2]) }, { name: 'user.a', value: Buffer.alloc(0) }] },
+    { name: 'hard', type: 'file', mode: 0o644, uid: 1000, gid: 100, size: 12, ...times, fileId: 2, links: 2, content: [] },
+    { name: 'link', type: 'symlink', mode: 0o777, uid: 1, gid: 1, size: 6, ...times, fileId: 3, links: 1, target: '../etc' },
+    { name: 'null', type: 'chardev', mode: 0o666, uid: 0, gid: 0, size: 0, ...times, fileId: 4, links: 1, rdev: 259 },
+    { name: 'pipe', type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, fileId: 5, links: 1 },
+    { name: 'sock', type: 'socket', mode: 0o600, uid: 0, gid: 0, size: 0, ...times, fileId: 6, links: 1 },
   ],
 };
 
@@ -65,12 +65,35 @@ describe('tree codec', () => {
     expect(() => decodeTree(Buffer.from(JSON.stringify(json)))).toThrow(DecodeError);
   });
 
+  it('writes version 2 with file ids, and reads version 1 taking its per-snapshot inode as the id', () => {
+    const json = JSON.parse(encodeTree(sampleTree).toString());
+    expect(json.version).toBe(2);
+    expect(json.nodes[0]).toMatchObject({ name: 'hard', fileId: 2, links: 2 });
+    json.version = 1;
+    for (const node of json.nodes) {
+      node.inode = node.fileId;
+      delete node.fileId;
+    }
+    const v1 = decodeTree(Buffer.from(JSON.stringify(json)));
+    expect(v1.version).toBe(1);
+    expect(v1.nodes.map((n) => n.fileId)).toEqual(decodeTree(encodeTree(sampleTree)).nodes.map((n) => n.fileId));
+    json.version = 2; // a version-2 tree must carry fileId
+    expect(() => decodeTree(Buffer.from(JSON.stringify(json)))).toThrow(DecodeError);
+  });
+
   it('survives fuzzing', () => fuzz(encodeTree(sampleTree), decodeTree));
 });
 
 describe('snapshot codec', () => {
-  const snapshot: Snapshot = { seq: 3, timeNs: 1_764_000_000_123_456_789n, host: 'laptop', user: 'ann', tags: ['daily'], tree: id(), parent: id(), previous: id(), stats: { files: 10, dirs: 2, bytes: 12345, addedBytes: 100 } };
+  const snapshot: Snapshot = { seq: 3, timeNs: 1_764_000_000_123_456_789n, host: 'laptop', user: 'ann', tags: ['daily'], tree: id(), parent: id(), previous: id(), stats: { files: 10, dirs: 2, bytes: 12345, addedBytes: 100 }, nextFileId: 4711 };
   it('round-trips', () => expect(decodeSnapshot(encodeSnapshot(snapshot))).toEqual(snapshot));
+  it('reads version 1, which has no file id mark', () => {
+    const json = JSON.parse(encodeSnapshot(snapshot).toString());
+    json.version = 1;
+    delete json.nextFileId;
+    const { nextFileId: _, ...v1 } = snapshot;
+    expect(decodeSnapshot(Buffer.from(JSON.stringify(json)))).toEqual(v1);
+  });
   it('survives fuzzing', () => fuzz(encodeSnapshot(snapshot), decodeSnapshot));
 });
 

@@ -236,7 +236,7 @@ describe('live filesystem (no FUSE)', () => {
     // The committed chunk list equals chunking the whole file from scratch.
     const { saveContent } = await import('../../src/repository/file-content.js');
     const fresh = await saveContent(repo, [expected]);
-    const node = s.table.get(s.fs.getattr('/big').ino)!;
+    const node = s.table.get(Number(s.fs.getattr('/big').ino))!;
     expect(node.content.map((c) => c.id)).toEqual(fresh.content);
     await s.close();
   });

@@ -7,7 +7,7 @@ import { CachedBackend } from '../../backend/cached.js';
 import { startControlServer } from '../../control/server.js';
 import type { MountStatus } from '../../control/protocol.js';
 import { CairnError } from '../../errors/errors.js';
-import { createFuse } from '../../fuse/adapter.js';
+import { assertPatchedBinding, createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
 import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
@@ -36,6 +36,7 @@ interface MountOpts {
   attrTimeout?: string;
   forgetPolicy: string;
   readOnly?: boolean;
+  salvage?: boolean;
 }
 
 export function registerMount(program: Command): void {
@@ -47,6 +48,7 @@ export function registerMount(program: Command): void {
       .argument('<mountpoint>', 'an existing empty folder'),
   )
     .option('--read-only', 'show the newest snapshot read-only, beside a writer elsewhere (takes a shared lock)')
+    .option('--salvage', 'when the local journal of a crashed mount cannot be replayed whole: keep what it holds up to the damage (a copy stays in the state folder), then take a snapshot')
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
     .option('--cache-dir <dir>', 'SFTP stores: object cache and upload queue (default: $XDG_CACHE_HOME/cairn/<repository id>)')
     .option('--cache-size <size>', 'SFTP stores: local disk for cached objects plus uploads waiting while the server is away (like 500M, 2G)', '2G')
@@ -63,6 +65,7 @@ export function registerMount(program: Command): void {
       parseDuration(opts.snapshotInterval, '--snapshot-interval');
       parseDuration(opts.snapshotQuiet, '--snapshot-quiet');
       const budget = parseSize(opts.cacheSize, '--cache-size');
+      assertPatchedBinding();
       await checkMountpoint(mountpoint);
       // Set once the repository id is known (the cache folder is named by it).
       const remote: { cache: CachedBackend | null } = { cache: null };
@@ -117,14 +120,17 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     ...(opts.forgetPolicy === 'timemachine' && !readOnly ? { retention: TIME_MACHINE_POLICY } : {}),
     onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
     ...(cached ? { writeBudget: { limitBytes: cached.budgetBytes, queuedBytes: () => cached.queuedBytesNow } } : {}),
+    salvage: opts.salvage ?? false,
   });
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
+  if (report.salvaged) note(`cairn: salvaged ${report.salvaged.kept} change(s) from a journal that could not be replayed whole; the old journal is kept as ${report.salvaged.copy}`);
+  if (report.cutBytes > 0) note(`cairn: cut ${report.cutBytes} byte(s) of an incomplete last journal record (a change the killed mount never acknowledged)`);
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
   const queuedAtStart = cached?.status().queuedObjects ?? 0;
   if (queuedAtStart > 0) note(`cairn: resuming ${queuedAtStart} upload(s) a previous mount left queued`);
 
-  const fuse = createFuse(session.fs, session.barrier, mountpoint, {
+  const fuse = createFuse(session.fs, mountpoint, {
     allowOther: opts.allowOther,
     attrTimeoutSeconds: Number(opts.attrTimeout),
     readOnly,

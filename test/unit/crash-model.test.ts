@@ -1,0 +1,296 @@
+/**
+ * The crash model at the filesystem layer (no FUSE, fast, many rounds): a seeded random
+ * workload of every kind of change, mirrored in a plain in-memory model; at random points
+ * the session is abandoned as a killed process would leave it (journal, staging and store
+ * as they are; nothing in memory survives, not even the repository object), a new session
+ * opens the same state folder, and the tree must equal the model: content, modes, symlinks,
+ * hard-link groups, link counts, and every file keeps its file id. Snapshots, background
+ * commits and clean remounts happen in between. test/mount/crash-model.test.ts does the
+ * same through a real mount with SIGKILL.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as path from 'node:path';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Repository } from '../../src/repository/repository.js';
+import { checkRepository } from '../../src/repository/check.js';
+import type { Stat } from '../../src/vfs/filesystem.js';
+import { LiveSession } from '../../src/vfs/session.js';
+import { Random } from '../helpers/random.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+const O_RDWR = 2;
+
+interface FileObject {
+  data: Buffer;
+  mode: number;
+  /** The file id the mount gave it (st_ino); must never change. */
+  ino?: bigint;
+}
+
+type Entry = { kind: 'file'; file: FileObject } | { kind: 'dir'; mode: number } | { kind: 'symlink'; target: string };
+
+/** What the tree must look like: path -> entry; hard links share one FileObject. */
+class Model {
+  readonly entries = new Map<string, Entry>([['/', { kind: 'dir', mode: 0o755 }]]);
+
+  paths(kind: Entry['kind']): string[] {
+    return [...this.entries].filter(([p, e]) => e.kind === kind && p !== '/').map(([p]) => p);
+  }
+
+  dirs(): string[] {
+    return [...this.entries].filter(([, e]) => e.kind === 'dir').map(([p]) => p);
+  }
+
+  children(dir: string): string[] {
+    const prefix = dir === '/' ? '/' : `${dir}/`;
+    return [...this.entries.keys()].filter((p) => p !== '/' && p.startsWith(prefix) && !p.slice(prefix.length).includes('/'));
+  }
+
+  /** Moves an entry (and, for a folder, everything below it). */
+  move(from: string, to: string): void {
+    const moved = [...this.entries].filter(([p]) => p === from || p.startsWith(`${from}/`));
+    for (const [p] of moved) this.entries.delete(p);
+    for (const [p, e] of moved) this.entries.set(to + p.slice(from.length), e);
+  }
+}
+
+const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+describe('crash model of the filesystem layer', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+
+  beforeEach(async () => ({ dir, cleanup } = await tempDir('cairn-crash-model-')));
+  afterEach(async () => cleanup());
+
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) {
+    it(`seed ${seed}: after every crash the tree equals what was acknowledged, with the same file ids`, async () => {
+      const random = new Random(seed);
+      const backend = new MemoryBackend();
+      await Repository.init(backend, passphrase('model'));
+      const stateDir = path.join(dir, 'state');
+      const start = async () => {
+        const repo = await Repository.open(backend, passphrase('model'));
+        return { repo, session: (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000 })).session };
+      };
+      let { session } = await start();
+      const model = new Model();
+      let counter = 0;
+      const hidden: { fh: number; name: string; file: FileObject }[] = [];
+      const log: string[] = [];
+
+      const fs = () => session.fs;
+      const writeAt = async (fh: number, offset: number, data: Buffer) => {
+        for (let at = 0; at < data.length; at += 131072) await fs().write(fh, offset + at, data.subarray(at, at + 131072));
+      };
+      const patch = (file: FileObject, offset: number, data: Buffer) => {
+        const size = Math.max(file.data.length, offset + data.length);
+        const next = Buffer.alloc(size);
+        file.data.copy(next);
+        data.copy(next, offset);
+        file.data = next;
+      };
+      const resize = (file: FileObject, size: number) => {
+        const next = Buffer.alloc(size);
+        file.data.copy(next, 0, 0, Math.min(size, file.data.length));
+        file.data = next;
+      };
+      const newPath = () => join(random.pick(model.dirs()), `n${counter++}${random.chance(0.1) ? ' with space' : ''}`);
+
+      const compare = async (when: string) => {
+        const actual = new Map<string, Stat>();
+        const walk = async (p: string) => {
+          const { names, stats } = await fs().readdir(p);
+          for (const [i, name] of names.entries()) {
+            const child = join(p, name);
+            actual.set(child, stats[i]!);
+            if ((stats[i]!.mode & 0o170000) === 0o040000) await walk(child);
+          }
+        };
+        await walk('/');
+        const expected = [...model.entries.keys()].filter((p) => p !== '/').sort();
+        expect([...actual.keys()].sort(), `${when}: paths (seed ${seed}, after ${log.slice(-5).join('; ')})`).toEqual(expected);
+        const groups = new Map<bigint, FileObject>();
+        for (const p of expected) {
+          const e = model.entries.get(p)!;
+          const st = actual.get(p)!;
+          if (e.kind === 'dir') {
+            expect(st.mode & 0o7777, `${when}: mode of ${p}`).toBe(e.mode);
+          } else if (e.kind === 'symlink') {
+            expect(await fs().readlink(p), `${when}: target of ${p}`).toBe(e.target);
+          } else {
+            expect(st.mode & 0o7777, `${when}: mode of ${p}`).toBe(e.file.mode);
+            expect(st.size, `${when}: size of ${p}`).toBe(e.file.data.length);
+            const fh = await fs().open(p, 0);
+            const data = await fs().read(fh, 0, st.size + 1);
+            fs().release(fh);
+            expect(data.equals(e.file.data), `${when}: content of ${p} (seed ${seed}, after ${log.slice(-5).join('; ')})`).toBe(true);
+            // One file id per file, for exactly its names, never changing.
+            if (e.file.ino === undefined) e.file.ino = st.ino;
+            expect(st.ino, `${when}: file id of ${p}`).toBe(e.file.ino);
+            const seen = groups.get(st.ino);
+            expect(seen === undefined || seen === e.file, `${when}: ${p} shares an id with another file`).toBe(true);
+            groups.set(st.ino, e.file);
+            const names = [...model.entries.values()].filter((x) => x.kind === 'file' && x.file === e.file).length;
+            expect(st.nlink, `${when}: link count of ${p}`).toBe(names);
+          }
+        }
+      };
+
+      const operations: [number, string, () => Promise<void>][] = [
+        [10, 'create', async () => {
+          const p = newPath();
+          const data = random.bytes(random.size());
+          const fh = await fs().create(p, 0o644);
+          await writeAt(fh, 0, data);
+          fs().release(fh);
+          model.entries.set(p, { kind: 'file', file: { data, mode: 0o644 } });
+        }],
+        [8, 'rewrite (O_TRUNC)', async () => {
+          const p = random.pick(model.paths('file'));
+          const e = model.entries.get(p) as { file: FileObject };
+          const fh = await fs().open(p, O_RDWR);
+          await fs().ftruncate(fh, 0);
+          const data = random.bytes(random.size());
+          await writeAt(fh, 0, data);
+          if (random.chance(0.3)) fs().fsync(fh);
+          fs().release(fh);
+          e.file.data = data;
+        }],
+        [6, 'patch', async () => {
+          const p = random.pick(model.paths('file'));
+          const e = model.entries.get(p) as { file: FileObject };
+          const offset = random.int(e.file.data.length + 1000);
+          const data = random.bytes(1 + random.int(70_000));
+          const fh = await fs().open(p, O_RDWR);
+          await writeAt(fh, offset, data);
+          fs().release(fh);
+          patch(e.file, offset, data);
+        }],
+        [4, 'append', async () => {
+          const p = random.pick(model.paths('file'));
+          const e = model.entries.get(p) as { file: FileObject };
+          const data = random.bytes(1 + random.int(30_000));
+          const fh = await fs().open(p, O_RDWR);
+          await writeAt(fh, e.file.data.length, data);
+          fs().release(fh);
+          patch(e.file, e.file.data.length, data);
+        }],
+        [4, 'truncate', async () => {
+          const p = random.pick(model.paths('file'));
+          const e = model.entries.get(p) as { file: FileObject };
+          const size = random.int(e.file.data.length * 2 + 10);
+          await fs().truncate(p, size);
+          resize(e.file, size);
+        }],
+        [5, 'rename', async () => {
+          const from = random.pick([...model.paths('file'), ...model.paths('symlink')]);
+          // Half the time over an existing file.
+          const files = model.paths('file').filter((p) => p !== from);
+          const to = random.chance(0.5) && files.length > 0 ? random.pick(files) : newPath();
+          await fs().rename(from, to);
+          const [a, b] = [model.entries.get(from), model.entries.get(to)];
+          if (a?.kind === 'file' && b?.kind === 'file' && a.file === b.file) return; // two names of one file: POSIX does nothing
+          model.entries.delete(to);
+          model.move(from, to);
+        }],
+        [2, 'rename folder', async () => {
+          const dirs = model.dirs().filter((d) => d !== '/');
+          const from = random.pick(dirs);
+          const to = join(random.pick(model.dirs().filter((d) => d !== from && !d.startsWith(`${from}/`))), `d${counter++}`);
+          await fs().rename(from, to);
+          model.move(from, to);
+        }],
+        [4, 'unlink', async () => {
+          const p = random.pick([...model.paths('file'), ...model.paths('symlink')]);
+          await fs().unlink(p);
+          model.entries.delete(p);
+        }],
+        [3, 'unlink while open (as libfuse does it)', async () => {
+          const p = random.pick(model.paths('file'));
+          const e = model.entries.get(p) as { file: FileObject };
+          const fh = await fs().open(p, O_RDWR);
+          const name = join(path.posix.dirname(p), `.fuse_hidden${(counter++).toString(16).padStart(16, '0')}`);
+          await fs().rename(p, name);
+          model.entries.delete(p);
+          const data = random.bytes(100);
+          await writeAt(fh, 0, data);
+          patch(e.file, 0, data); // its other names, if any, see it
+          hidden.push({ fh, name, file: e.file });
+        }],
+        [2, 'close an unlinked file', async () => {
+          const h = hidden.shift();
+          if (!h) return;
+          fs().release(h.fh);
+          await fs().unlink(h.name);
+        }],
+        [3, 'chmod', async () => {
+          const p = random.pick(model.paths('file'));
+          const mode = random.pick([0o600, 0o640, 0o755, 0o444, 0o4755]);
+          await fs().chmod(p, mode);
+          (model.entries.get(p) as { file: FileObject }).file.mode = mode;
+        }],
+        [3, 'mkdir', async () => {
+          const p = newPath();
+          await fs().mkdir(p, 0o755);
+          model.entries.set(p, { kind: 'dir', mode: 0o755 });
+        }],
+        [1, 'rmdir', async () => {
+          const empty = model.dirs().filter((d) => d !== '/' && model.children(d).length === 0 && !hidden.some((h) => path.posix.dirname(h.name) === d));
+          if (empty.length === 0) return;
+          const p = random.pick(empty);
+          await fs().rmdir(p);
+          model.entries.delete(p);
+        }],
+        [4, 'hard link', async () => {
+          const p = random.pick(model.paths('file'));
+          const to = newPath();
+          await fs().link(p, to);
+          model.entries.set(to, model.entries.get(p)!);
+        }],
+        [2, 'symlink', async () => {
+          const p = newPath();
+          const target = `../t${counter++}`;
+          await fs().symlink(target, p);
+          model.entries.set(p, { kind: 'symlink', target });
+        }],
+        [3, 'snapshot', async () => void (await session.snapshot())],
+        [3, 'background commit', async () => session.flusher.commitAll()],
+        [4, 'crash', async () => {
+          hidden.length = 0; // the killed process's handles are gone, and with them its unlinked files
+          ({ session } = await start());
+          await compare('after a crash');
+        }],
+        [1, 'clean remount', async () => {
+          for (const h of hidden.splice(0)) {
+            fs().release(h.fh);
+            await fs().unlink(h.name);
+          }
+          await session.close();
+          ({ session } = await start());
+          await compare('after a clean remount');
+        }],
+      ];
+      const total = operations.reduce((sum, [w]) => sum + w, 0);
+      for (let step = 0; step < 250; step++) {
+        let r = random.int(total);
+        const [, name, run] = operations.find(([w]) => (r -= w) < 0)!;
+        const needsFile = ['rewrite (O_TRUNC)', 'patch', 'append', 'truncate', 'unlink while open (as libfuse does it)', 'chmod', 'hard link'].includes(name);
+        if (needsFile && model.paths('file').length === 0) continue;
+        if (name === 'rename' && model.paths('file').length + model.paths('symlink').length === 0) continue;
+        if (name === 'unlink' && model.paths('file').length + model.paths('symlink').length === 0) continue;
+        if (name === 'rename folder' && model.dirs().length < 3) continue;
+        log.push(`${step}:${name}`);
+        await run();
+      }
+      await compare('at the end');
+      for (const h of hidden.splice(0)) fs().release(h.fh);
+      await session.close();
+      const again = await start();
+      await compare('after the last remount');
+      const report = await checkRepository(again.repo, { readData: true });
+      expect(report.problems).toEqual([]);
+      await again.session.close();
+    }, 120_000);
+  }
+});
