@@ -1,4 +1,8 @@
-/** The frozen format-v1 store (scripts/make-fixture-store.mjs) must stay readable forever. */
+/**
+ * The frozen stores (scripts/make-fixture-store.mjs) must stay readable forever: format v1
+ * (no file ids) and format v2 (file ids; a hard-link group). A writable mount of a v1 store
+ * stores its snapshot again as v2.
+ */
 import { describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -6,9 +10,13 @@ import { LocalBackend } from '../../src/backend/local.js';
 import { ContentReader } from '../../src/repository/file-content.js';
 import { Repository } from '../../src/repository/repository.js';
 import { checkRepository } from '../../src/repository/check.js';
+import { decodeConfig } from '../../src/format/config.js';
+import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/store-v1');
+const FIXTURE_V2 = path.resolve(__dirname, '../fixtures/store-v2');
+const FOX = 'The quick brown fox jumps over the lazy dog.\n'.repeat(1000);
 
 describe('frozen format v1 store', () => {
   it('opens, lists its snapshot and reads its file exactly', async () => {
@@ -28,6 +36,71 @@ describe('frozen format v1 store', () => {
       expect(fox.mtimeNs).toBe(1763856000123456789n);
       const reader = new ContentReader(repo, fox.content!);
       expect((await reader.read(0, reader.size)).toString()).toBe('The quick brown fox jumps over the lazy dog.\n'.repeat(1000));
+      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'), { skipIndex: true }), { readData: true });
+      expect(report.problems).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('format v2: reads its file ids, a hard-link group shares one, and the view shows them as one file', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const store = path.join(dir, 'store');
+      await fs.cp(FIXTURE_V2, store, { recursive: true });
+      const repo = await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'));
+      const [snap] = await repo.listSnapshots();
+      expect(snap!.snapshot).toMatchObject({ seq: 1, host: 'fixture', tags: ['v2'], nextFileId: 5 });
+      const root = await repo.loadTree(snap!.snapshot.tree);
+      expect(root.version).toBe(2);
+      const docs = await repo.loadTree(root.nodes[0]!.subtree!);
+      expect(docs.nodes.map((n) => [n.name, n.fileId, n.links])).toEqual([['fox-link.txt', 3, 2], ['fox.txt', 3, 2]]);
+      const reader = new ContentReader(repo, docs.nodes[1]!.content!);
+      expect((await reader.read(0, reader.size)).toString()).toBe(FOX);
+      const { session } = await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 0, gid: 0, readOnly: true });
+      const a = await session.fs.getattr('/docs/fox.txt');
+      expect(a).toMatchObject({ ino: 3n, nlink: 2 });
+      expect(await session.fs.getattr('/docs/fox-link.txt')).toMatchObject({ ino: 3n, nlink: 2 });
+      const folder = await session.fs.readlink('/.snapshots/latest');
+      const viewA = await session.fs.getattr(`/.snapshots/${folder}/docs/fox.txt`);
+      const viewB = await session.fs.getattr(`/.snapshots/${folder}/docs/fox-link.txt`);
+      expect(viewA.ino).toBe(viewB.ino);
+      expect(viewA.ino).toBe((1n << 63n) | (1n << 40n) | 3n); // seq 1, file id 3 (docs/FORMAT.md)
+      expect(viewA.nlink).toBe(2);
+      await session.close();
+      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'), { skipIndex: true }), { readData: true });
+      expect(report.problems).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('format v1 mounted for writing: stored again as v2 (tag format-upgrade), same files, config says version 2', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const store = path.join(dir, 'store');
+      await fs.cp(FIXTURE, store, { recursive: true });
+      const repo = await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'));
+      const { session } = await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 0, gid: 0 });
+      const snapshots = await repo.listSnapshots();
+      expect(snapshots.map((s) => s.snapshot.tags)).toEqual([['v1'], ['format-upgrade']]);
+      const upgraded = snapshots[1]!.snapshot;
+      const root = await repo.loadTree(upgraded.tree);
+      expect(root.version).toBe(2);
+      const docs = await repo.loadTree(root.nodes.find((n) => n.name === 'docs')!.subtree!);
+      expect(docs.version).toBe(2);
+      expect(upgraded.nextFileId).toBeGreaterThan(Math.max(...root.nodes.map((n) => n.fileId), ...docs.nodes.map((n) => n.fileId)));
+      const fh = await session.fs.open('/docs/fox.txt', 0);
+      expect((await session.fs.read(fh, 0, 100_000)).toString()).toBe(FOX);
+      session.fs.release(fh);
+      // The v1 snapshot stays browsable, each entry with its own inode number.
+      const folders = (await session.fs.readdir('/.snapshots')).names;
+      const old = await session.fs.getattr(`/.snapshots/${folders[0]}/docs/fox.txt`);
+      const oldDir = await session.fs.getattr(`/.snapshots/${folders[0]}/docs`);
+      expect(old.ino).not.toBe(oldDir.ino);
+      expect((await session.fs.getattr(`/.snapshots/${folders[0]}/docs/fox.txt`)).ino).toBe(old.ino);
+      await session.close();
+      expect(decodeConfig(await fs.readFile(path.join(store, 'config')), store).version).toBe(2);
       const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'), { skipIndex: true }), { readData: true });
       expect(report.problems).toEqual([]);
     } finally {

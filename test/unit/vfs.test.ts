@@ -322,4 +322,29 @@ describe('live filesystem (no FUSE)', () => {
     expect(s.lastSnapshotTreesWritten).toBe(1); // only the root lists /d19's mode
     await s.close();
   });
+
+  it('holds every kind of change while a snapshot holds the tree, and applies each once it lets go', async () => {
+    const s = await open();
+    s.fs.mkdir('/d', 0o755);
+    await writeFile(s, '/f', Buffer.from('x'));
+    s.barrier.freeze();
+    const pending = [
+      s.fs.mkdir('/d2', 0o755),
+      s.fs.rename('/f', '/d/f'),
+      s.fs.symlink('t', '/l'),
+      s.fs.chmod('/d', 0o700),
+      s.fs.setxattr('/d', 'user.a', Buffer.from('1'), 0),
+      s.fs.create('/new', 0o644),
+    ];
+    for (const p of pending) expect(p).toBeInstanceOf(Promise);
+    // Nothing changed while frozen: a tree written now is the tree as it was.
+    expect(s.fs.readdir('/')).toMatchObject({ names: ['d', 'f'] });
+    expect(s.fs.getattr('/d')).toMatchObject({ mode: 0o40755 });
+    s.barrier.thaw();
+    await Promise.all(pending);
+    expect((s.fs.readdir('/') as { names: string[] }).names.sort()).toEqual(['d', 'd2', 'l', 'new']);
+    expect(s.fs.getattr('/d/f')).toMatchObject({ mode: 0o100644 });
+    expect((s.fs.getattr('/d') as { mode: number }).mode & 0o7777).toBe(0o700);
+    await s.close();
+  });
 });
