@@ -306,5 +306,5 @@ describe('crash model through a real mount, with SIGKILL', () => {
     const check = await cairn(['check', store, '--read-data'], env);
     expect(check.stdout + check.stderr).toMatch(/no errors/);
     expect(check.code).toBe(0);
-  }, 900_000);
+  }, Math.max(900_000, ROUNDS * 60_000));
 });
