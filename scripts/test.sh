@@ -6,6 +6,8 @@ bash scripts/setup.sh
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0
+# Tests are code: they type-check with the rest before they run.
+npx tsc -p tsconfig.test.json || status=$?
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
 # A plain closing line any CI understands.
 node -e '

@@ -168,6 +168,9 @@ describe('crash regressions through a real mount', () => {
     m = await mount(store, mnt, state, env);
     expect(ino(path.join(mnt, 'a', 'f'))).toBe(before);
     expect(await m.unmount()).toBe(0);
+    // Stats count a hard-linked file once: a/f, a/solo and 150 empty files (e1 twice named).
+    const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { stats: { files: number; dirs: number } }[];
+    expect(listed.map((x) => x.stats)).toMatchObject([{ files: 2, dirs: 4 }, { files: 152, dirs: 5 }]);
   });
 
   it('refuses a journal record it cannot apply with exit 12 and what to do; --salvage keeps what came before and snapshots it', async () => {

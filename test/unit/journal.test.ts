@@ -79,7 +79,7 @@ describe('journal', () => {
     journal.close();
     const bytes = readFileSync(file());
     const second = encodeHeader(null).length + encodeLine(recordJson(write(0))).length;
-    bytes[second + 20] ^= 0x01; // a flipped bit in record 2 of 4
+    bytes[second + 20]! ^= 0x01; // a flipped bit in record 2 of 4
     writeFileSync(file(), bytes);
     let damage: unknown;
     try {

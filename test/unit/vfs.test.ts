@@ -18,8 +18,8 @@ const O_RDONLY = 0;
 const O_WRONLY = 1;
 
 async function readAll(session: LiveSession, file: string): Promise<Buffer> {
-  const fh = session.fs.open(file, O_RDONLY);
-  const size = session.fs.getattr(file).size;
+  const fh = (await session.fs.open(file, O_RDONLY));
+  const size = (await session.fs.getattr(file)).size;
   const data = await session.fs.read(fh, 0, size + 10);
   session.fs.release(fh);
   return data;
@@ -28,9 +28,9 @@ async function readAll(session: LiveSession, file: string): Promise<Buffer> {
 async function writeFile(session: LiveSession, file: string, data: Buffer, offset = 0): Promise<void> {
   let fh: number;
   try {
-    fh = session.fs.open(file, O_WRONLY);
+    fh = (await session.fs.open(file, O_WRONLY));
   } catch {
-    fh = session.fs.create(file, 0o644);
+    fh = (await session.fs.create(file, 0o644));
   }
   for (let at = 0; at < data.length; at += 131072) await session.fs.write(fh, offset + at, data.subarray(at, at + 131072));
   session.fs.release(fh);
@@ -71,20 +71,20 @@ describe('live filesystem (no FUSE)', () => {
     s.fs.setxattr('/docs/renamed.txt', 'user.tag', Buffer.from('v'), 0);
     s.fs.utimens('/docs/renamed.txt', 1_600_000_000_111_222_333n, 1_600_000_000_444_555_666n);
     expect((await readAll(s, '/docs/big.bin')).equals(big)).toBe(true);
-    expect(s.fs.getattr('/hard').nlink).toBe(2);
-    expect(s.fs.getattr('/hard').ino).toBe(s.fs.getattr('/docs/renamed.txt').ino);
+    expect((await s.fs.getattr('/hard')).nlink).toBe(2);
+    expect((await s.fs.getattr('/hard')).ino).toBe((await s.fs.getattr('/docs/renamed.txt')).ino);
     await s.close();
 
     const again = await open();
     expect((await readAll(again, '/docs/big.bin')).equals(big)).toBe(true);
     expect((await readAll(again, '/hard')).toString()).toBe('hello');
-    expect(again.fs.getattr('/hard').nlink).toBe(2);
-    expect(again.fs.getattr('/hard').ino).toBe(again.fs.getattr('/docs/renamed.txt').ino);
+    expect((await again.fs.getattr('/hard')).nlink).toBe(2);
+    expect((await again.fs.getattr('/hard')).ino).toBe((await again.fs.getattr('/docs/renamed.txt')).ino);
     expect(again.fs.readlink('/sym')).toBe('docs/small.txt');
     expect(again.fs.getxattr('/docs/renamed.txt', 'user.tag').toString()).toBe('v');
-    expect(again.fs.getattr('/docs/renamed.txt').mtimeNs).toBe(1_600_000_000_444_555_666n);
-    expect(again.fs.readdir('/docs').names.sort()).toEqual(['big.bin', 'renamed.txt']);
-    expect(again.fs.getattr('/').nlink).toBe(3);
+    expect((await again.fs.getattr('/docs/renamed.txt')).mtimeNs).toBe(1_600_000_000_444_555_666n);
+    expect((await again.fs.readdir('/docs')).names.sort()).toEqual(['big.bin', 'renamed.txt']);
+    expect((await again.fs.getattr('/')).nlink).toBe(3);
     await again.close();
     expect((await repo.listSnapshots()).length).toBe(1);
   });
@@ -110,7 +110,7 @@ describe('live filesystem (no FUSE)', () => {
     s.fs.rename('/e', '/d2'); // a directory over nothing
     s.fs.mkdir('/empty', 0o755);
     s.fs.rename('/d2', '/empty'); // over an empty directory
-    expect(s.fs.readdir('/').names.sort()).toEqual(['d', 'empty']);
+    expect((await s.fs.readdir('/')).names.sort()).toEqual(['d', 'empty']);
     await s.close();
   });
 
@@ -127,7 +127,7 @@ describe('live filesystem (no FUSE)', () => {
     const expected = Buffer.from(data.subarray(0, 1_500_000));
     Buffer.from('PATCH').copy(expected, 1000);
     expect((await readAll(after, '/keep/a.bin')).equals(expected)).toBe(true);
-    expect(after.fs.getattr('/keep/a.bin').mode & 0o7777).toBe(0o600);
+    expect((await after.fs.getattr('/keep/a.bin')).mode & 0o7777).toBe(0o600);
     await after.close();
     const third = await open();
     expect((await readAll(third, '/keep/a.bin')).equals(expected)).toBe(true);
@@ -236,7 +236,7 @@ describe('live filesystem (no FUSE)', () => {
     // The committed chunk list equals chunking the whole file from scratch.
     const { saveContent } = await import('../../src/repository/file-content.js');
     const fresh = await saveContent(repo, [expected]);
-    const node = s.table.get(Number(s.fs.getattr('/big').ino))!;
+    const node = s.table.get(Number((await s.fs.getattr('/big')).ino))!;
     expect(node.content.map((c) => c.id)).toEqual(fresh.content);
     await s.close();
   });
@@ -244,7 +244,7 @@ describe('live filesystem (no FUSE)', () => {
   it('keeps an unlinked open file readable through its handle', async () => {
     const s = await open();
     await writeFile(s, '/gone', Buffer.from('still here'));
-    const fh = s.fs.open('/gone', O_RDONLY);
+    const fh = (await s.fs.open('/gone', O_RDONLY));
     s.fs.unlink('/gone');
     expect((await s.fs.read(fh, 0, 100)).toString()).toBe('still here');
     s.fs.release(fh);
@@ -272,7 +272,7 @@ describe('live filesystem (no FUSE)', () => {
     repo = await Repository.init(new LocalBackend(path.join(dir, 'store')), passphrase('vfs'));
     const s = await open();
     await writeFile(s, '/big', randomBytes(8 * 1024 * 1024)); // staged data: the snapshot has real work to do
-    const fh = s.fs.create('/log', 0o644);
+    const fh = (await s.fs.create('/log', 0o644));
     const line = (i: number) => Buffer.from(`line ${String(i).padStart(6, '0')}\n`); // 12 bytes
     let written = 0;
     let snapshotDone = false;
@@ -309,7 +309,7 @@ describe('live filesystem (no FUSE)', () => {
       s.fs.mkdir(`/d${a}`, 0o755);
       for (let b = 0; b < 10; b++) {
         s.fs.mkdir(`/d${a}/e${b}`, 0o755);
-        for (let c = 0; c < 25; c++) s.fs.release(s.fs.create(`/d${a}/e${b}/f${c}`, 0o644));
+        for (let c = 0; c < 25; c++) s.fs.release((await s.fs.create(`/d${a}/e${b}/f${c}`, 0o644)));
       }
     }
     await s.snapshot();
@@ -338,13 +338,14 @@ describe('live filesystem (no FUSE)', () => {
     ];
     for (const p of pending) expect(p).toBeInstanceOf(Promise);
     // Nothing changed while frozen: a tree written now is the tree as it was.
-    expect(s.fs.readdir('/')).toMatchObject({ names: ['d', 'f'] });
-    expect(s.fs.getattr('/d')).toMatchObject({ mode: 0o40755 });
+    expect((await s.fs.readdir('/'))).toMatchObject({ names: ['d', 'f'] });
+    expect((await s.fs.getattr('/d'))).toMatchObject({ mode: 0o40755 });
     s.barrier.thaw();
-    await Promise.all(pending);
-    expect((s.fs.readdir('/') as { names: string[] }).names.sort()).toEqual(['d', 'd2', 'l', 'new']);
-    expect(s.fs.getattr('/d/f')).toMatchObject({ mode: 0o100644 });
-    expect((s.fs.getattr('/d') as { mode: number }).mode & 0o7777).toBe(0o700);
+    const [, , , , , fh] = await Promise.all(pending);
+    s.fs.release(fh as number);
+    expect(((await s.fs.readdir('/')) as { names: string[] }).names.sort()).toEqual(['d', 'd2', 'l', 'new']);
+    expect((await s.fs.getattr('/d/f'))).toMatchObject({ mode: 0o100644 });
+    expect(((await s.fs.getattr('/d')) as { mode: number }).mode & 0o7777).toBe(0o700);
     await s.close();
   });
 });
