@@ -6,10 +6,11 @@
 import Fuse from 'fuse-native';
 import { CairnError } from '../errors/errors.js';
 import type { Filesystem, Stat, TimeSpec } from '../vfs/filesystem.js';
+import { currentCaller } from './caller.js';
 import { toFuseErrno } from './errno.js';
 
-/** The binding patch this adapter needs (patches/fuse-native+2.2.6.patch): 64-bit st_ino, ns times. */
-const NEEDED_PATCH_LEVEL = 2;
+/** The binding patch this adapter needs (patches/fuse-native+2.2.6.patch): ns times, 64-bit st_ino, the caller. */
+const NEEDED_PATCH_LEVEL = 3;
 
 /**
  * Refuses to mount with a stock fuse-native build: it would store every time wrongly (an
@@ -101,10 +102,11 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
       // Filesystem.write waits for a snapshot or commit itself.
       fs.write(fh, pos, buf.subarray(0, len)).then((n) => cb(n), (e) => fail(cb, e));
     },
-    create: (path: string, mode: number, cb: Cb) => change(cb, () => fs.create(path, mode)),
-    mknod: (path: string, mode: number, dev: number, cb: Cb) => change(cb, () => fs.mknod(path, mode, dev)),
-    mkdir: (path: string, mode: number, cb: Cb) => change(cb, () => fs.mkdir(path, mode)),
-    symlink: (target: string, path: string, cb: Cb) => change(cb, () => fs.symlink(target, path)),
+    // New nodes belong to the process that asks (read now, before anything can await).
+    create: (path: string, mode: number, cb: Cb) => change(cb, () => fs.create(path, mode, currentCaller())),
+    mknod: (path: string, mode: number, dev: number, cb: Cb) => change(cb, () => fs.mknod(path, mode, dev, currentCaller())),
+    mkdir: (path: string, mode: number, cb: Cb) => change(cb, () => fs.mkdir(path, mode, currentCaller())),
+    symlink: (target: string, path: string, cb: Cb) => change(cb, () => fs.symlink(target, path, currentCaller())),
     link: (existing: string, path: string, cb: Cb) => change(cb, () => fs.link(existing, path)),
     unlink: (path: string, cb: Cb) => change(cb, () => fs.unlink(path)),
     rmdir: (path: string, cb: Cb) => change(cb, () => fs.rmdir(path)),

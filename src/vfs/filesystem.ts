@@ -16,6 +16,7 @@ import { NotADirectory, NotFound, type SnapshotView, type ViewNode } from '../ti
 import { fail, FsError } from './errors.js';
 import type { Barrier } from './barrier.js';
 import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
+import { type Caller, newNodeOwnership } from './permissions.js';
 import type { FileData } from './file-data.js';
 import { type Inode, type InodeTable, isTransientName, ROOT_INO, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
@@ -83,7 +84,7 @@ export interface CommitGate {
 }
 
 export interface FilesystemOptions {
-  /** Owner of new files (fuse-native does not pass the caller's identity). */
+  /** Who owns new nodes when no caller is named (the user running the mount). */
   readonly uid: number;
   readonly gid: number;
   /** The read-only `.snapshots/` view, and whether the root folder lists it. */
@@ -125,6 +126,8 @@ export class Filesystem {
   private readonly viewHandles = new Map<number, ViewHandle>();
   private nextHandle = 1;
   private readonly now: () => bigint;
+  /** The caller assumed when none is named: the mount's owner. */
+  private readonly owner: Caller;
   /** Set when anything changed since the last snapshot, and when the last change was (ms). */
   changedSinceSnapshot = false;
   lastChangeAt = 0;
@@ -137,6 +140,7 @@ export class Filesystem {
     private readonly gate: CommitGate,
     private readonly options: FilesystemOptions,
   ) {
+    this.owner = { uid: options.uid, gid: options.gid, groups: () => [] };
     this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n + BigInt(process.hrtime.bigint() % 1_000_000n));
   }
 
@@ -347,42 +351,43 @@ export class Filesystem {
     return storedLinks(inode) > 0;
   }
 
-  private createNode(path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
+  private createNode(caller: Caller, path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
     refuseHistory(path);
     if (this.options.view && path === VIEW_PREFIX) fail('EEXIST', path);
     const { parent, name } = this.parentOf(path);
     if (parent.children!.has(name)) fail('EEXIST', path);
     if (isTransientName(name)) fail('EPERM', path);
     const ino = this.table.allocateIno();
+    const owner = newNodeOwnership(caller, parent, type === 'dir', mode & 0o7777);
     this.record({
-      op: 'mknod', parent: parent.ino, name, ino, type, mode: mode & 0o7777,
-      uid: this.options.uid, gid: (parent.mode & 0o2000) !== 0 ? parent.gid : this.options.gid,
+      op: 'mknod', parent: parent.ino, name, ino, type, mode: owner.mode, uid: owner.uid, gid: owner.gid,
       rdev: extra.rdev ?? 0, ...(extra.target !== undefined ? { target: extra.target } : {}), t: this.now(),
     });
     return this.table.get(ino)!;
   }
 
-  mkdir(path: string, mode: number): void | Promise<void> {
-    return this.change(() => void this.createNode(path, 'dir', mode));
+  /** New nodes belong to `caller` (the FUSE adapter passes the calling process; default: the mount's owner). */
+  mkdir(path: string, mode: number, caller: Caller = this.owner): void | Promise<void> {
+    return this.change(() => void this.createNode(caller, path, 'dir', mode));
   }
 
-  mknod(path: string, mode: number, rdev: number): void | Promise<void> {
+  mknod(path: string, mode: number, rdev: number, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       const type = TYPE_OF_BITS.get(mode & S_IFMT) ?? (mode & S_IFMT ? undefined : 'file');
       if (!type || type === 'dir' || type === 'symlink') fail('EINVAL', path);
-      this.createNode(path, type!, mode, { rdev });
+      this.createNode(caller, path, type!, mode, { rdev });
     });
   }
 
-  symlink(target: string, path: string): void | Promise<void> {
+  symlink(target: string, path: string, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       if (Buffer.byteLength(target) > 4095) fail('ENAMETOOLONG', target);
-      this.createNode(path, 'symlink', 0o777, { target });
+      this.createNode(caller, path, 'symlink', 0o777, { target });
     });
   }
 
-  create(path: string, mode: number): number | Promise<number> {
-    return this.change(() => this.openInode(this.createNode(path, 'file', mode), true));
+  create(path: string, mode: number, caller: Caller = this.owner): number | Promise<number> {
+    return this.change(() => this.openInode(this.createNode(caller, path, 'file', mode), true));
   }
 
   open(path: string, flags: number): number | Promise<number> {

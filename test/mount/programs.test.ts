@@ -3,39 +3,26 @@
  * files, renames, fsync), sqlite (journals, fsync, in-place page writes), and a random
  * writer checked byte for byte against a reference file on the local disk.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomInt } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cairn, run } from '../helpers/cli.js';
-import { metadataListing, mount, type RunningMount, unmountAll } from '../helpers/mount.js';
-import { tempDir } from '../helpers/store.js';
+import { metadataListing, mount, type RunningMount } from '../helpers/mount.js';
+import { repositoryFixture } from '../helpers/fixture.js';
 
 const env = { CAIRN_PASSWORD: 'programs test' };
 const gitEnv = { GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.org', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.org', HOME: '/tmp' };
 
 describe('real programs inside a mount', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let store: string;
-  let mnt: string;
-  let state: string;
+  const f = repositoryFixture('cairn-programs-', env);
   let m: RunningMount;
 
   beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('cairn-programs-'));
-    store = path.join(dir, 'store');
-    mnt = path.join(dir, 'mnt');
-    state = path.join(dir, 'state');
-    expect((await cairn(['init', store], env)).code).toBe(0);
-    m = await mount(store, mnt, state, env);
-  });
-  afterAll(async () => {
-    await unmountAll();
-    await cleanup();
+    m = await mount(f.store, f.mnt, f.state, env);
   });
 
-  const sh = async (script: string, cwd = mnt) => {
+  const sh = async (script: string, cwd = f.mnt) => {
     const r = await run('bash', ['-c', `set -e; cd "${cwd}"; ${script}`], gitEnv);
     expect(r.code, `${script}\n${r.stdout}\n${r.stderr}`).toBe(0);
     return r.stdout;
@@ -50,12 +37,12 @@ describe('real programs inside a mount', () => {
 
   it('tar extracts into the mount and archives out of it, preserving the tree', async () => {
     const source = '/usr/share/doc/git';
-    const out = path.join(dir, 'untarred');
+    const out = path.join(f.dir, 'untarred');
     await fs.mkdir(out);
     await sh(`mkdir tarred && tar --format=posix -C ${source} -cf - . | tar -C tarred -xpf -`);
-    const into = await run('diff', ['-r', '--no-dereference', source, path.join(mnt, 'tarred')]);
+    const into = await run('diff', ['-r', '--no-dereference', source, path.join(f.mnt, 'tarred')]);
     expect(into.stdout + into.stderr).toBe('');
-    expect(metadataListing(path.join(mnt, 'tarred'))).toBe(metadataListing(source));
+    expect(metadataListing(path.join(f.mnt, 'tarred'))).toBe(metadataListing(source));
     await sh(`tar --format=posix -C tarred -cf - . | tar -C "${out}" -xpf -`);
     const outOf = await run('diff', ['-r', '--no-dereference', source, out]);
     expect(outOf.stdout + outOf.stderr).toBe('');
@@ -72,8 +59,8 @@ describe('real programs inside a mount', () => {
   }, 120_000);
 
   it('random writes and truncates match a reference file, before and after remount', async () => {
-    const reference = path.join(dir, 'reference.bin');
-    const target = path.join(mnt, 'random.bin');
+    const reference = path.join(f.dir, 'reference.bin');
+    const target = path.join(f.mnt, 'random.bin');
     const initial = randomBytes(24 * 1024 * 1024);
     await fs.writeFile(reference, initial);
     await fs.writeFile(target, initial);
@@ -101,12 +88,12 @@ describe('real programs inside a mount', () => {
     const expected = await fs.readFile(reference);
     expect((await fs.readFile(target)).equals(expected)).toBe(true);
     expect(await m.unmount()).toBe(0);
-    m = await mount(store, mnt, state, env);
+    m = await mount(f.store, f.mnt, f.state, env);
     expect((await fs.readFile(target)).equals(expected)).toBe(true);
     expect((await sh('sqlite3 db.sqlite "PRAGMA integrity_check;"')).trim()).toBe('ok');
     await sh('cd clone && git fsck --strict');
     expect(await m.unmount()).toBe(0);
-    const check = await cairn(['check', store, '--read-data'], env);
+    const check = await cairn(['check', f.store, '--read-data'], env);
     expect(check.code, check.stdout).toBe(0);
   }, 300_000);
 });
