@@ -76,16 +76,18 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     else answer(result);
   };
 
+  // Every request names its caller (read first, before anything can await): the
+  // Filesystem checks permissions with it and gives new nodes to it.
   const ops = {
     init: (cb: Cb) => cb(0),
-    access: (_path: string, _mode: number, cb: Cb) => cb(0),
+    access: (path: string, mode: number, cb: Cb) => change(cb, () => fs.access(path, mode, currentCaller())),
     statfs: (_path: string, cb: Cb) => query(cb, () => [fs.statfs()]),
-    getattr: (path: string, cb: Cb) => query(cb, () => then(fs.getattr(path), (s) => [fuseStat(s)])),
+    getattr: (path: string, cb: Cb) => query(cb, () => then(fs.getattr(path, currentCaller()), (s) => [fuseStat(s)])),
     fgetattr: (_path: string, fh: number, cb: Cb) => query(cb, () => [fuseStat(fs.fgetattr(fh))]),
-    readdir: (path: string, cb: Cb) => query(cb, () => then(fs.readdir(path), ({ names, stats }) => [names, stats.map(fuseStat)])),
-    readlink: (path: string, cb: Cb) => query(cb, () => then(fs.readlink(path), (t) => [t])),
-    open: (path: string, flags: number, cb: Cb) => query(cb, () => then(fs.open(path, flags), (fh) => [fh])),
-    opendir: (_path: string, _flags: number, cb: Cb) => cb(0, 0),
+    readdir: (path: string, cb: Cb) => query(cb, () => then(fs.readdir(path, currentCaller()), ({ names, stats }) => [names, stats.map(fuseStat)])),
+    readlink: (path: string, cb: Cb) => query(cb, () => then(fs.readlink(path, currentCaller()), (t) => [t])),
+    open: (path: string, flags: number, cb: Cb) => query(cb, () => then(fs.open(path, flags, currentCaller()), (fh) => [fh])),
+    opendir: (path: string, _flags: number, cb: Cb) => query(cb, () => then(fs.opendir(path, currentCaller()), () => [0])),
     releasedir: (_path: string, _fh: number, cb: Cb) => cb(0),
     release: (_path: string, fh: number, cb: Cb) => query(cb, () => (fs.release(fh), [])),
     flush: (_path: string, _fh: number, cb: Cb) => cb(0),
@@ -100,27 +102,26 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     write: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
       // fuse-native reuses `buf` once we answer; the staging write copies it before that.
       // Filesystem.write waits for a snapshot or commit itself.
-      fs.write(fh, pos, buf.subarray(0, len)).then((n) => cb(n), (e) => fail(cb, e));
+      fs.write(fh, pos, buf.subarray(0, len), currentCaller()).then((n) => cb(n), (e) => fail(cb, e));
     },
-    // New nodes belong to the process that asks (read now, before anything can await).
     create: (path: string, mode: number, cb: Cb) => change(cb, () => fs.create(path, mode, currentCaller())),
     mknod: (path: string, mode: number, dev: number, cb: Cb) => change(cb, () => fs.mknod(path, mode, dev, currentCaller())),
     mkdir: (path: string, mode: number, cb: Cb) => change(cb, () => fs.mkdir(path, mode, currentCaller())),
     symlink: (target: string, path: string, cb: Cb) => change(cb, () => fs.symlink(target, path, currentCaller())),
-    link: (existing: string, path: string, cb: Cb) => change(cb, () => fs.link(existing, path)),
-    unlink: (path: string, cb: Cb) => change(cb, () => fs.unlink(path)),
-    rmdir: (path: string, cb: Cb) => change(cb, () => fs.rmdir(path)),
-    rename: (from: string, to: string, cb: Cb) => change(cb, () => fs.rename(from, to)),
-    truncate: (path: string, size: number, cb: Cb) => change(cb, () => fs.truncate(path, size)),
+    link: (existing: string, path: string, cb: Cb) => change(cb, () => fs.link(existing, path, currentCaller())),
+    unlink: (path: string, cb: Cb) => change(cb, () => fs.unlink(path, currentCaller())),
+    rmdir: (path: string, cb: Cb) => change(cb, () => fs.rmdir(path, currentCaller())),
+    rename: (from: string, to: string, cb: Cb) => change(cb, () => fs.rename(from, to, currentCaller())),
+    truncate: (path: string, size: number, cb: Cb) => change(cb, () => fs.truncate(path, size, currentCaller())),
     ftruncate: (_path: string, fh: number, size: number, cb: Cb) => change(cb, () => fs.ftruncate(fh, size)),
-    chmod: (path: string, mode: number, cb: Cb) => change(cb, () => fs.chmod(path, mode)),
-    chown: (path: string, uid: number, gid: number, cb: Cb) => change(cb, () => fs.chown(path, uid, gid)),
-    utimens: (path: string, atime: bigint, mtime: bigint, cb: Cb) => change(cb, () => fs.utimens(path, timeSpec(atime), timeSpec(mtime))),
+    chmod: (path: string, mode: number, cb: Cb) => change(cb, () => fs.chmod(path, mode, currentCaller())),
+    chown: (path: string, uid: number, gid: number, cb: Cb) => change(cb, () => fs.chown(path, uid, gid, currentCaller())),
+    utimens: (path: string, atime: bigint, mtime: bigint, cb: Cb) => change(cb, () => fs.utimens(path, timeSpec(atime), timeSpec(mtime), currentCaller())),
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
-      change(cb, () => fs.setxattr(path, name, Buffer.from(value), flags)),
-    getxattr: (path: string, name: string, _position: number, cb: Cb) => query(cb, () => then(fs.getxattr(path, name), (v) => [v])),
-    listxattr: (path: string, cb: Cb) => query(cb, () => then(fs.listxattr(path), (l) => [l])),
-    removexattr: (path: string, name: string, cb: Cb) => change(cb, () => fs.removexattr(path, name)),
+      change(cb, () => fs.setxattr(path, name, Buffer.from(value), flags, currentCaller())),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) => query(cb, () => then(fs.getxattr(path, name, currentCaller()), (v) => [v])),
+    listxattr: (path: string, cb: Cb) => query(cb, () => then(fs.listxattr(path, currentCaller()), (l) => [l])),
+    removexattr: (path: string, name: string, cb: Cb) => change(cb, () => fs.removexattr(path, name, currentCaller())),
   };
 
   if (process.env.CAIRN_DEBUG_OPS) countOperations(ops, options.log);
@@ -134,7 +135,11 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
   // write through one name left stale pages under the other, measured by the crash model).
   return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
     fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,auto_cache,attr_timeout=${attrTimeout},negative_timeout=1${options.readOnly ? ',ro' : ''}`,
-    defaultPermissions: true,
+    // Without cached attributes the Filesystem checks every request itself, and every request
+    // reaches it with its whole path. With cached attributes (a read-only mount, or
+    // --attr-timeout) a stat can be answered from the kernel's cache, so the kernel checks
+    // too, against the attributes it holds (docs/ARCHITECTURE.md "Permissions").
+    defaultPermissions: attrTimeout > 0,
     allowOther: options.allowOther ?? false,
     entryTimeout: 1,
     timeout: false,

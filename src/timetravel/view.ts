@@ -90,8 +90,11 @@ export class SnapshotView {
     return entry;
   }
 
-  /** The node at `parts` below `.snapshots` (an empty list is the view's own folder). */
-  async resolve(parts: readonly string[]): Promise<ViewNode> {
+  /**
+   * The node at `parts` below `.snapshots` (an empty list is the view's own folder).
+   * `search` is called with every folder passed through on the way (it may throw to refuse).
+   */
+  async resolve(parts: readonly string[], search?: (folder: ViewNode) => void): Promise<ViewNode> {
     if (parts.length === 0) return { kind: 'top' };
     const { list, byName } = await this.naming();
     if (parts[0] === LATEST && parts.length === 1) {
@@ -101,9 +104,11 @@ export class SnapshotView {
     }
     const stored = byName.get(parts[0]!);
     if (!stored) throw new NotFound();
+    search?.({ kind: 'top' });
     const folder = { stored };
     let current: ViewNode = { kind: 'snapshot', stored: folder.stored };
     for (const [i, name] of parts.slice(1).entries()) {
+      search?.(current);
       const treeId: string | undefined = current.kind === 'snapshot' ? current.stored.snapshot.tree : current.kind === 'entry' ? current.node.subtree : undefined;
       if (treeId === undefined) throw new NotADirectory();
       const { byName, legacy } = await this.tree(treeId);

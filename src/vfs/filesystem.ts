@@ -16,7 +16,10 @@ import { NotADirectory, NotFound, type SnapshotView, type ViewNode } from '../ti
 import { fail, FsError } from './errors.js';
 import type { Barrier } from './barrier.js';
 import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
-import { type Caller, newNodeOwnership } from './permissions.js';
+import {
+  type Caller, chmodResult, isRoot, mayAccess, mayChown, mayRemoveFromSticky, modeAfterChown, modeAfterWrite, newNodeOwnership,
+  type Owned, R, S_ISGID, S_ISUID, utimeAccess, W, X, xattrAccess,
+} from './permissions.js';
 import type { FileData } from './file-data.js';
 import { type Inode, type InodeTable, isTransientName, ROOT_INO, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
@@ -36,6 +39,8 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_TRUNC = 0o1000;
 
 export interface Stat {
   /** 64-bit: live file ids below 2^63, the history view above (src/timetravel/view.ts). */
@@ -116,6 +121,19 @@ function viewParts(path: string): string[] | null {
   return path.slice(VIEW_PREFIX.length).split('/').filter((p) => p !== '');
 }
 
+/** Owner and mode of a node of the history view, for permission checks. */
+function viewOwned(node: ViewNode): Owned {
+  switch (node.kind) {
+    case 'top':
+    case 'latest':
+      return { uid: 0, gid: 0, mode: 0o555, type: 'dir' };
+    case 'snapshot':
+      return { uid: node.stored.snapshot.root?.uid ?? 0, gid: node.stored.snapshot.root?.gid ?? 0, mode: node.stored.snapshot.root?.mode ?? 0o755, type: 'dir' };
+    case 'entry':
+      return node.node;
+  }
+}
+
 /** Changes under .snapshots are refused: history is read-only. */
 function refuseHistory(...paths: string[]): void {
   for (const path of paths) if (viewParts(path)) fail('EROFS', path);
@@ -146,12 +164,15 @@ export class Filesystem {
 
   // ---- lookups --------------------------------------------------------------------------
 
-  private resolve(path: string): Inode {
+  /** The inode at `path`; the caller needs search (x) permission on every folder on the way. */
+  private resolve(path: string, caller: Caller): Inode {
     let inode = this.table.get(ROOT_INO)!;
     if (path === '/') return inode;
+    const checked = !isRoot(caller);
     for (const name of path.split('/')) {
       if (name === '') continue;
       if (!inode.children) fail('ENOTDIR', path);
+      if (checked && !mayAccess(caller, inode, X)) fail('EACCES', path);
       if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', path);
       const next = inode.children!.get(name);
       if (next === undefined) fail('ENOENT', path);
@@ -160,15 +181,24 @@ export class Filesystem {
     return inode;
   }
 
-  /** The parent directory and final name of a path whose last part may not exist yet. */
-  private parentOf(path: string): { parent: Inode; name: string } {
+  /**
+   * The parent folder and final name of a path whose last part may not exist yet. `change`:
+   * the caller will add or remove a name there, which needs write and search permission.
+   */
+  private parentOf(path: string, caller: Caller, change = true): { parent: Inode; name: string } {
     const cut = path.lastIndexOf('/');
     const name = path.slice(cut + 1);
     if (name === '' || name === '.' || name === '..') fail('EINVAL', path);
     if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', path);
-    const parent = this.resolve(cut <= 0 ? '/' : path.slice(0, cut));
+    const parent = this.resolve(cut <= 0 ? '/' : path.slice(0, cut), caller);
     if (!parent.children) fail('ENOTDIR', path);
+    if (change && !mayAccess(caller, parent, W | X)) fail('EACCES', path);
     return { parent, name };
+  }
+
+  /** A name to remove or replace in `parent`: a sticky folder lets only owners do it. */
+  private mayRemove(caller: Caller, parent: Inode, inode: Inode, path: string): void {
+    if (!mayRemoveFromSticky(caller, parent, inode)) fail('EPERM', path);
   }
 
   private handle(fh: number): Handle {
@@ -196,21 +226,40 @@ export class Filesystem {
     };
   }
 
-  getattr(path: string): Stat | Promise<Stat> {
+  getattr(path: string, caller: Caller = this.owner): Stat | Promise<Stat> {
     const parts = viewParts(path);
-    if (parts && this.options.view) return this.viewNode(parts).then((node) => this.viewStat(node));
-    return this.stat(this.resolve(path));
+    if (parts && this.options.view) return this.viewNode(parts, caller).then((node) => this.viewStat(node));
+    return this.stat(this.resolve(path, caller));
+  }
+
+  /** access(2) and chdir: F_OK (0) or any of R, W, X. */
+  access(path: string, mode: number, caller: Caller = this.owner): void | Promise<void> {
+    const parts = viewParts(path);
+    if (parts && this.options.view) {
+      return this.viewNode(parts, caller).then((node) => {
+        if ((mode & W) !== 0) fail('EROFS', path);
+        if (mode !== 0 && !mayAccess(caller, viewOwned(node), mode & 7)) fail('EACCES', path);
+      });
+    }
+    const inode = this.resolve(path, caller);
+    if (mode !== 0 && !mayAccess(caller, inode, mode & 7)) fail('EACCES', path);
+  }
+
+  /** Opening a folder to list it needs read permission. */
+  opendir(path: string, caller: Caller = this.owner): void | Promise<void> {
+    return this.access(path, R, caller);
   }
 
   fgetattr(fh: number): Stat {
     return this.viewHandles.get(fh)?.stat ?? this.stat(this.handle(fh).inode);
   }
 
-  readdir(path: string): { names: string[]; stats: Stat[] } | Promise<{ names: string[]; stats: Stat[] }> {
+  readdir(path: string, caller: Caller = this.owner): { names: string[]; stats: Stat[] } | Promise<{ names: string[]; stats: Stat[] }> {
     const parts = viewParts(path);
-    if (parts && this.options.view) return this.viewReaddir(parts);
-    const dir = this.resolve(path);
+    if (parts && this.options.view) return this.viewReaddir(parts, caller);
+    const dir = this.resolve(path, caller);
     if (!dir.children) fail('ENOTDIR', path);
+    if (!mayAccess(caller, dir, R)) fail('EACCES', path);
     const names: string[] = [];
     const stats: Stat[] = [];
     for (const [name, ino] of dir.children!) {
@@ -220,30 +269,34 @@ export class Filesystem {
       stats.push(this.stat(this.table.get(ino)!));
     }
     if (dir.ino === ROOT_INO && this.options.view && this.options.showSnapshots) {
-      return this.viewNode([]).then((node) => ({ names: [...names, SNAPSHOTS_DIR], stats: [...stats, this.viewStat(node)] }));
+      return this.viewNode([], caller).then((node) => ({ names: [...names, SNAPSHOTS_DIR], stats: [...stats, this.viewStat(node)] }));
     }
     return { names, stats };
   }
 
-  readlink(path: string): string | Promise<string> {
+  readlink(path: string, caller: Caller = this.owner): string | Promise<string> {
     const parts = viewParts(path);
     if (parts && this.options.view) {
-      return this.viewNode(parts).then((node) => {
+      return this.viewNode(parts, caller).then((node) => {
         if (node.kind === 'latest') return node.target;
         if (node.kind === 'entry' && node.node.type === 'symlink') return node.node.target ?? '';
         return fail('EINVAL', path);
       });
     }
-    const inode = this.resolve(path);
+    const inode = this.resolve(path, caller);
     if (inode.type !== 'symlink') fail('EINVAL', path);
     return inode.target!;
   }
 
   // ---- the read-only history view ------------------------------------------------------
 
-  private async viewNode(parts: string[]): Promise<ViewNode> {
+  /** A node of the history view; the caller needs search permission on every folder on the way, as in the live tree. */
+  private async viewNode(parts: string[], caller: Caller): Promise<ViewNode> {
+    const search = isRoot(caller) ? undefined : (folder: ViewNode) => {
+      if (!mayAccess(caller, viewOwned(folder), X)) throw new FsError('EACCES');
+    };
     try {
-      return await this.options.view!.resolve(parts);
+      return await this.options.view!.resolve(parts, search);
     } catch (e) {
       if (e instanceof NotFound) throw new FsError('ENOENT');
       if (e instanceof NotADirectory) throw new FsError('ENOTDIR');
@@ -251,8 +304,9 @@ export class Filesystem {
     }
   }
 
-  private async viewReaddir(parts: string[]): Promise<{ names: string[]; stats: Stat[] }> {
-    const node = await this.viewNode(parts);
+  private async viewReaddir(parts: string[], caller: Caller): Promise<{ names: string[]; stats: Stat[] }> {
+    const node = await this.viewNode(parts, caller);
+    if (!mayAccess(caller, viewOwned(node), R)) fail('EACCES');
     let entries;
     try {
       entries = await this.options.view!.list(node);
@@ -354,7 +408,7 @@ export class Filesystem {
   private createNode(caller: Caller, path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
     refuseHistory(path);
     if (this.options.view && path === VIEW_PREFIX) fail('EEXIST', path);
-    const { parent, name } = this.parentOf(path);
+    const { parent, name } = this.parentOf(path, caller);
     if (parent.children!.has(name)) fail('EEXIST', path);
     if (isTransientName(name)) fail('EPERM', path);
     const ino = this.table.allocateIno();
@@ -390,20 +444,24 @@ export class Filesystem {
     return this.change(() => this.openInode(this.createNode(caller, path, 'file', mode), true));
   }
 
-  open(path: string, flags: number): number | Promise<number> {
+  open(path: string, flags: number, caller: Caller = this.owner): number | Promise<number> {
     const parts = viewParts(path);
     if (parts && this.options.view) {
       if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS', path);
-      return this.viewNode(parts).then((node) => {
+      return this.viewNode(parts, caller).then((node) => {
+        if (!mayAccess(caller, viewOwned(node), R)) fail('EACCES', path);
         const isFile = node.kind === 'entry' && node.node.type === 'file';
         const fh = this.nextHandle++;
         this.viewHandles.set(fh, { stat: this.viewStat(node), ...(isFile ? { reader: this.options.view!.reader(node) } : {}) });
         return fh;
       });
     }
-    const inode = this.resolve(path);
+    const inode = this.resolve(path, caller);
     if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
-    return this.openInode(inode, (flags & O_ACCMODE) !== O_RDONLY);
+    const access = flags & O_ACCMODE;
+    const want = (access === O_RDONLY ? R : access === O_WRONLY ? W : R | W) | (flags & O_TRUNC ? W : 0);
+    if (!mayAccess(caller, inode, want)) fail('EACCES', path);
+    return this.openInode(inode, access !== O_RDONLY);
   }
 
   private openInode(inode: Inode, writable: boolean): number {
@@ -435,7 +493,8 @@ export class Filesystem {
     return this.data.read(inode, offset, length);
   }
 
-  async write(fh: number, offset: number, data: Uint8Array): Promise<number> {
+  /** `caller`: who writes; a write by anyone but root takes setuid/setgid away, as on Linux. */
+  async write(fh: number, offset: number, data: Uint8Array, caller: Caller = this.owner): Promise<number> {
     if (this.viewHandles.has(fh)) fail('EROFS');
     const { inode, writable } = this.handle(fh);
     if (!writable) fail('EBADF');
@@ -451,12 +510,18 @@ export class Filesystem {
       throw localDiskError(e, 'staging');
     }
     this.record({ op: 'write', ino: inode.ino, offset, length: data.length, t: this.now() }, Filesystem.journaled(inode));
+    if ((inode.mode & (S_ISUID | S_ISGID)) !== 0) {
+      const mode = modeAfterWrite(caller, inode);
+      if (mode !== inode.mode) this.record({ op: 'setattr', ino: inode.ino, mode, t: this.now() }, Filesystem.journaled(inode));
+    }
     return data.length;
   }
 
-  async truncate(path: string, size: number): Promise<void> {
+  async truncate(path: string, size: number, caller: Caller = this.owner): Promise<void> {
     refuseHistory(path);
-    await this.truncateInode(this.resolve(path), size);
+    const inode = this.resolve(path, caller);
+    if (!mayAccess(caller, inode, W)) fail('EACCES', path);
+    await this.truncateInode(inode, size);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
@@ -492,41 +557,44 @@ export class Filesystem {
     this.journal.sync();
   }
 
-  unlink(path: string): void | Promise<void> {
+  unlink(path: string, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(path);
-      const { parent, name } = this.parentOf(path);
+      const { parent, name } = this.parentOf(path, caller);
       const ino = parent.children!.get(name);
       if (ino === undefined) fail('ENOENT', path);
-      if (this.table.get(ino!)!.type === 'dir') fail('EISDIR', path);
+      const inode = this.table.get(ino!)!;
+      if (inode.type === 'dir') fail('EISDIR', path);
+      this.mayRemove(caller, parent, inode, path);
       // libfuse removing its own hidden name: no snapshot or replay holds that name.
       this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() }, !isTransientName(name));
     });
   }
 
-  rmdir(path: string): void | Promise<void> {
-    return this.change(() => this.removeDir(path));
+  rmdir(path: string, caller: Caller = this.owner): void | Promise<void> {
+    return this.change(() => this.removeDir(path, caller));
   }
 
-  private removeDir(path: string): void {
+  private removeDir(path: string, caller: Caller): void {
     refuseHistory(path);
-    const { parent, name } = this.parentOf(path);
+    const { parent, name } = this.parentOf(path, caller);
     const ino = parent.children!.get(name);
     if (ino === undefined) fail('ENOENT', path);
     const dir = this.table.get(ino!)!;
     if (dir.type !== 'dir') fail('ENOTDIR', path);
+    this.mayRemove(caller, parent, dir, path);
     if (dir.children!.size > 0) fail('ENOTEMPTY', path);
     this.record({ op: 'unlink', parent: parent.ino, name, t: this.now() });
   }
 
-  rename(from: string, to: string): void | Promise<void> {
-    return this.change(() => this.move(from, to));
+  rename(from: string, to: string, caller: Caller = this.owner): void | Promise<void> {
+    return this.change(() => this.move(from, to, caller));
   }
 
-  private move(from: string, to: string): void {
+  private move(from: string, to: string, caller: Caller): void {
     refuseHistory(from, to);
-    const src = this.parentOf(from);
-    const dst = this.parentOf(to);
+    const src = this.parentOf(from, caller);
+    const dst = this.parentOf(to, caller);
     const ino = src.parent.children!.get(src.name);
     // A hidden name stands for an unlinked file: it cannot be given a name again.
     if (ino === undefined || isTransientName(src.name)) fail('ENOENT', from);
@@ -539,8 +607,12 @@ export class Filesystem {
         if (d.ino === inode.ino) fail('EINVAL', to);
       }
     }
+    this.mayRemove(caller, src.parent, inode, from);
+    // A folder moving to another parent rewrites its '..': that needs write permission on it.
+    if (inode.type === 'dir' && src.parent !== dst.parent && !mayAccess(caller, inode, W)) fail('EACCES', from);
     if (existing !== undefined) {
       const target = this.table.get(existing)!;
+      this.mayRemove(caller, dst.parent, target, to);
       if (inode.type === 'dir' && target.type !== 'dir') fail('ENOTDIR', to);
       if (inode.type !== 'dir' && target.type === 'dir') fail('EISDIR', to);
       if (target.type === 'dir' && target.children!.size > 0) fail('ENOTEMPTY', to);
@@ -548,42 +620,53 @@ export class Filesystem {
     this.record({ op: 'rename', parent: src.parent.ino, name: src.name, newParent: dst.parent.ino, newName: dst.name, t: this.now() });
   }
 
-  link(existing: string, path: string): void | Promise<void> {
+  link(existing: string, path: string, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(existing, path);
-      const inode = this.resolve(existing);
+      const inode = this.resolve(existing, caller);
       if (inode.type === 'dir') fail('EPERM', existing);
       // As Linux: a file with no names left cannot get one back through link().
       if (!Filesystem.journaled(inode)) fail('ENOENT', existing);
-      const { parent, name } = this.parentOf(path);
+      const { parent, name } = this.parentOf(path, caller);
       if (parent.children!.has(name)) fail('EEXIST', path);
       if (isTransientName(name)) fail('EPERM', path);
       this.record({ op: 'link', parent: parent.ino, name, ino: inode.ino, t: this.now() });
     });
   }
 
-  chmod(path: string, mode: number): void | Promise<void> {
+  chmod(path: string, mode: number, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(path);
-      const inode = this.resolve(path);
-      this.record({ op: 'setattr', ino: inode.ino, mode: mode & 0o7777, t: this.now() }, Filesystem.journaled(inode));
+      const inode = this.resolve(path, caller);
+      const allowed = chmodResult(caller, inode, mode & 0o7777);
+      if (allowed === null) fail('EPERM', path);
+      this.record({ op: 'setattr', ino: inode.ino, mode: allowed!, t: this.now() }, Filesystem.journaled(inode));
     });
   }
 
-  chown(path: string, uid: number, gid: number): void | Promise<void> {
+  chown(path: string, uid: number, gid: number, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(path);
-      const inode = this.resolve(path);
+      const inode = this.resolve(path, caller);
       // -1 (as unsigned 32-bit) means "leave as it is".
-      const keep = (v: number) => v === -1 || v === 0xffffffff;
-      this.record({ op: 'setattr', ino: inode.ino, ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }), t: this.now() }, Filesystem.journaled(inode));
+      const given = (v: number) => (v === -1 || v === 0xffffffff ? undefined : v);
+      const [newUid, newGid] = [given(uid), given(gid)];
+      if (!mayChown(caller, inode, newUid, newGid)) fail('EPERM', path);
+      const mode = newUid !== undefined || newGid !== undefined ? modeAfterChown(inode) : inode.mode;
+      this.record({
+        op: 'setattr', ino: inode.ino, ...(newUid !== undefined ? { uid: newUid } : {}), ...(newGid !== undefined ? { gid: newGid } : {}),
+        ...(mode !== inode.mode ? { mode } : {}), t: this.now(),
+      }, Filesystem.journaled(inode));
     });
   }
 
-  utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void | Promise<void> {
+  utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(path);
-      const inode = this.resolve(path);
+      const inode = this.resolve(path, caller);
+      // Both "now" (touch) needs ownership or write permission; any given time, ownership.
+      const allowed = utimeAccess(caller, inode, atime === 'now' && mtime === 'now');
+      if (allowed !== 'ok') fail(allowed, path);
       const t = this.now();
       const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
       const a = pick(atime);
@@ -592,13 +675,15 @@ export class Filesystem {
     });
   }
 
-  setxattr(path: string, name: string, value: Uint8Array, flags: number): void | Promise<void> {
-    return this.change(() => this.setXattrNow(path, name, value, flags));
+  setxattr(path: string, name: string, value: Uint8Array, flags: number, caller: Caller = this.owner): void | Promise<void> {
+    return this.change(() => this.setXattrNow(path, name, value, flags, caller));
   }
 
-  private setXattrNow(path: string, name: string, value: Uint8Array, flags: number): void {
+  private setXattrNow(path: string, name: string, value: Uint8Array, flags: number, caller: Caller): void {
     refuseHistory(path);
-    const inode = this.resolve(path);
+    const inode = this.resolve(path, caller);
+    const allowed = xattrAccess(caller, inode, name, true);
+    if (allowed !== 'ok') fail(allowed, name);
     if (Buffer.byteLength(name) > XATTR_NAME_MAX) fail('ERANGE', name);
     if (value.length > XATTR_SIZE_MAX) fail('E2BIG', name);
     if (!/^(user|trusted|security|system)\./.test(name)) fail('ENOTSUP', name);
@@ -620,33 +705,42 @@ export class Filesystem {
     this.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.now() }, Filesystem.journaled(inode));
   }
 
-  getxattr(path: string, name: string): Buffer | Promise<Buffer> {
+  getxattr(path: string, name: string, caller: Caller = this.owner): Buffer | Promise<Buffer> {
     const parts = viewParts(path);
     if (parts && this.options.view) {
-      return this.viewNode(parts).then((node) => {
+      return this.viewNode(parts, caller).then((node) => {
+        const allowed = xattrAccess(caller, viewOwned(node), name, false);
+        if (allowed !== 'ok') fail(allowed, name);
         const value = node.kind === 'entry' ? node.node.xattrs?.find((x) => x.name === name)?.value : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs?.find((x) => x.name === name)?.value : undefined;
         return value === undefined ? fail('ENODATA', name) : Buffer.from(value);
       });
     }
-    const value = this.resolve(path).xattrs.get(name);
+    const inode = this.resolve(path, caller);
+    const allowed = xattrAccess(caller, inode, name, false);
+    if (allowed !== 'ok') fail(allowed, name);
+    const value = inode.xattrs.get(name);
     if (value === undefined) fail('ENODATA', name);
     return value!;
   }
 
-  listxattr(path: string): string[] | Promise<string[]> {
+  /** Names of extended attributes; `trusted.*` ones only for root, as Linux lists them. */
+  listxattr(path: string, caller: Caller = this.owner): string[] | Promise<string[]> {
+    const visible = (names: string[]) => (isRoot(caller) ? names : names.filter((n) => !n.startsWith('trusted.')));
     const parts = viewParts(path);
     if (parts && this.options.view) {
-      return this.viewNode(parts).then((node) =>
-        (node.kind === 'entry' ? node.node.xattrs ?? [] : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs ?? [] : []).map((x) => x.name),
+      return this.viewNode(parts, caller).then((node) =>
+        visible((node.kind === 'entry' ? node.node.xattrs ?? [] : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs ?? [] : []).map((x) => x.name)),
       );
     }
-    return [...this.resolve(path).xattrs.keys()];
+    return visible([...this.resolve(path, caller).xattrs.keys()]);
   }
 
-  removexattr(path: string, name: string): void | Promise<void> {
+  removexattr(path: string, name: string, caller: Caller = this.owner): void | Promise<void> {
     return this.change(() => {
       refuseHistory(path);
-      const inode = this.resolve(path);
+      const inode = this.resolve(path, caller);
+      const allowed = xattrAccess(caller, inode, name, true);
+      if (allowed !== 'ok') fail(allowed, name);
       if (!inode.xattrs.has(name)) fail('ENODATA', name);
       this.record({ op: 'xattr', ino: inode.ino, name, value: null, t: this.now() }, Filesystem.journaled(inode));
     });

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { statSync } from 'node:fs';
-import { run, type RunResult } from '../helpers/cli.js';
+import { cairn, run, type RunResult } from '../helpers/cli.js';
 import { repositoryFixture } from '../helpers/fixture.js';
 import { inMount, mount, type RunningMount } from '../helpers/mount.js';
 
@@ -78,6 +78,44 @@ describe.skipIf(process.getuid?.() !== 0)('the caller owns what it creates (need
       cat "$R/ann/file" 2>&1 | grep -q 'Permission denied' || echo "read ann's 600 file"`);
     expect(r.stdout).toBe('');
     expect(await run('cat', [`${f.mnt}/roots`])).toMatchObject({ stdout: 'secret\n' });
+  });
+
+  it('enforces each permission rule in the filesystem with the errno Linux gives (EACCES for rwx, EPERM for owner-only)', async () => {
+    const setup = await asUser(ANN, f.mnt, `set -e
+      mkdir "$R/rules"; mkdir -m 700 "$R/rules/private"; echo p > "$R/rules/private/file"
+      echo w > "$R/rules/open"; chmod 666 "$R/rules/open"; echo s > "$R/rules/suid"; chmod 4766 "$R/rules/suid"
+      mkdir -p "$R/rules/x/d" "$R/rules/y"; chmod 555 "$R/rules/x/d"; chmod 777 "$R/rules/x" "$R/rules/y"`);
+    expect(setup.stderr).toBe('');
+    expect((await asUser(ANN, f.mnt, 'echo g > "$R/shared/mine"', [SHARED_GROUP])).stderr).toBe('');
+    // Each line prints "<case>: ok" when the result is the expected one.
+    const bob = await asUser(BOB, f.mnt, `
+      expect() { if eval "$2" >/tmp/out.$$ 2>&1; then r=ok; else r="$(cat /tmp/out.$$)"; fi; case "$r" in *"$3"*) echo "$1: ok";; *) echo "$1: got [$r]";; esac; }
+      expect search 'stat "$R/rules/private/file"' 'Permission denied'
+      expect list 'ls "$R/rules/private"' 'Permission denied'
+      expect create-in-readonly-folder 'touch "$R/rules/new"' 'Permission denied'
+      expect touch-now-with-write 'touch "$R/rules/open"' ok
+      expect touch-given-time 'touch -d "2001-02-03" "$R/rules/open"' 'Operation not permitted'
+      expect truncate-without-write 'truncate -s 0 "$R/ann/file"' 'Permission denied'
+      expect chgrp-not-owner 'chgrp ${BOB.gid} "$R/rules/open"' 'Operation not permitted'
+      expect trusted-xattr 'setfattr -n trusted.x -v 1 "$R/rules/open"' 'Operation not permitted'
+      expect access-read '! test -r "$R/ann/file" && ! test -w "$R/ann/file" && test -w "$R/rules/open"' ok
+      expect write-clears-setuid 'echo more >> "$R/rules/suid" && test "$(stat -c %a "$R/rules/suid")" = 766' ok`);
+    expect(bob.stderr).toBe('');
+    for (const line of bob.stdout.trim().split('\n')) expect(line).toMatch(/: ok$/);
+    expect(bob.stdout.trim().split('\n')).toHaveLength(10);
+    // Ann, now without the shared group, sets setgid on her file in it: the bit is dropped.
+    const ann = await asUser(ANN, f.mnt, `
+      chmod 2644 "$R/shared/mine"; stat -c %a "$R/shared/mine"
+      mv "$R/rules/x/d" "$R/rules/y/" 2>&1 | grep -q 'Permission denied' && echo moving-a-readonly-folder-refused`);
+    expect(ann.stdout.trim().split('\n')).toEqual(['644', 'moving-a-readonly-folder-refused']);
+    const rootSees = await run('setfattr', ['-n', 'trusted.x', '-v', '1', `${f.mnt}/rules/open`]);
+    expect(rootSees.code).toBe(0);
+    // History keeps the owners and modes, and the same rules.
+    expect((await cairn(['snapshot', f.mnt], env)).code).toBe(0);
+    const past = await asUser(BOB, f.mnt, 'cat "$R/.snapshots/latest/ann/file"; cat "$R/.snapshots/latest/rules/open"');
+    expect(past.stderr).toMatch(/latest\/ann\/file: Permission denied/);
+    expect(past.stdout).toBe('w\n');
+    expect(await run('cat', [`${f.mnt}/.snapshots/latest/ann/file`])).toMatchObject({ stdout: 'two\n' });
   });
 
   it('serves two users at once, each owning what it wrote, and keeps owners across a remount', async () => {
