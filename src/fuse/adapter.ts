@@ -16,7 +16,7 @@ const NEEDED_PATCH_LEVEL = 3;
  * Refuses to mount with a stock fuse-native build: it would store every time wrongly (an
  * rsync -a once saved mtimes in the year 56,918,116) and cut inode numbers to 32 bits.
  */
-export function assertPatchedBinding(binding: { NATIVE_PATCH_LEVEL?: number } = Fuse as unknown as { NATIVE_PATCH_LEVEL?: number }): void {
+export function assertPatchedBinding(binding: { readonly NATIVE_PATCH_LEVEL?: number } = Fuse): void {
   if (binding.NATIVE_PATCH_LEVEL !== NEEDED_PATCH_LEVEL) {
     throw new CairnError('USAGE', `the FUSE binding loaded is not cairn's patched build (patch level ${binding.NATIVE_PATCH_LEVEL ?? 0}, needed ${NEEDED_PATCH_LEVEL}); mounting with it would store wrong file times`, {
       hint: 'rebuild it: `bash scripts/build-fuse-binding.sh` in the cairn folder (needs g++, make and python3; it prints why a build fails)',
@@ -45,7 +45,7 @@ function timeSpec(t: bigint): TimeSpec {
   return t === Fuse.UTIME_NOW ? 'now' : t === Fuse.UTIME_OMIT ? 'omit' : t;
 }
 
-type Cb = (...args: unknown[]) => void;
+type Cb = Fuse.Reply;
 
 export function createFuse(fs: Filesystem, mountpoint: string, options: MountOptions): Fuse {
   assertPatchedBinding();
@@ -78,7 +78,7 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
 
   // Every request names its caller (read first, before anything can await): the
   // Filesystem checks permissions with it and gives new nodes to it.
-  const ops = {
+  const ops: Fuse.Operations = {
     init: (cb: Cb) => cb(0),
     access: (path: string, mode: number, cb: Cb) => change(cb, () => fs.access(path, mode, currentCaller())),
     statfs: (_path: string, cb: Cb) => query(cb, () => [fs.statfs()]),
@@ -133,7 +133,7 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
   // auto_cache (keep a file's cached pages across opens only while its mtime and size are
   // unchanged: libfuse2 gives each hard-link name its own kernel node, so with kernel_cache a
   // write through one name left stale pages under the other, measured by the crash model).
-  return new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
+  return new Fuse(mountpoint, ops, {
     fsname: `cairn,subtype=cairn,big_writes,use_ino,readdir_ino,auto_cache,attr_timeout=${attrTimeout},negative_timeout=1${options.readOnly ? ',ro' : ''}`,
     // Without cached attributes the Filesystem checks every request itself, and every request
     // reaches it with its whole path. With cached attributes (a read-only mount, or
@@ -148,13 +148,14 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
 }
 
 /** CAIRN_DEBUG_OPS=1: count requests per operation and log the counts at exit (for tuning). */
-function countOperations(ops: Record<string, (...args: never[]) => void>, log: (message: string) => void): void {
+function countOperations(ops: Fuse.Operations, log: (message: string) => void): void {
   const counts = new Map<string, number>();
-  for (const [name, fn] of Object.entries(ops)) {
-    ops[name] = ((...args: never[]) => {
+  const table = ops as unknown as Record<string, (...args: unknown[]) => void>; // the same handlers, by name
+  for (const [name, fn] of Object.entries(table)) {
+    table[name] = (...args: unknown[]) => {
       counts.set(name, (counts.get(name) ?? 0) + 1);
       return fn(...args);
-    }) as (...args: never[]) => void;
+    };
   }
   process.on('exit', () => log(`requests: ${[...counts].sort((a, b) => b[1] - a[1]).map(([n, c]) => `${n} ${c}`).join(', ')}`));
 }

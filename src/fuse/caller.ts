@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import Fuse from 'fuse-native';
 import type { Caller } from '../vfs/permissions.js';
 
-const published = (Fuse as unknown as { CALLER: Uint32Array }).CALLER;
+const published = Fuse.CALLER;
 
 /** The caller of the request being answered now; call before the handler's first await. */
 export function currentCaller(): Caller {

@@ -1,8 +1,10 @@
 /**
  * The live filesystem: POSIX operations by path (as libfuse's high-level API calls them) and
  * by open handle. Each change waits while a snapshot holds the tree, is validated, appended
- * to the journal, then applied to the inode table. No FUSE types: errors are FsError with an
- * errno name.
+ * to the journal, then applied to the inode table. Every request names its caller, whose
+ * permissions are checked as Linux does (src/vfs/permissions.ts); requests below
+ * /.snapshots go to the read-only history (src/vfs/history-ops.ts). No FUSE types: errors
+ * are FsError with an errno name.
  *
  * Names libfuse gives unlinked-but-open files (.fuse_hidden…) are its own: users cannot
  * create or move them, and changes to a file named only by them are not journaled (after a
@@ -10,27 +12,22 @@
  */
 import { statfsSync } from 'node:fs';
 import type { NodeType } from '../format/tree.js';
-import type { ContentReader } from '../repository/file-content.js';
 import { SNAPSHOTS_DIR } from '../timetravel/names.js';
-import { NotADirectory, NotFound, type SnapshotView, type ViewNode } from '../timetravel/view.js';
+import type { SnapshotView } from '../timetravel/view.js';
 import { fail, FsError } from './errors.js';
+import { historyParts, HistoryOps, isHistoryPath } from './history-ops.js';
 import type { Barrier } from './barrier.js';
 import { ACL_ACCESS_XATTR, aclPermissions } from './posix-acl.js';
 import {
-  type Caller, chmodResult, isRoot, mayAccess, mayChown, mayRemoveFromSticky, modeAfterChown, modeAfterWrite, newNodeOwnership,
-  type Owned, R, S_ISGID, S_ISUID, utimeAccess, W, X, xattrAccess,
+  type Caller, chmodResult, isRoot, listedXattrs, mayAccess, mayChown, mayRemoveFromSticky, modeAfterChown, modeAfterWrite, newNodeOwnership,
+  R, S_ISGID, S_ISUID, utimeAccess, W, X, xattrAccess,
 } from './permissions.js';
+import { type Listing, S_IFMT, type Stat, type Statfs, statOf, type TimeSpec, TYPE_OF_BITS } from './stat.js';
 import type { FileData } from './file-data.js';
 import { type Inode, type InodeTable, isTransientName, ROOT_INO, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
 import type { JournalRecord } from './records.js';
 import type { StagingArea } from './staging.js';
-
-export const S_IFMT = 0o170000;
-const TYPE_BITS: Record<NodeType, number> = {
-  file: 0o100000, dir: 0o040000, symlink: 0o120000, fifo: 0o010000, socket: 0o140000, chardev: 0o020000, blockdev: 0o060000,
-};
-const TYPE_OF_BITS = new Map(Object.entries(TYPE_BITS).map(([t, b]) => [b, t as NodeType]));
 
 export const NAME_MAX = 255;
 export const XATTR_NAME_MAX = 255;
@@ -41,37 +38,6 @@ const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_TRUNC = 0o1000;
-
-export interface Stat {
-  /** 64-bit: live file ids below 2^63, the history view above (src/timetravel/view.ts). */
-  readonly ino: bigint;
-  readonly mode: number;
-  readonly nlink: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly rdev: number;
-  readonly size: number;
-  readonly blocks: number;
-  readonly blksize: number;
-  readonly atimeNs: bigint;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
-}
-
-export interface Statfs {
-  readonly bsize: number;
-  readonly frsize: number;
-  readonly blocks: number;
-  readonly bfree: number;
-  readonly bavail: number;
-  readonly files: number;
-  readonly ffree: number;
-  readonly favail: number;
-  readonly namemax: number;
-}
-
-/** A time to set: nanoseconds, now, or leave as it is. */
-export type TimeSpec = bigint | 'now' | 'omit';
 
 interface Handle {
   readonly inode: Inode;
@@ -107,42 +73,19 @@ export interface FilesystemOptions {
   readonly now?: () => bigint;
 }
 
-interface ViewHandle {
-  readonly stat: Stat;
-  /** Files only. */
-  readonly reader?: ContentReader;
-}
-
-const VIEW_PREFIX = `/${SNAPSHOTS_DIR}`;
-
-/** The parts of `path` below /.snapshots, or null for a live path. */
-function viewParts(path: string): string[] | null {
-  if (path !== VIEW_PREFIX && !path.startsWith(`${VIEW_PREFIX}/`)) return null;
-  return path.slice(VIEW_PREFIX.length).split('/').filter((p) => p !== '');
-}
-
-/** Owner and mode of a node of the history view, for permission checks. */
-function viewOwned(node: ViewNode): Owned {
-  switch (node.kind) {
-    case 'top':
-    case 'latest':
-      return { uid: 0, gid: 0, mode: 0o555, type: 'dir' };
-    case 'snapshot':
-      return { uid: node.stored.snapshot.root?.uid ?? 0, gid: node.stored.snapshot.root?.gid ?? 0, mode: node.stored.snapshot.root?.mode ?? 0o755, type: 'dir' };
-    case 'entry':
-      return node.node;
-  }
-}
+export type { Listing, Stat, Statfs, TimeSpec } from './stat.js';
+export { S_IFMT } from './stat.js';
 
 /** Changes under .snapshots are refused: history is read-only. */
 function refuseHistory(...paths: string[]): void {
-  for (const path of paths) if (viewParts(path)) fail('EROFS', path);
+  for (const path of paths) if (isHistoryPath(path)) fail('EROFS', path);
 }
 
 export class Filesystem {
   private readonly handles = new Map<number, Handle>();
-  private readonly viewHandles = new Map<number, ViewHandle>();
   private nextHandle = 1;
+  /** Requests below /.snapshots, when the view is there. */
+  private readonly history: HistoryOps | undefined;
   private readonly now: () => bigint;
   /** The caller assumed when none is named: the mount's owner. */
   private readonly owner: Caller;
@@ -159,6 +102,7 @@ export class Filesystem {
     private readonly options: FilesystemOptions,
   ) {
     this.owner = { uid: options.uid, gid: options.gid, groups: () => [] };
+    this.history = options.view && new HistoryOps(options.view, () => this.table.get(ROOT_INO)!, () => this.nextHandle++);
     this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n + BigInt(process.hrtime.bigint() % 1_000_000n));
   }
 
@@ -208,39 +152,24 @@ export class Filesystem {
   }
 
   stat(inode: Inode): Stat {
-    const size = inode.type === 'dir' ? 4096 : inode.size;
-    return {
-      ino: BigInt(inode.ino),
-      mode: TYPE_BITS[inode.type] | inode.mode,
-      // As a local disk shows it: libfuse's hidden name of an unlinked open file is no link.
-      nlink: inode.type === 'dir' ? 2 + inode.subdirs : storedLinks(inode),
-      uid: inode.uid,
-      gid: inode.gid,
-      rdev: inode.rdev,
-      size,
-      blocks: Math.ceil(size / 512),
-      blksize: 4096,
-      atimeNs: inode.atimeNs,
-      mtimeNs: inode.mtimeNs,
-      ctimeNs: inode.ctimeNs,
-    };
+    return statOf(inode);
+  }
+
+  /** The parts below /.snapshots when `path` is there and the view is on, else null. */
+  private historyOf(path: string): string[] | null {
+    return this.history ? historyParts(path) : null;
   }
 
   getattr(path: string, caller: Caller = this.owner): Stat | Promise<Stat> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) return this.viewNode(parts, caller).then((node) => this.viewStat(node));
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.getattr(parts, caller);
     return this.stat(this.resolve(path, caller));
   }
 
   /** access(2) and chdir: F_OK (0) or any of R, W, X. */
   access(path: string, mode: number, caller: Caller = this.owner): void | Promise<void> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) {
-      return this.viewNode(parts, caller).then((node) => {
-        if ((mode & W) !== 0) fail('EROFS', path);
-        if (mode !== 0 && !mayAccess(caller, viewOwned(node), mode & 7)) fail('EACCES', path);
-      });
-    }
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.access(parts, mode, caller);
     const inode = this.resolve(path, caller);
     if (mode !== 0 && !mayAccess(caller, inode, mode & 7)) fail('EACCES', path);
   }
@@ -251,12 +180,12 @@ export class Filesystem {
   }
 
   fgetattr(fh: number): Stat {
-    return this.viewHandles.get(fh)?.stat ?? this.stat(this.handle(fh).inode);
+    return this.history?.owns(fh) ? this.history.fgetattr(fh) : this.stat(this.handle(fh).inode);
   }
 
-  readdir(path: string, caller: Caller = this.owner): { names: string[]; stats: Stat[] } | Promise<{ names: string[]; stats: Stat[] }> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) return this.viewReaddir(parts, caller);
+  readdir(path: string, caller: Caller = this.owner): Listing | Promise<Listing> {
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.readdir(parts, caller);
     const dir = this.resolve(path, caller);
     if (!dir.children) fail('ENOTDIR', path);
     if (!mayAccess(caller, dir, R)) fail('EACCES', path);
@@ -264,86 +193,22 @@ export class Filesystem {
     const stats: Stat[] = [];
     for (const [name, ino] of dir.children!) {
       if (isTransientName(name)) continue;
-      if (dir.ino === ROOT_INO && name === SNAPSHOTS_DIR && this.options.view) continue; // shadowed by the view
+      if (dir.ino === ROOT_INO && name === SNAPSHOTS_DIR && this.history) continue; // shadowed by the view
       names.push(name);
       stats.push(this.stat(this.table.get(ino)!));
     }
-    if (dir.ino === ROOT_INO && this.options.view && this.options.showSnapshots) {
-      return this.viewNode([], caller).then((node) => ({ names: [...names, SNAPSHOTS_DIR], stats: [...stats, this.viewStat(node)] }));
+    if (dir.ino === ROOT_INO && this.history && this.options.showSnapshots) {
+      return this.history.topStat(caller).then((top) => ({ names: [...names, SNAPSHOTS_DIR], stats: [...stats, top] }));
     }
     return { names, stats };
   }
 
   readlink(path: string, caller: Caller = this.owner): string | Promise<string> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) {
-      return this.viewNode(parts, caller).then((node) => {
-        if (node.kind === 'latest') return node.target;
-        if (node.kind === 'entry' && node.node.type === 'symlink') return node.node.target ?? '';
-        return fail('EINVAL', path);
-      });
-    }
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.readlink(parts, caller);
     const inode = this.resolve(path, caller);
     if (inode.type !== 'symlink') fail('EINVAL', path);
     return inode.target!;
-  }
-
-  // ---- the read-only history view ------------------------------------------------------
-
-  /** A node of the history view; the caller needs search permission on every folder on the way, as in the live tree. */
-  private async viewNode(parts: string[], caller: Caller): Promise<ViewNode> {
-    const search = isRoot(caller) ? undefined : (folder: ViewNode) => {
-      if (!mayAccess(caller, viewOwned(folder), X)) throw new FsError('EACCES');
-    };
-    try {
-      return await this.options.view!.resolve(parts, search);
-    } catch (e) {
-      if (e instanceof NotFound) throw new FsError('ENOENT');
-      if (e instanceof NotADirectory) throw new FsError('ENOTDIR');
-      throw e;
-    }
-  }
-
-  private async viewReaddir(parts: string[], caller: Caller): Promise<{ names: string[]; stats: Stat[] }> {
-    const node = await this.viewNode(parts, caller);
-    if (!mayAccess(caller, viewOwned(node), R)) fail('EACCES');
-    let entries;
-    try {
-      entries = await this.options.view!.list(node);
-    } catch (e) {
-      if (e instanceof NotADirectory) throw new FsError('ENOTDIR');
-      throw e;
-    }
-    return { names: entries.map((e) => e.name), stats: entries.map((e) => this.viewStat(e.node)) };
-  }
-
-  private viewStat(node: ViewNode): Stat {
-    const view = this.options.view!;
-    const root = this.table.get(ROOT_INO)!;
-    const base = { rdev: 0, blksize: 4096 };
-    switch (node.kind) {
-      case 'top':
-      case 'latest': {
-        const t = root.mtimeNs;
-        const isTop = node.kind === 'top';
-        const size = isTop ? 4096 : Buffer.byteLength(node.target);
-        return { ...base, ino: view.inoOf(node), mode: isTop ? TYPE_BITS.dir | 0o555 : TYPE_BITS.symlink | 0o777, nlink: isTop ? 2 : 1, uid: root.uid, gid: root.gid, size, blocks: Math.ceil(size / 512), atimeNs: t, mtimeNs: t, ctimeNs: t };
-      }
-      case 'snapshot': {
-        const s = node.stored.snapshot;
-        const r = s.root;
-        // The folder of a backup point carries that point's time, so file managers sort by it.
-        return { ...base, ino: view.inoOf(node), mode: TYPE_BITS.dir | (r?.mode ?? 0o755), nlink: 1, uid: r?.uid ?? root.uid, gid: r?.gid ?? root.gid, size: 4096, blocks: 8, atimeNs: s.timeNs, mtimeNs: s.timeNs, ctimeNs: s.timeNs };
-      }
-      case 'entry': {
-        const n = node.node;
-        const size = n.type === 'dir' ? 4096 : n.size;
-        return {
-          ...base, ino: view.inoOf(node), mode: TYPE_BITS[n.type] | n.mode, nlink: n.links,
-          uid: n.uid, gid: n.gid, rdev: n.rdev ?? 0, size, blocks: Math.ceil(size / 512), atimeNs: n.atimeNs, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs,
-        };
-      }
-    }
   }
 
   statfs(): Statfs {
@@ -407,7 +272,7 @@ export class Filesystem {
 
   private createNode(caller: Caller, path: string, type: NodeType, mode: number, extra: { rdev?: number; target?: string } = {}): Inode {
     refuseHistory(path);
-    if (this.options.view && path === VIEW_PREFIX) fail('EEXIST', path);
+    if (this.history && path === `/${SNAPSHOTS_DIR}`) fail('EEXIST', path);
     const { parent, name } = this.parentOf(path, caller);
     if (parent.children!.has(name)) fail('EEXIST', path);
     if (isTransientName(name)) fail('EPERM', path);
@@ -445,16 +310,10 @@ export class Filesystem {
   }
 
   open(path: string, flags: number, caller: Caller = this.owner): number | Promise<number> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) {
+    const parts = this.historyOf(path);
+    if (parts) {
       if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS', path);
-      return this.viewNode(parts, caller).then((node) => {
-        if (!mayAccess(caller, viewOwned(node), R)) fail('EACCES', path);
-        const isFile = node.kind === 'entry' && node.node.type === 'file';
-        const fh = this.nextHandle++;
-        this.viewHandles.set(fh, { stat: this.viewStat(node), ...(isFile ? { reader: this.options.view!.reader(node) } : {}) });
-        return fh;
-      });
+      return this.history!.open(parts, caller);
     }
     const inode = this.resolve(path, caller);
     if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
@@ -472,7 +331,7 @@ export class Filesystem {
   }
 
   release(fh: number): void {
-    if (this.viewHandles.delete(fh)) return;
+    if (this.history?.owns(fh)) return this.history.release(fh);
     const { inode } = this.handle(fh);
     this.handles.delete(fh);
     inode.openCount--;
@@ -483,11 +342,7 @@ export class Filesystem {
   }
 
   async read(fh: number, offset: number, length: number): Promise<Buffer> {
-    const view = this.viewHandles.get(fh);
-    if (view) {
-      if (!view.reader) fail((view.stat.mode & S_IFMT) === TYPE_BITS.dir ? 'EISDIR' : 'EINVAL');
-      return view.reader!.read(offset, length);
-    }
+    if (this.history?.owns(fh)) return this.history.read(fh, offset, length);
     const { inode } = this.handle(fh);
     if (inode.type === 'dir') fail('EISDIR');
     return this.data.read(inode, offset, length);
@@ -495,7 +350,7 @@ export class Filesystem {
 
   /** `caller`: who writes; a write by anyone but root takes setuid/setgid away, as on Linux. */
   async write(fh: number, offset: number, data: Uint8Array, caller: Caller = this.owner): Promise<number> {
-    if (this.viewHandles.has(fh)) fail('EROFS');
+    if (this.history?.owns(fh)) fail('EROFS');
     const { inode, writable } = this.handle(fh);
     if (!writable) fail('EBADF');
     if (offset + data.length > Number.MAX_SAFE_INTEGER) fail('EFBIG');
@@ -525,7 +380,7 @@ export class Filesystem {
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
-    if (this.viewHandles.has(fh)) fail('EROFS');
+    if (this.history?.owns(fh)) fail('EROFS');
     await this.truncateInode(this.handle(fh).inode, size);
   }
 
@@ -551,7 +406,7 @@ export class Filesystem {
 
   /** Makes staged bytes and the journal durable on the local disk. */
   fsync(fh: number): void {
-    if (this.viewHandles.has(fh)) return;
+    if (this.history?.owns(fh)) return;
     const { inode } = this.handle(fh);
     this.staging.sync(inode.ino);
     this.journal.sync();
@@ -706,15 +561,8 @@ export class Filesystem {
   }
 
   getxattr(path: string, name: string, caller: Caller = this.owner): Buffer | Promise<Buffer> {
-    const parts = viewParts(path);
-    if (parts && this.options.view) {
-      return this.viewNode(parts, caller).then((node) => {
-        const allowed = xattrAccess(caller, viewOwned(node), name, false);
-        if (allowed !== 'ok') fail(allowed, name);
-        const value = node.kind === 'entry' ? node.node.xattrs?.find((x) => x.name === name)?.value : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs?.find((x) => x.name === name)?.value : undefined;
-        return value === undefined ? fail('ENODATA', name) : Buffer.from(value);
-      });
-    }
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.getxattr(parts, name, caller);
     const inode = this.resolve(path, caller);
     const allowed = xattrAccess(caller, inode, name, false);
     if (allowed !== 'ok') fail(allowed, name);
@@ -723,16 +571,10 @@ export class Filesystem {
     return value!;
   }
 
-  /** Names of extended attributes; `trusted.*` ones only for root, as Linux lists them. */
   listxattr(path: string, caller: Caller = this.owner): string[] | Promise<string[]> {
-    const visible = (names: string[]) => (isRoot(caller) ? names : names.filter((n) => !n.startsWith('trusted.')));
-    const parts = viewParts(path);
-    if (parts && this.options.view) {
-      return this.viewNode(parts, caller).then((node) =>
-        visible((node.kind === 'entry' ? node.node.xattrs ?? [] : node.kind === 'snapshot' ? node.stored.snapshot.root?.xattrs ?? [] : []).map((x) => x.name)),
-      );
-    }
-    return visible([...this.resolve(path, caller).xattrs.keys()]);
+    const parts = this.historyOf(path);
+    if (parts) return this.history!.listxattr(parts, caller);
+    return listedXattrs(caller, [...this.resolve(path, caller).xattrs.keys()]);
   }
 
   removexattr(path: string, name: string, caller: Caller = this.owner): void | Promise<void> {

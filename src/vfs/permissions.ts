@@ -122,3 +122,8 @@ export function xattrAccess(caller: Caller, node: Owned, name: string, write: bo
   if (write && node.type === 'dir' && (node.mode & S_ISVTX) !== 0 && !isOwnerOrRoot(caller, node)) return 'EPERM';
   return mayAccess(caller, node, write ? W : R) ? 'ok' : 'EACCES';
 }
+
+/** The xattr names a listing shows the caller: `trusted.*` only to root, as Linux lists them. */
+export function listedXattrs(caller: Caller, names: readonly string[]): string[] {
+  return isRoot(caller) ? [...names] : names.filter((n) => !n.startsWith('trusted.'));
+}
