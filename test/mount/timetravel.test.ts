@@ -4,42 +4,26 @@
  * history is read-only, `cp -a` restores it exactly, and `.snapshots` stays out of listings
  * (so rsync --delete, find and du never walk it) unless mounted with --snapshots visible.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { repositoryFixture } from '../helpers/fixture.js';
 import { cairn, run } from '../helpers/cli.js';
-import { copyTree, expectEqualTrees, inMount, mount, unmountAll } from '../helpers/mount.js';
-import { tempDir } from '../helpers/store.js';
+import { copyTree, expectEqualTrees, inMount, mount } from '../helpers/mount.js';
 
 const env = { CAIRN_PASSWORD: 'time travel' };
 
 describe('.snapshots through a real mount', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let store: string;
-  let mnt: string;
-  let state: string;
+  const f = repositoryFixture('cairn-tt-', env);
 
-  beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('cairn-tt-'));
-    store = path.join(dir, 'store');
-    mnt = path.join(dir, 'mnt');
-    state = path.join(dir, 'state');
-    expect((await cairn(['init', store], env)).code).toBe(0);
-  });
-  afterAll(async () => {
-    await unmountAll();
-    await cleanup();
-  });
-
-  const inMountHere = (script: string) => inMount(mnt, script);
+  const inMountHere = (script: string) => inMount(f.mnt, script);
   /** What the tree is now, copied out of the mount: the reference for the next snapshot. */
-  const copyOfMount = (name: string) => copyTree(mnt, path.join(dir, name));
+  const copyOfMount = (name: string) => copyTree(f.mnt, path.join(f.dir, name));
 
 
   it('shows each backup point exactly as it was, read-only, and restores by cp -a', async () => {
-    let m = await mount(store, mnt, state, env);
+    let m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`cp -a /usr/share/doc/git/RelNotes "$R/notes"; mkdir "$R/work"; echo one > "$R/work/a.txt";
       ln "$R/work/a.txt" "$R/work/a-link"; ln -s a.txt "$R/work/sym"; setfattr -n user.v -v 1 "$R/work/a.txt";
       chmod 640 "$R/work/a.txt"; touch -h -d '2020-05-05 05:05:05.123456789' "$R/work/sym"`);
@@ -47,33 +31,33 @@ describe('.snapshots through a real mount', () => {
     expect(await m.unmount()).toBe(0); // snapshot 1
 
     await new Promise((r) => setTimeout(r, 1100)); // a different second, so a different name
-    m = await mount(store, mnt, state, env);
+    m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`echo two >> "$R/work/a.txt"; rm "$R/notes/1.5.0.txt"; mv "$R/notes" "$R/renamed"; echo new > "$R/work/b.txt";
       setfattr -n user.v -v 2 "$R/work/a.txt"`);
     const v2 = copyOfMount('v2');
     expect(await m.unmount()).toBe(0); // snapshot 2
 
-    m = await mount(store, mnt, state, env);
+    m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`rm -r "$R/renamed"; echo three > "$R/work/a.txt"`); // live only, no snapshot yet
-    const names = (await fs.readdir(path.join(mnt, '.snapshots'))).sort();
+    const names = (await fs.readdir(path.join(f.mnt, '.snapshots'))).sort();
     expect(names.length).toBe(3);
     expect(names[2]).toBe('latest');
     expect(names[0]).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}$/);
-    expect(await fs.readlink(path.join(mnt, '.snapshots', 'latest'))).toBe(names[1]);
+    expect(await fs.readlink(path.join(f.mnt, '.snapshots', 'latest'))).toBe(names[1]);
 
-    expectEqualTrees(v1, path.join(mnt, '.snapshots', names[0]!));
-    expectEqualTrees(v2, path.join(mnt, '.snapshots', names[1]!));
-    expect(await fs.readFile(path.join(mnt, 'work', 'a.txt'), 'utf8')).toBe('three\n');
-    expect(await fs.readFile(path.join(mnt, '.snapshots', names[0]!, 'work', 'a.txt'), 'utf8')).toBe('one\n');
-    expect(await fs.readFile(path.join(mnt, '.snapshots', 'latest', 'work', 'a.txt'), 'utf8')).toBe('one\ntwo\n');
+    expectEqualTrees(v1, path.join(f.mnt, '.snapshots', names[0]!));
+    expectEqualTrees(v2, path.join(f.mnt, '.snapshots', names[1]!));
+    expect(await fs.readFile(path.join(f.mnt, 'work', 'a.txt'), 'utf8')).toBe('three\n');
+    expect(await fs.readFile(path.join(f.mnt, '.snapshots', names[0]!, 'work', 'a.txt'), 'utf8')).toBe('one\n');
+    expect(await fs.readFile(path.join(f.mnt, '.snapshots', 'latest', 'work', 'a.txt'), 'utf8')).toBe('one\ntwo\n');
 
     // History is read-only.
     for (const attempt of [
-      `echo x > "${mnt}/.snapshots/latest/work/a.txt"`,
-      `rm "${mnt}/.snapshots/${names[0]}/work/a.txt"`,
-      `mkdir "${mnt}/.snapshots/new"`,
-      `mv "${mnt}/work/b.txt" "${mnt}/.snapshots/latest/"`,
-      `chmod 777 "${mnt}/.snapshots/latest/work"`,
+      `echo x > "${f.mnt}/.snapshots/latest/work/a.txt"`,
+      `rm "${f.mnt}/.snapshots/${names[0]}/work/a.txt"`,
+      `mkdir "${f.mnt}/.snapshots/new"`,
+      `mv "${f.mnt}/work/b.txt" "${f.mnt}/.snapshots/latest/"`,
+      `chmod 777 "${f.mnt}/.snapshots/latest/work"`,
     ]) {
       const r = await run('bash', ['-c', attempt]);
       expect(r.code, attempt).not.toBe(0);
@@ -81,71 +65,71 @@ describe('.snapshots through a real mount', () => {
     }
 
     // Restore by plain copy.
-    const restored = path.join(dir, 'restored');
-    expect(spawnSync('cp', ['-a', path.join(mnt, '.snapshots', names[0]!), restored]).status).toBe(0);
+    const restored = path.join(f.dir, 'restored');
+    expect(spawnSync('cp', ['-a', path.join(f.mnt, '.snapshots', names[0]!), restored]).status).toBe(0);
     expectEqualTrees(v1, restored);
 
     // Invisible to listings and tree walks, so rsync --delete leaves history alone.
-    expect(await fs.readdir(mnt)).not.toContain('.snapshots');
-    expect(spawnSync('find', [mnt], { encoding: 'utf8' }).stdout).not.toContain('.snapshots');
-    const empty = path.join(dir, 'empty');
+    expect(await fs.readdir(f.mnt)).not.toContain('.snapshots');
+    expect(spawnSync('find', [f.mnt], { encoding: 'utf8' }).stdout).not.toContain('.snapshots');
+    const empty = path.join(f.dir, 'empty');
     await fs.mkdir(empty);
-    expect(spawnSync('rsync', ['-a', '--delete', `${empty}/`, `${mnt}/`]).status).toBe(0);
-    expect(await fs.readdir(mnt)).toEqual([]);
-    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(3);
+    expect(spawnSync('rsync', ['-a', '--delete', `${empty}/`, `${f.mnt}/`]).status).toBe(0);
+    expect(await fs.readdir(f.mnt)).toEqual([]);
+    expect((await fs.readdir(path.join(f.mnt, '.snapshots'))).length).toBe(3);
     expect(await m.unmount()).toBe(0);
 
-    const visible = await mount(store, mnt, state, env, ['--snapshots', 'visible']);
-    expect(await fs.readdir(mnt)).toContain('.snapshots');
-    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(4); // the third unmount added a snapshot, plus latest
+    const visible = await mount(f.store, f.mnt, f.state, env, ['--snapshots', 'visible']);
+    expect(await fs.readdir(f.mnt)).toContain('.snapshots');
+    expect((await fs.readdir(path.join(f.mnt, '.snapshots'))).length).toBe(4); // the third unmount added a snapshot, plus latest
     expect(await visible.unmount()).toBe(0);
   }, 240_000);
 
   it('takes a snapshot on demand while mounted, visible in .snapshots at once, with its tag', async () => {
-    const m = await mount(store, mnt, state, env);
+    const m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`mkdir -p "$R/demand"; echo before > "$R/demand/f"`);
-    const before = (await fs.readdir(path.join(mnt, '.snapshots'))).length;
-    const r = await cairn(['snapshot', mnt, '--tag', 'manual']);
+    const before = (await fs.readdir(path.join(f.mnt, '.snapshots'))).length;
+    const r = await cairn(['snapshot', f.mnt, '--tag', 'manual']);
     expect(r.code, r.stderr).toBe(0);
     const [name, id] = r.stdout.trim().split(' ');
     expect(name).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}(_\d+)?$/);
     await inMountHere(`echo after > "$R/demand/f"`);
-    expect(await fs.readFile(path.join(mnt, '.snapshots', name!, 'demand', 'f'), 'utf8')).toBe('before\n');
-    expect(await fs.readFile(path.join(mnt, 'demand', 'f'), 'utf8')).toBe('after\n');
-    expect((await fs.readdir(path.join(mnt, '.snapshots'))).length).toBe(before + 1);
-    expect(await fs.readlink(path.join(mnt, '.snapshots', 'latest'))).toBe(name);
-    const listed = await cairn(['snapshots', store, '--json'], env);
+    expect(await fs.readFile(path.join(f.mnt, '.snapshots', name!, 'demand', 'f'), 'utf8')).toBe('before\n');
+    expect(await fs.readFile(path.join(f.mnt, 'demand', 'f'), 'utf8')).toBe('after\n');
+    expect((await fs.readdir(path.join(f.mnt, '.snapshots'))).length).toBe(before + 1);
+    expect(await fs.readlink(path.join(f.mnt, '.snapshots', 'latest'))).toBe(name);
+    const listed = await cairn(['snapshots', f.store, '--json'], env);
     const tagged = (JSON.parse(listed.stdout) as { id: string; tags: string[] }[]).find((s) => s.id === id);
     expect(tagged?.tags).toEqual(['manual']);
     expect(await m.unmount()).toBe(0);
-    const notMounted = await cairn(['snapshot', mnt]);
+    const notMounted = await cairn(['snapshot', f.mnt]);
     expect(notMounted.code).not.toBe(0);
     expect(notMounted.stderr).toMatch(/not mounted/);
   }, 120_000);
 
   it('takes snapshots automatically after changes once writes are quiet, and not without changes', async () => {
-    const m = await mount(store, mnt, state, env, ['--snapshot-interval', '1s', '--snapshot-quiet', '1s']);
-    const count = async () => (await fs.readdir(path.join(mnt, '.snapshots'))).length;
+    const m = await mount(f.store, f.mnt, f.state, env, ['--snapshot-interval', '1s', '--snapshot-quiet', '1s']);
+    const count = async () => (await fs.readdir(path.join(f.mnt, '.snapshots'))).length;
     const before = await count();
     await inMountHere(`echo automatic > "$R/auto.txt"`);
     const deadline = Date.now() + 20_000;
     while ((await count()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(await count()).toBe(before + 1);
-    expect(await fs.readFile(path.join(mnt, '.snapshots', 'latest', 'auto.txt'), 'utf8')).toBe('automatic\n');
+    expect(await fs.readFile(path.join(f.mnt, '.snapshots', 'latest', 'auto.txt'), 'utf8')).toBe('automatic\n');
     expect(m.log()).toMatch(/automatic snapshot [0-9a-f]{12}/);
     await new Promise((r) => setTimeout(r, 3000)); // nothing changes: no new snapshot
     expect(await count()).toBe(before + 1);
     expect(await m.unmount()).toBe(0);
-    const listed = JSON.parse((await cairn(['snapshots', store, '--json'], env)).stdout) as { tags: string[] }[];
+    const listed = JSON.parse((await cairn(['snapshots', f.store, '--json'], env)).stdout) as { tags: string[] }[];
     expect(listed.some((s) => s.tags.includes('auto'))).toBe(true);
   }, 120_000);
 
   it('serves a file manager browsing a 10,000-file folder of a snapshot (list, stat all, read first bytes)', async () => {
-    let m = await mount(store, mnt, state, env);
+    let m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`mkdir "$R/many"; cd "$R/many"; for i in $(seq 1 10000); do echo "file $i" > "f$i.txt"; done`);
     expect(await m.unmount()).toBe(0);
-    m = await mount(store, mnt, state, env);
-    const folder = path.join(mnt, '.snapshots', 'latest', 'many');
+    m = await mount(f.store, f.mnt, f.state, env);
+    const folder = path.join(f.mnt, '.snapshots', 'latest', 'many');
     const started = Date.now();
     const names = await fs.readdir(folder);
     expect(names.length).toBe(10_000);
