@@ -317,6 +317,8 @@ export class Filesystem {
     }
     const inode = this.resolve(path, caller);
     if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
+    // The kernel follows symlinks before it opens; one reaching here is opened as O_NOFOLLOW would.
+    if (inode.type === 'symlink') fail('ELOOP', path);
     const access = flags & O_ACCMODE;
     const want = (access === O_RDONLY ? R : access === O_WRONLY ? W : R | W) | (flags & O_TRUNC ? W : 0);
     if (!mayAccess(caller, inode, want)) fail('EACCES', path);

@@ -1,13 +1,19 @@
 /**
- * POSIX operations through a real mount (test/mount/posix_ops.py makes the system calls),
- * again after a remount, and unmount by SIGTERM saving everything.
+ * POSIX operations through a real mount: the shared POSIX suite (test/posix/cases.ts, the
+ * same cases test/unit/posix-direct.test.ts runs against the filesystem layer) with real
+ * system calls as root and as second users on an --allow-other mount; then
+ * test/mount/posix_ops.py's calls, again after a remount, and unmount by SIGTERM saving
+ * everything.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { repositoryFixture } from '../helpers/fixture.js';
 import { cairn, run } from '../helpers/cli.js';
-import { mount } from '../helpers/mount.js';
+import { mount, type RunningMount } from '../helpers/mount.js';
+import { CASES } from '../posix/cases.js';
+import { runThroughMount } from '../posix/drivers.js';
+import { mismatch } from '../posix/steps.js';
 
 const env = { CAIRN_PASSWORD: 'posix test' };
 const SCRIPT = path.resolve(__dirname, 'posix_ops.py');
@@ -37,4 +43,27 @@ describe('POSIX operations through a real mount', () => {
     expect(await fs.readFile(path.join(mnt, 't', 'new\nline'), 'utf8')).toBe('new\nline');
     expect(await again.unmount()).toBe(0);
   }, 120_000);
+});
+
+describe.skipIf(process.getuid?.() !== 0)('the POSIX suite through a real mount, with second users (needs root for setpriv)', () => {
+  const f = repositoryFixture('cairn-posix-suite-', env);
+  let m: RunningMount;
+
+  beforeAll(async () => {
+    m = await mount(f.store, f.mnt, f.state, env, ['--allow-other']);
+  });
+  afterAll(async () => {
+    expect(await m.unmount()).toBe(0);
+  });
+
+  for (const [i, c] of CASES.entries()) {
+    it(c.name, async () => {
+      const folder = path.join(f.mnt, `t${i}`);
+      await fs.mkdir(folder);
+      await fs.chmod(folder, 0o1777);
+      const answers = await runThroughMount(folder, c.steps);
+      const wrong = c.steps.map((s, k) => [k, s, mismatch(s, answers[k]!)] as const).filter(([, , w]) => w !== null);
+      expect(wrong.map(([k, s, w]) => `step ${k + 1} (${s.as ?? 'root'} ${s.op}): ${w}`)).toEqual([]);
+    });
+  }
 });
