@@ -21,6 +21,11 @@ export function historyParts(path: string): string[] | null {
 
 export const isHistoryPath = (path: string): boolean => historyParts(path) !== null;
 
+/** Changes under .snapshots are refused: history is read-only. */
+export function refuseHistory(...paths: string[]): void {
+  for (const path of paths) if (isHistoryPath(path)) fail('EROFS', path);
+}
+
 /** Owner and mode of a node of the history view, for permission checks. */
 function ownedBy(node: ViewNode): Owned {
   switch (node.kind) {

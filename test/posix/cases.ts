@@ -96,6 +96,20 @@ export const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'appending through one name of a hard-linked file after writing through another lands at the end',
+    steps: [
+      { op: 'create', path: 'a', data: 'AAAA' },
+      { op: 'link', from: 'a', to: 'b' },
+      { op: 'read', path: 'a', expect: { data: 'AAAA' } },
+      { op: 'read', path: 'b', expect: { data: 'AAAA' } },
+      { op: 'write', path: 'b', data: 'BBBBBBBB', append: true },
+      { op: 'write', path: 'a', data: 'CC', append: true },
+      { op: 'read', path: 'a', expect: { data: 'AAAABBBBBBBBCC' } },
+      { op: 'read', path: 'b', expect: { data: 'AAAABBBBBBBBCC' } },
+      { op: 'stat', path: 'b', expect: { size: 14, nlink: 2 } },
+    ],
+  },
+  {
     name: 'chmod with setuid, chown by root, nanosecond times',
     steps: [
       { op: 'create', path: 'f' },

@@ -15,6 +15,7 @@ const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
 const S_IFIFO = 0o010000;
 
 function callerOf(user: User): Caller {
@@ -57,10 +58,11 @@ async function runOne(fs: Filesystem, s: Step, c: Caller, at: (p: string) => str
       return void fs.release(fh);
     }
     case 'write': {
-      const fh = await fs.open(at(s.path), O_WRONLY | (s.trunc ? O_TRUNC : 0), c);
+      const fh = await fs.open(at(s.path), O_WRONLY | (s.trunc ? O_TRUNC : 0) | (s.append ? O_APPEND : 0), c);
       try {
         if (s.trunc) await fs.ftruncate(fh, 0); // the kernel truncates an O_TRUNC open this way
-        const offset = s.offset ?? (s.append ? fs.fgetattr(fh).size : 0);
+        // An append handle writes at the end whatever offset comes (the kernel's may be stale).
+        const offset = s.offset ?? 0;
         await fs.write(fh, offset, Buffer.from(s.data), c);
       } finally {
         fs.release(fh);
