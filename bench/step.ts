@@ -15,8 +15,8 @@ if (command !== 'archive' || !store || !source) {
 const secret = { kind: 'passphrase', passphrase: 'bench' } as const;
 const repo = init === 'init' ? await Repository.init(new LocalBackend(store), secret) : await Repository.open(new LocalBackend(store), secret);
 const started = process.hrtime.bigint();
-const { tree, stats } = await archiveDirectory(repo, source);
-await repo.saveSnapshot({ tree, stats });
+const { tree, stats, nextFileId } = await archiveDirectory(repo, source);
+await repo.saveSnapshot({ tree, stats, nextFileId });
 await repo.close();
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 const usage = process.resourceUsage();

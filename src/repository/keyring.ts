@@ -27,13 +27,21 @@ export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array
     });
   }
   const damaged: string[] = [];
+  const foreign: string[] = [];
   for (const slotId of slotIds) {
     const slot = await backend.get({ kind: 'keys', name: slotId });
     const result = await openKeySlot(slot, repositoryId, secret);
     if (result.ok) return { master: result.master, slotId };
-    if (result.reason !== 'wrong-secret') damaged.push(slotId);
+    if (result.reason === 'other-repository') foreign.push(slotId);
+    else if (result.reason !== 'wrong-secret') damaged.push(slotId);
   }
   const what = secret.kind === 'keyfile' ? 'this key file' : 'this passphrase';
+  if (foreign.length > 0) {
+    // The secret opened a slot, but the slot names another repository id than the config.
+    throw new CairnError('CORRUPT', `the key slot ${foreign[0]!.slice(0, 12)}… opens with ${what} but belongs to another repository than the config of ${backend.location} says`, {
+      hint: 'the config (its id) or the keys/ folder was changed or mixed up with another store; restore both from the same copy of the store',
+    });
+  }
   if (damaged.length === slotIds.length) {
     throw new CairnError('CORRUPT', `every key slot of ${backend.location} is damaged (${damaged.map((d) => `keys/${d.slice(0, 12)}…`).join(', ')})`, {
       hint: 'restore the keys/ folder from a copy of the store',

@@ -141,7 +141,11 @@ export class Repository {
     } else {
       const location = this.index.lookup(id);
       if (!location) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
-      sealed = await this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length });
+      sealed = await this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length }).catch((e: unknown) => {
+        // The index says the pack is there: a store without it has lost data (damage, exit 6).
+        if (isCairnError(e, 'NOT_FOUND')) throw corrupt(what, `its pack data/${location.packId.slice(0, 2)}/${location.packId} is missing from the store`, e);
+        throw e;
+      });
     }
     const plaintext = openBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), sealed, what);
     this.cache.set(id, plaintext);
@@ -208,7 +212,11 @@ export class Repository {
   private async loadSealed<T>(kind: SealedKind & ('index' | 'snapshot' | 'forget'), name: string, decode: (plaintext: Uint8Array) => T): Promise<T> {
     const folder = kind === 'index' ? 'index' : kind === 'snapshot' ? 'snapshots' : 'forgotten';
     const what = `${folder}/${name}`;
-    const bytes = await this.backend.get({ kind: folder, name });
+    const bytes = await this.backend.get({ kind: folder, name }).catch((e: unknown) => {
+      // Listed a moment ago, gone now: damage (or a concurrent prune), not "no repository".
+      if (isCairnError(e, 'NOT_FOUND')) throw corrupt(what, 'it is missing from the store', e);
+      throw e;
+    });
     if (createHash('sha256').update(bytes).digest('hex') !== name) throw corrupt(what, 'its content does not match its name (SHA-256)');
     return decodeOrCorrupt(what, decode, openObject(this.keys.encryption, kind, bytes, what));
   }

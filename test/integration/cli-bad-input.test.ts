@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { EXIT } from '../../src/cli/exit-codes.js';
+import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
+import { CairnError } from '../../src/errors/errors.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { archiveDirectory } from '../../src/repository/archiver.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -30,9 +31,9 @@ describe('cairn CLI with bad input', () => {
     await fs.writeFile(path.join(source, 'sub', 'b.bin'), randomBytes(2 * 1024 * 1024));
     await fs.symlink('a.txt', path.join(source, 'link'));
     const repo = await Repository.open(new LocalBackend(pristine), passphrase(pw));
-    const { tree, stats } = await archiveDirectory(repo, source);
-    await repo.saveSnapshot({ tree, stats });
-    await repo.saveSnapshot({ tree, stats, tags: ['again'] });
+    const { tree, stats, nextFileId } = await archiveDirectory(repo, source);
+    await repo.saveSnapshot({ tree, stats, nextFileId });
+    await repo.saveSnapshot({ tree, stats, nextFileId, tags: ['again'] });
     await repo.close();
   });
   afterAll(async () => cleanup());
@@ -140,8 +141,8 @@ describe('cairn CLI with bad input', () => {
     const store = await copyStore('rollback');
     const repo = await Repository.open(new LocalBackend(store), passphrase(pw));
     const [first, second] = await repo.listSnapshots();
-    const { tree, stats } = await archiveDirectory(repo, path.join(dir, 'source'));
-    await repo.saveSnapshot({ tree, stats });
+    const { tree, stats, nextFileId } = await archiveDirectory(repo, path.join(dir, 'source'));
+    await repo.saveSnapshot({ tree, stats, nextFileId });
     await fs.rm(path.join(store, 'snapshots', second!.id));
     const r = await cairn(['check', store], auth);
     expect(r.code).toBe(EXIT.corrupt);
@@ -174,5 +175,31 @@ describe('cairn CLI with bad input', () => {
     const r = await cairn(['snapshots', store], auth);
     expect(r.code).toBe(EXIT.corrupt);
     expect(r.stderr).toMatch(/key slot.*damaged/);
+  });
+
+  it('says a config whose id was changed belongs to another repository than its key slots (exit 6)', async () => {
+    const store = await copyStore('other-id');
+    const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
+    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, id: 'ab'.repeat(32) }));
+    const r = await cairn(['snapshots', store], auth);
+    expect(r.code).toBe(EXIT.corrupt);
+    expect(r.stderr).toMatch(/belongs to another repository/);
+    expect(r.stderr).not.toMatch(/every key slot .* is damaged/);
+  });
+
+  it('calls a pack the index names but the store lost damage (CORRUPT, exit 6), naming it, never "no repository"', async () => {
+    const store = await copyStore('lost-pack');
+    const repo = await Repository.open(new LocalBackend(store), passphrase(pw));
+    const [snap] = await repo.listSnapshots();
+    const root = await repo.loadTree(snap!.snapshot.tree);
+    const file = root.nodes.find((n) => n.type === 'file' && (n.content?.length ?? 0) > 0)!;
+    const packId = repo.index.lookup(file.content![0]!)!.packId;
+    await fs.rm(path.join(store, 'data', packId.slice(0, 2), packId));
+    const fresh = await Repository.open(new LocalBackend(store), passphrase(pw));
+    const failure = await fresh.loadBlob('data', file.content![0]!).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(CairnError);
+    expect((failure as CairnError).code).toBe('CORRUPT');
+    expect((failure as CairnError).message).toContain(`data/${packId.slice(0, 2)}/${packId} is missing from the store`);
+    expect(exitCodeFor((failure as CairnError).code)).toBe(EXIT.corrupt);
   });
 });

@@ -56,8 +56,8 @@ describe('forget and prune', () => {
     await fs.mkdir(path.join(src, 'sub'), { recursive: true });
     const repo = await Repository.init(new LocalBackend(store), secret);
     const snap = async () => {
-      const { tree, stats } = await archiveDirectory(repo, src);
-      await repo.saveSnapshot({ tree, stats });
+      const { tree, stats, nextFileId } = await archiveDirectory(repo, src);
+      await repo.saveSnapshot({ tree, stats, nextFileId });
     };
     await fs.writeFile(path.join(src, 'a.bin'), randomBytes(onlyInFirst));
     await fs.writeFile(path.join(src, 'sub', 'keep.bin'), randomBytes(3 * MiB));

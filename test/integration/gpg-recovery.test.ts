@@ -36,8 +36,8 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     await fs.mkdir(source);
     await fs.writeFile(path.join(source, 'tax.pdf'), fileContent);
     const repo = await Repository.open(new LocalBackend(store), passphrase(secret));
-    const { tree, stats } = await archiveDirectory(repo, source);
-    await repo.saveSnapshot({ tree, stats });
+    const { tree, stats, nextFileId } = await archiveDirectory(repo, source);
+    await repo.saveSnapshot({ tree, stats, nextFileId });
     await repo.close();
   });
   afterAll(async () => cleanup());

@@ -89,4 +89,23 @@ describe('a mount under failure', () => {
     expect(await live.unmount()).toBe(0);
     expect(await fs.readdir(locks)).toEqual([]);
   }, 120_000);
+
+  it('refuses a mountpoint that holds files, and a runtime folder another user owns, saying why (exit 2)', async () => {
+    const full = path.join(f.dir, 'not-empty');
+    await fs.mkdir(full);
+    await fs.writeFile(path.join(full, 'keep.txt'), 'mine');
+    const cli = path.resolve(__dirname, '../../dist/src/cli/main.js');
+    const refused = await run(process.execPath, [cli, 'mount', f.store, full, '--state-dir', path.join(f.dir, 'state-ne')], env);
+    expect(refused.code).toBe(EXIT.usage);
+    expect(refused.stderr).toMatch(/is not empty; mounting over it would hide its files/);
+    expect(await fs.readdir(full)).toEqual(['keep.txt']);
+
+    const runtime = path.join(f.dir, 'runtime');
+    await fs.mkdir(runtime, { mode: 0o777 });
+    await fs.chown(runtime, 12345, 12345);
+    await fs.mkdir(path.join(f.dir, 'mnt-rt'));
+    const planted = await run(process.execPath, [cli, 'mount', f.store, path.join(f.dir, 'mnt-rt'), '--state-dir', path.join(f.dir, 'state-rt')], { ...env, XDG_RUNTIME_DIR: runtime });
+    expect(planted.code).toBe(EXIT.usage);
+    expect(planted.stderr).toMatch(/owned by uid 12345, not by you.*does not trust it/s);
+  });
 });

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Backend } from '../../backend/backend.js';
@@ -67,6 +67,7 @@ export function registerMount(program: Command): void {
       const budget = parseSize(opts.cacheSize, '--cache-size');
       assertPatchedBinding();
       await checkMountpoint(mountpoint);
+      mountRecordPath(mountpoint); // the runtime folder must be ours before anything starts
       // Set once the repository id is known (the cache folder is named by it).
       const remote: { cache: CachedBackend | null } = { cache: null };
       const repo = await openFromCli(store, opts, {}, async (backend: Backend, config) => {
@@ -102,6 +103,11 @@ async function checkMountpoint(mountpoint: string): Promise<void> {
       return;
     case 'ok':
       if (isMounted(mountpoint)) throw new CairnError('USAGE', `${mountpoint} is already a mountpoint`, { hint: 'unmount it first, or choose another folder' });
+      if (readdirSync(mountpoint).length > 0) {
+        throw new CairnError('USAGE', `the mountpoint ${mountpoint} is not empty; mounting over it would hide its files`, {
+          hint: 'choose an empty folder (mkdir a new one), or move its files away first',
+        });
+      }
   }
 }
 
@@ -140,7 +146,6 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     fuse.mount((err) => (err ? reject(new CairnError('USAGE', `mounting at ${mountpoint} failed: ${err.message}`, { hint: 'is /dev/fuse available and fusermount installed (Debian: fuse3)?' })) : resolve())),
   );
   const record = mountRecordPath(mountpoint);
-  mkdirSync(path.dirname(record), { recursive: true, mode: 0o700 });
   writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id }));
 
   let unmounting = false;
