@@ -18,6 +18,13 @@ export interface MountStatus {
   /** Files whose written data is staged locally and not yet committed. */
   readonly stagedFiles: number;
   readonly unmounting: boolean;
+  /** The snapshot the mount continues (the last one it took or started from): id and local time. */
+  readonly lastSnapshot: { readonly id: string; readonly time: string } | null;
+  /**
+   * Why the mount cannot save now (store full or unreachable, damage, local disk full), with
+   * the error code `cairn status` exits with; null when saving works.
+   */
+  readonly problem: { readonly code: string; readonly message: string; readonly at: number } | null;
 }
 
 export type ControlReply =

@@ -41,6 +41,8 @@ export class Flusher implements CommitGate {
   private waitingSince: number | undefined;
   private running: Promise<void> = Promise.resolve();
   private retryDelayMs = 1000;
+  /** The last background commit that failed, until one succeeds again (for `cairn status`). */
+  lastFailure: { readonly error: unknown; readonly at: number } | undefined;
   /** Bytes chunked by commits (for tests and stats: the work done). */
   rechunkedBytes = 0;
   addedBytes = 0;
@@ -78,6 +80,7 @@ export class Flusher implements CommitGate {
       this.closed.clear();
       void this.commit(inos, true).catch((e) => {
         for (const ino of inos) this.closed.add(ino);
+        this.lastFailure = { error: e, at: Date.now() };
         this.options.onError?.(e);
         this.retryDelayMs = Math.min(this.retryDelayMs * 2, 60_000);
         this.schedule(this.retryDelayMs);
@@ -161,6 +164,7 @@ export class Flusher implements CommitGate {
       for (const record of applied) this.table.apply(record);
       if (failure !== undefined) throw failure;
       this.retryDelayMs = 1000;
+      this.lastFailure = undefined;
     } finally {
       for (const inode of pinned) {
         inode.openCount--;

@@ -226,6 +226,11 @@ export class LiveSession {
     }
   }
 
+  /** The snapshot the live tree continues (the last one this session took or started from). */
+  get lastSnapshot(): StoredSnapshot | null {
+    return this.base;
+  }
+
   /** For automatic snapshots: whether and when the tree last changed, and the last snapshot. */
   activity(): TreeActivity {
     return {

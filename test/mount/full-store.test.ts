@@ -44,6 +44,13 @@ describe.skipIf(!root)('a full store under a live mount (needs root for tmpfs)',
     for (const f of files) await fs.writeFile(path.join(mnt, f.name), f.data);
     // Everything reads back at once: it is staged locally, whatever the store says.
     for (const f of files) expect((await fs.readFile(path.join(mnt, f.name))).equals(f.data)).toBe(true);
+    // `cairn status` says the mount cannot save, and exits with the store-full code, so cron and
+    // monitoring see it (a background commit fails once writes have been quiet for a second).
+    let status = await cairn(['status', mnt]);
+    for (const deadline = Date.now() + 30_000; status.code === 0 && Date.now() < deadline; status = await cairn(['status', mnt])) await new Promise((r) => setTimeout(r, 500));
+    expect(status.code).toBe(EXIT.noSpace);
+    expect(status.stdout).toMatch(/saving: +cannot save now: the store at .* is full/);
+    expect(status.stdout).toMatch(/snapshot: +none yet/);
 
     const unmount = await cairn(['unmount', mnt]);
     expect(unmount.code).toBe(EXIT.noSpace);
@@ -57,6 +64,9 @@ describe.skipIf(!root)('a full store under a live mount (needs root for tmpfs)',
     const again = await mount(store, mnt, state, env);
     expect(again.log()).toMatch(/replayed \d+ change/);
     for (const f of files) expect((await fs.readFile(path.join(mnt, f.name))).equals(f.data)).toBe(true);
+    const healthy = await cairn(['status', mnt]);
+    expect(healthy.code).toBe(0);
+    expect(healthy.stdout).toMatch(/saving: +ok/);
     expect(await again.unmount()).toBe(0);
     const check = await cairn(['check', store, '--read-data'], env);
     expect(check.code, check.stdout).toBe(0);

@@ -8,14 +8,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import type { MountStatus } from '../../src/control/protocol.js';
 import { cairn, run } from '../helpers/cli.js';
 import { metadataListing, mount, unmountAll } from '../helpers/mount.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { tempDir } from '../helpers/store.js';
 
-interface Status {
-  uploads: { connection: string; queuedObjects: number; queuedBytes: number; lastError: string | null } | null;
-}
+/** What `cairn status --json` answers (src/control/protocol.ts MountStatus). */
+type Status = MountStatus;
 
 describe('mount on an SFTP store (real sshd)', () => {
   let dir: string;
@@ -53,8 +54,10 @@ describe('mount on an SFTP store (real sshd)', () => {
 
   const status = async (mnt: string): Promise<Status> => {
     const r = await cairn(['status', mnt, '--json'], env);
-    expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout) as Status;
+    const parsed = JSON.parse(r.stdout) as Status;
+    // Non-zero exactly while the mount cannot save: an unreachable server exits 4.
+    expect(r.code, r.stderr).toBe(parsed.problem ? EXIT.unreachable : 0);
+    return parsed;
   };
   /** The daemon's log goes into the error, so a failure says what the mount was doing. */
   let daemonLog: () => string = () => '';
@@ -122,6 +125,7 @@ describe('mount on an SFTP store (real sshd)', () => {
     await until('a queued upload', async () => ((await status(mnt)).uploads?.queuedObjects ?? 0) > 0);
     const offline = await status(mnt);
     expect(offline.uploads!.connection).toBe('offline');
+    expect(offline.problem?.code).toBe('UNREACHABLE');
     expect(offline.uploads!.lastError).toMatch(/127\.0\.0\.1/);
     const human = await cairn(['status', mnt], env);
     expect(human.stdout).toMatch(/queued: +\d+ object\(s\)/);

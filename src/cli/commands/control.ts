@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { controlRequest } from '../../control/client.js';
 import type { MountStatus } from '../../control/protocol.js';
-import { CairnError } from '../../errors/errors.js';
+import { CairnError, type ErrorCode } from '../../errors/errors.js';
+import { EXIT, exitCodeFor } from '../exit-codes.js';
 import { controlSocketPath } from '../local-paths.js';
 import { isMounted } from '../mount-table.js';
 import { formatBytes, note, out } from '../output.js';
@@ -29,18 +30,22 @@ export function registerControl(program: Command): void {
 
   program
     .command('status')
-    .description('show a running mount\'s uploads: queued bytes and objects, rate, connection, last error')
+    .description('show a running mount\'s state: last snapshot, staged data, uploads, and whether it can save now (exit code as for the error when it cannot)')
     .argument('<mountpoint>', 'where the repository is mounted')
     .option('--json', 'print JSON for scripts')
     .action(async (mountpoint: string, opts: { json?: boolean }) => {
       requireMounted(mountpoint);
       const s = await mountStatus(mountpoint);
+      // Monitoring and cron alert on the exit code: non-zero while the mount cannot save.
+      if (s.problem) process.exitCode = exitCodeFor(s.problem.code as ErrorCode) ?? EXIT.failure;
       if (opts.json) {
         out(JSON.stringify(s, null, 2));
         return;
       }
       out(`store:      ${s.store}${s.readOnly ? ' (read-only mount)' : ''}`);
+      out(`snapshot:   ${s.lastSnapshot ? `${s.lastSnapshot.time} ${s.lastSnapshot.id.slice(0, 12)}` : 'none yet'}`);
       out(`staged:     ${s.stagedFiles} file(s) with data not yet committed`);
+      out(`saving:     ${s.problem ? `cannot save now: ${s.problem.message} (since ${new Date(s.problem.at).toLocaleString()}); it retries by itself` : 'ok'}`);
       if (!s.uploads) {
         out('uploads:    none queued (a local-folder store is written directly)');
         return;

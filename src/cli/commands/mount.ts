@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Backend } from '../../backend/backend.js';
-import { CachedBackend } from '../../backend/cached.js';
+import { CachedBackend, type UploadStatus } from '../../backend/cached.js';
 import { startControlServer } from '../../control/server.js';
 import type { MountStatus } from '../../control/protocol.js';
 import { CairnError } from '../../errors/errors.js';
@@ -150,13 +150,20 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
 
   let unmounting = false;
   let waitForUploads = true;
-  const status = (): MountStatus => ({
-    store: repo.backend.location,
-    readOnly,
-    uploads: cached?.status() ?? null,
-    stagedFiles: [...session.table.all()].filter((i) => !i.dirty.isEmpty).length,
-    unmounting,
-  });
+  let snapshotFailure: { readonly error: unknown; readonly at: number } | undefined;
+  const status = (): MountStatus => {
+    const uploads = cached?.status() ?? null;
+    const last = session.lastSnapshot;
+    return {
+      store: repo.backend.location,
+      readOnly,
+      uploads,
+      stagedFiles: [...session.table.all()].filter((i) => !i.dirty.isEmpty).length,
+      unmounting,
+      lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
+      problem: saveProblem(session.flusher.lastFailure, snapshotFailure, uploads),
+    };
+  };
   const control = await startControlServer(controlSocketPath(mountpoint), async (request) => {
     switch (request.op) {
       case 'status':
@@ -176,8 +183,14 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     }
   });
   const auto = new AutoSnapshotter(session, { intervalMs: readOnly ? 0 : parseDuration(opts.snapshotInterval, '--snapshot-interval'), quietMs: parseDuration(opts.snapshotQuiet, '--snapshot-quiet') }, {
-    taken: (s) => note(`cairn: automatic snapshot ${s.id.slice(0, 12)} (${s.snapshot.stats.files} files, ${formatBytes(s.snapshot.stats.addedBytes)} added)`),
-    failed: (e) => note(`cairn: automatic snapshot failed, will retry: ${(e as Error).message}`),
+    taken: (s) => {
+      snapshotFailure = undefined;
+      note(`cairn: automatic snapshot ${s.id.slice(0, 12)} (${s.snapshot.stats.files} files, ${formatBytes(s.snapshot.stats.addedBytes)} added)`);
+    },
+    failed: (e) => {
+      snapshotFailure = { error: e, at: Date.now() };
+      note(`cairn: automatic snapshot failed, will retry: ${(e as Error).message}`);
+    },
   });
   auto.start();
   // A read-only mount follows the writer: new snapshots appear in .snapshots/.
@@ -244,3 +257,24 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   }
   return false;
 }
+
+/**
+ * Why the mount cannot save now, as `cairn status` reports it (and exits with its code):
+ * the newest of a failed background commit and a failed automatic snapshot, or an
+ * unreachable server (the upload queue holds the data meanwhile).
+ */
+function saveProblem(
+  commit: { readonly error: unknown; readonly at: number } | undefined,
+  snapshot: { readonly error: unknown; readonly at: number } | undefined,
+  uploads: UploadStatus | null,
+): MountStatus['problem'] {
+  const failure = [commit, snapshot].filter((f) => f !== undefined).sort((a, b) => b.at - a.at)[0];
+  if (failure) {
+    const e = failure.error;
+    const code = e instanceof CairnError ? e.code : (e as { errno?: unknown })?.errno === 'ENOSPC' ? 'NO_SPACE' : 'UNREACHABLE';
+    return { code, message: (e as Error)?.message ?? String(e), at: failure.at };
+  }
+  if (uploads?.connection === 'offline') return { code: 'UNREACHABLE', message: `the store is unreachable${uploads.lastError ? `: ${uploads.lastError}` : ''}; writes wait in the upload queue`, at: uploads.lastErrorAt ?? Date.now() };
+  return null;
+}
+
