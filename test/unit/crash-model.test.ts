@@ -203,6 +203,8 @@ describe('crash model of the filesystem layer', () => {
           const to = join(random.pick(model.dirs().filter((d) => d !== from && !d.startsWith(`${from}/`))), `d${counter++}`);
           await fs().rename(from, to);
           model.move(from, to);
+          // libfuse's hidden names of unlinked open files move with their folder.
+          for (const h of hidden) if (h.name.startsWith(`${from}/`)) h.name = to + h.name.slice(from.length);
         }],
         [4, 'unlink', async () => {
           const p = random.pick([...model.paths('file'), ...model.paths('symlink')]);
@@ -284,7 +286,12 @@ describe('crash model of the filesystem layer', () => {
         if (name === 'unlink' && model.paths('file').length + model.paths('symlink').length === 0) continue;
         if (name === 'rename folder' && model.dirs().length < 3) continue;
         log.push(`${step}:${name}`);
-        await run();
+        try {
+          await run();
+        } catch (e) {
+          // Name the step: a seed replays exactly, so this is all it takes to reproduce it.
+          throw new Error(`seed ${seed}, step ${step} (${name}) failed: ${(e as { errno?: string }).errno ?? ''} ${(e as Error).message}; before it: ${log.slice(-6, -1).join('; ')}`);
+        }
       }
       await compare('at the end');
       for (const h of hidden.splice(0)) fs().release(h.fh);
