@@ -122,7 +122,7 @@ export class Filesystem {
     const parts = this.historyOf(path);
     if (parts) return this.history!.readdir(parts, caller);
     const listing = this.attributes.readdir(path, caller);
-    if (this.history && this.options.showSnapshots && this.tree.resolve(path, caller).ino === ROOT_INO) {
+    if (this.history && this.options.showSnapshots && path === '/') {
       return this.history.topStat(caller).then((top) => ({ names: [...listing.names, SNAPSHOTS_DIR], stats: [...listing.stats, top] }));
     }
     return listing;

@@ -12,7 +12,6 @@ import type { TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { type Inode, InodeTable, isTransientName, newInode, ROOT_INO, storedLinks } from './inode-table.js';
 
-export { isTransientName };
 
 export function rootAttributesOf(root: Inode): RootAttributes {
   return {

@@ -35,6 +35,7 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     const source = path.join(dir, 'source');
     await fs.mkdir(source);
     await fs.writeFile(path.join(source, 'tax.pdf'), fileContent);
+    await fs.link(path.join(source, 'tax.pdf'), path.join(source, 'tax-link.pdf'));
     const repo = await Repository.open(new LocalBackend(store), passphrase(secret));
     const { tree, stats, nextFileId } = await archiveDirectory(repo, source);
     await repo.saveSnapshot({ tree, stats, nextFileId });
@@ -94,6 +95,12 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     };
     const tree = JSON.parse((await readBlob(snapshot.tree, 1)).toString());
     const node = tree.nodes.find((n: { name: string }) => n.name === 'tax.pdf');
+    // Format 2 ("File ids"): the names of one hard-linked file share one id, below nextFileId.
+    const link = tree.nodes.find((n: { name: string }) => n.name === 'tax-link.pdf');
+    expect(tree.version).toBe(2);
+    expect([node.fileId, node.links]).toEqual([link.fileId, 2]);
+    expect(snapshot.version).toBe(2);
+    expect(snapshot.nextFileId).toBeGreaterThan(node.fileId);
     const chunks = await Promise.all(node.content.map((id: string) => readBlob(id, 0)));
     expect(Buffer.concat(chunks).equals(fileContent)).toBe(true);
   });
