@@ -30,7 +30,7 @@ describe('a mount under failure', () => {
       done`], { stdio: 'ignore' });
     const copierDone = new Promise((resolve) => copier.on('exit', resolve));
     // Let it get well into the copy, then kill the daemon without warning.
-    while (!existsSync(done) || (await fs.readFile(done, 'utf8')).split('\n').length < 300) await new Promise((r) => setTimeout(r, 100));
+    while (!existsSync(done) || (await fs.readFile(done, 'utf8')).split('\n').filter(Boolean).length < 300) await new Promise((r) => setTimeout(r, 100));
     await m.kill();
     copier.kill('SIGKILL');
     await copierDone;
