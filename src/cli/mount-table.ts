@@ -16,13 +16,17 @@ export function isMounted(mountpoint: string): boolean {
     .some((line) => unescapeMountPath(line.split(' ')[1] ?? '') === target);
 }
 
-/** 'ok', 'missing', 'not-a-folder', or 'stale' (a dead FUSE mount: Transport endpoint is not connected). */
+/**
+ * 'ok', 'missing', 'not-a-folder', or 'stale': a dead FUSE mount answers ENOTCONN
+ * (Transport endpoint is not connected), or ECONNABORTED to a request that was in flight
+ * when its daemon died.
+ */
 export async function mountpointState(mountpoint: string): Promise<'ok' | 'missing' | 'not-a-folder' | 'stale'> {
   try {
     return (await stat(mountpoint)).isDirectory() ? 'ok' : 'not-a-folder';
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTCONN') return 'stale';
+    if (code === 'ENOTCONN' || code === 'ECONNABORTED') return 'stale';
     if (code === 'ENOENT') return 'missing';
     throw e;
   }
