@@ -18,6 +18,11 @@ export interface TestSshd {
   url(folder: string): string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGKILL to the server and every session at once: a crash, nothing said on the wire. */
+  kill(): Promise<void>;
+  /** SIGSTOP to the sessions open now (`listener` too: new connections hang as well); resume() ends it. */
+  pause(options?: { listener?: boolean }): void;
+  resume(): void;
   /** Replaces the host key (as a reinstalled server, or an attacker, would have). */
   changeHostKey(): Promise<void>;
 }
@@ -68,6 +73,14 @@ function descendants(pid: number): number[] {
   return found;
 }
 
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
 export async function startSshd(dir: string, options: { passwords?: boolean } = {}): Promise<TestSshd> {
   const port = await freePort();
   const home = path.join(dir, 'home');
@@ -105,6 +118,7 @@ export async function startSshd(dir: string, options: { passwords?: boolean } = 
     ].join('\n') + '\n',
   );
   let child: ChildProcess | null = null;
+  let paused: number[] = [];
   let log = '';
   const user = userInfo().username;
   const sshd: TestSshd = {
@@ -120,6 +134,7 @@ export async function startSshd(dir: string, options: { passwords?: boolean } = 
       await waitForPort(port, child, () => log);
     },
     async stop() {
+      sshd.resume(); // a stopped process would not act on SIGTERM
       const c = child;
       child = null;
       if (!c || c.exitCode !== null) return;
@@ -127,14 +142,25 @@ export async function startSshd(dir: string, options: { passwords?: boolean } = 
       const sessions = descendants(c.pid!);
       const exited = new Promise((r) => c.once('exit', r));
       c.kill('SIGTERM');
-      for (const pid of sessions) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      for (const pid of sessions) signal(pid, 'SIGKILL');
       await exited;
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      for (const pid of [c.pid!, ...descendants(c.pid!)]) signal(pid, 'SIGKILL');
+      await exited;
+    },
+    pause(options = {}) {
+      if (!child) return;
+      paused = [...(options.listener ? [child.pid!] : []), ...descendants(child.pid!)];
+      for (const pid of paused) signal(pid, 'SIGSTOP');
+    },
+    resume() {
+      for (const pid of paused) signal(pid, 'SIGCONT');
+      paused = [];
     },
     async changeHostKey() {
       await sshd.stop();

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -197,6 +198,49 @@ describe('mount on an SFTP store (real sshd)', () => {
     expect(await fs.readFile(path.join(mnt, 'late.txt'), 'utf8')).toMatch(/^written while away/);
     expect(await fresh.unmount()).toBe(0);
     expect((await cairn(['check', store], env)).code).toBe(0);
+  }, 180_000);
+
+  it('resumes by itself when sshd is killed with SIGKILL mid-commit, and a stalled server does not hang the unmount', async () => {
+    const mnt = path.join(dir, 'mnt5');
+    onTestFinished(() => sshd.start());
+    // Dead connections are given up after 3 s here (15 s by default).
+    const faultEnv = { ...env, CAIRN_SFTP_TIMEOUT: '3' };
+    const m = await mount(store, mnt, path.join(dir, 'state-j'), faultEnv, ['--cache-dir', path.join(dir, 'cache-j')]);
+    daemonLog = m.log;
+    // The issue's case: 250 new files (25 MB that does not compress or dedup), and sshd
+    // with its session killed with SIGKILL while their uploads are in flight; back 5 s later.
+    const many = path.join(dir, 'many');
+    await fs.mkdir(many);
+    for (let i = 0; i < 250; i++) await fs.writeFile(path.join(many, `f${i}.bin`), randomBytes(100_000));
+    const logBefore = m.log().length;
+    expect((await run('cp', ['-a', many, path.join(mnt, 'many')])).code).toBe(0);
+    // CAIRN_DEBUG_SFTP logs each attempt: kill once the commit has begun writing packs.
+    await until('a pack upload to start', async () => /writing data\/\S+: attempt 1/.test(m.log().slice(logBefore)), 30);
+    await sshd.kill();
+    await new Promise((r) => setTimeout(r, 5000));
+    await sshd.start();
+    await until('everything to be committed and uploaded', async () => {
+      const s = await status(mnt);
+      return s.stagedFiles === 0 && (s.uploads?.queuedObjects ?? 0) === 0;
+    }, 60);
+    // Then the session freezes (SIGSTOP: the connection stays open, nothing answers) while a
+    // file is being saved. The unmount must not wait for it: the frozen connection is given
+    // up and the work re-sent on a new one (the session thaws only after the unmount).
+    await fs.writeFile(path.join(mnt, 'during-stall.bin'), randomBytes(3_000_000));
+    sshd.pause();
+    const started = Date.now();
+    const unmounted = await cairn(['unmount', mnt], faultEnv);
+    const took = Date.now() - started;
+    sshd.resume();
+    expect(unmounted.code, unmounted.stderr + m.log().slice(-3000)).toBe(0);
+    expect(took).toBeLessThan(15_000);
+
+    const fresh = await mount(store, mnt, path.join(dir, 'state-k'), env, ['--cache-dir', path.join(dir, 'cache-k')]);
+    const diff = spawnSync('diff', ['-r', many, path.join(mnt, 'many')], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    expect((await fs.stat(path.join(mnt, 'during-stall.bin'))).size).toBe(3_000_000);
+    expect((await cairn(['check', '--read-data', store], env)).code).toBe(0);
+    expect(await fresh.unmount()).toBe(0);
   }, 180_000);
 
   it('refuses a second writer and lets a read-only mount run beside it', async () => {

@@ -6,18 +6,20 @@
  *
  * Transfers are split into pieces with several requests in flight, because SFTP is
  * request/response and one request at a time leaves the wire idle for a round trip.
- * A dropped connection is re-established with backoff and the operation repeated (every
- * operation is idempotent); authentication and host-key failures are not retried.
+ * A dropped or stalled connection (connection.ts) is re-established with backoff and the
+ * operation repeated (every operation is idempotent); authentication and host-key failures
+ * are not retried.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as posix from 'node:path/posix';
 import ssh2 from 'ssh2';
-import type { SFTPWrapper, Stats, FileEntry } from 'ssh2';
+import type { Stats, FileEntry } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { CairnError } from '../../errors/errors.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, isObjectName, objectPath, storeFolders } from '../backend.js';
 import { checkHostKey, fingerprint, hostKeyName, knownHostsLine, parseKnownHosts } from './known-hosts.js';
+import { ConnectionLost, type Handle, SftpConnection } from './connection.js';
 import { formatSftpLocation, type SftpLocation } from './location.js';
 import { DEFAULT_IDENTITY_FILES, type ResolvedHost, resolveHost } from './ssh-config.js';
 import { homedir } from 'node:os';
@@ -37,6 +39,12 @@ export interface SftpBackendOptions {
   readonly attempts?: number;
   /** Requests in flight per transfer. */
   readonly requestsInFlight?: number;
+  /**
+   * A connection with requests waiting and no answer for this long is given up and the
+   * requests re-sent on a new one (default 15 s, or CAIRN_SFTP_TIMEOUT seconds); also the
+   * limit for the SSH handshake. SSH keepalives go out at a third of it.
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -46,9 +54,11 @@ const SFTP_FAILURE = 4;
 
 const PIECE = 128 * 1024;
 const TEMP_SUFFIX = '.tmp';
-const OPEN_READERS = 32;
 
-type Handle = Buffer;
+function defaultRequestTimeoutMs(): number {
+  const seconds = Number(process.env.CAIRN_SFTP_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 15_000;
+}
 
 /** CAIRN_DEBUG_SFTP=1: log connections, drops and retries to stderr (for diagnosing). */
 const debug = process.env.CAIRN_DEBUG_SFTP ? (m: string) => process.stderr.write(`sftp: ${m}\n`) : () => undefined;
@@ -58,17 +68,16 @@ export class SftpBackend implements Backend {
   readonly remote = true;
   private readonly host: ResolvedHost;
   private readonly root: string;
-  private client: SftpClient | null = null;
-  /** The raw SFTP channel of `client` (ssh2's SFTPWrapper): pipelined requests, handles. */
-  private channel: SFTPWrapper | null = null;
-  private connecting: Promise<SFTPWrapper> | null = null;
+  /** The live connection: ssh2's raw SFTP channel (pipelined requests, handles), watched. */
+  private connection: SftpConnection | null = null;
+  private connecting: Promise<SftpConnection> | null = null;
   /** Why the first connection was refused for good (host key, authentication). */
   private fatal: CairnError | null = null;
   /** Once connected, later refusals are retried (the mount keeps going offline). */
   private everConnected = false;
-  private readonly readers = new Map<string, Promise<Handle>>();
   private readonly attempts: number;
   private readonly inFlight: number;
+  private readonly requestTimeoutMs: number;
   private closed = false;
   /** Remembered answers, so a reconnect does not ask again. */
   private password: string | undefined;
@@ -80,27 +89,33 @@ export class SftpBackend implements Backend {
     this.root = options.location.path;
     this.attempts = options.attempts ?? 5;
     this.inFlight = options.requestsInFlight ?? 4; // best of 1–16 on loopback (BENCHMARKS.md)
+    this.requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs();
   }
 
   // ---- connection ----
 
-  private sftp(): Promise<SFTPWrapper> {
+  private sftp(): Promise<SftpConnection> {
     if (this.closed) return Promise.reject(new CairnError('UNREACHABLE', `the connection to ${this.location} was closed`));
-    if (this.client && this.channel) return Promise.resolve(this.channel);
+    if (this.connection && !this.connection.dead) return Promise.resolve(this.connection);
     this.connecting ??= this.connect().finally(() => (this.connecting = null));
     return this.connecting;
   }
 
-  private async connect(): Promise<SFTPWrapper> {
-    const client = new SftpClient('cairn', { error: () => this.dropConnection(client), end: () => this.dropConnection(client), close: () => this.dropConnection(client) });
+  private async connect(): Promise<SftpConnection> {
+    let connection: SftpConnection | null = null;
+    const lost = (what: string) => () => {
+      debug(`connection ${what}`);
+      connection?.kill(`the connection ${what}`);
+    };
+    const client = new SftpClient('cairn', { error: lost('failed'), end: lost('ended'), close: lost('closed') });
     let hostKeyProblem: CairnError | null = null;
     try {
       const sftp = await client.connect({
         host: this.host.hostName,
         port: this.host.port,
         username: this.host.user,
-        readyTimeout: 20_000,
-        keepaliveInterval: 10_000,
+        readyTimeout: Math.max(this.requestTimeoutMs, 5000),
+        keepaliveInterval: Math.max(1000, Math.round(this.requestTimeoutMs / 3)),
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
           hostKeyProblem = this.verifyHostKey(key);
@@ -110,10 +125,13 @@ export class SftpBackend implements Backend {
       } as never);
       (client as unknown as { client: { setNoDelay(on: boolean): void; setMaxListeners(n: number): void } }).client.setNoDelay(true);
       (client as unknown as { client: { setMaxListeners(n: number): void } }).client.setMaxListeners(0);
-      this.client = client;
       this.everConnected = true;
-      this.channel = sftp as unknown as SFTPWrapper;
-      return this.channel;
+      connection = new SftpConnection(client, sftp as never, this.requestTimeoutMs, (dead, reason) => {
+        debug(`giving up the connection: ${reason.message}`);
+        if (this.connection === dead) this.connection = null;
+      });
+      this.connection = connection;
+      return connection;
     } catch (e) {
       await client.end().catch(() => undefined);
       if (hostKeyProblem && this.everConnected) {
@@ -135,14 +153,6 @@ export class SftpBackend implements Backend {
         cause: e,
       });
     }
-  }
-
-  private dropConnection(client: SftpClient): void {
-    debug(`connection event (current: ${this.client === client})`);
-    if (this.client !== client) return;
-    this.client = null;
-    this.channel = null;
-    this.readers.clear();
   }
 
   private verifyHostKey(key: Buffer): CairnError | null {
@@ -220,7 +230,7 @@ export class SftpBackend implements Backend {
   }
 
   /** Runs an operation, reconnecting and repeating it when the connection drops. */
-  private async withRetry<T>(what: string, op: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+  private async withRetry<T>(what: string, op: (sftp: SftpConnection) => Promise<T>): Promise<T> {
     let delay = 500;
     for (let attempt = 1; ; attempt++) {
       if (this.fatal) throw this.fatal;
@@ -232,11 +242,7 @@ export class SftpBackend implements Backend {
         if (e instanceof CairnError && e.code !== 'UNREACHABLE') throw e;
         if (isStatusError(e)) throw this.translate(e, what);
         if (this.fatal || attempt >= this.attempts || this.closed) throw e instanceof CairnError ? e : this.unreachable(e, what);
-        const client = this.client;
-        if (client) {
-          this.dropConnection(client);
-          void client.end().catch(() => undefined);
-        }
+        if (!(e instanceof ConnectionLost)) this.connection?.kill(`it failed: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 8000);
       }
@@ -272,57 +278,56 @@ export class SftpBackend implements Backend {
   // ---- Backend ----
 
   async create(): Promise<void> {
-    await this.withRetry(`creating ${this.root}`, async (sftp) => {
-      await mkdirs(sftp, this.root);
-      const entries = await call<FileEntry[]>((cb) => sftp.readdir(this.root, cb));
+    await this.withRetry(`creating ${this.root}`, async (c) => {
+      await mkdirs(c, this.root);
+      const entries = await c.call<FileEntry[]>((cb) => c.sftp.readdir(this.root, cb));
       if (entries.length > 0) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
-      for (const folder of storeFolders()) await mkdirs(sftp, posix.join(this.root, folder));
+      for (const folder of storeFolders()) await mkdirs(c, posix.join(this.root, folder));
     });
   }
 
   async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
     const target = this.remotePath(ref);
-    await this.withRetry(`writing ${objectPath(ref)}`, async (sftp) => {
+    await this.withRetry(`writing ${objectPath(ref)}`, async (c) => {
       const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
       let handle: Handle;
       try {
-        handle = await call<Handle>((cb) => sftp.open(temp, 'w', cb));
+        handle = await c.call<Handle>((cb) => c.sftp.open(temp, 'w', cb));
       } catch (e) {
         if ((e as { code?: number }).code !== SFTP_NO_SUCH_FILE) throw e;
-        await mkdirs(sftp, posix.dirname(target)); // a copy of the store dropped an empty folder
-        handle = await call<Handle>((cb) => sftp.open(temp, 'w', cb));
+        await mkdirs(c, posix.dirname(target)); // a copy of the store dropped an empty folder
+        handle = await c.call<Handle>((cb) => c.sftp.open(temp, 'w', cb));
       }
       try {
         const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-        await pieces(buffer.length, this.inFlight, (offset, length) => call((cb) => sftp.write(handle, buffer, offset, length, offset, cb)));
-        await call((cb) => sftp.ext_openssh_fsync(handle, cb)).catch((e: unknown) => {
+        await pieces(buffer.length, this.inFlight, (offset, length) => c.call((cb) => c.sftp.write(handle, buffer, offset, length, offset, cb)));
+        await c.call((cb) => c.sftp.ext_openssh_fsync(handle, cb)).catch((e: unknown) => {
           if (!/not support/i.test((e as Error).message)) throw e;
         });
       } catch (e) {
-        await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
-        await call((cb) => sftp.unlink(temp, cb)).catch(() => undefined);
+        await c.call((cb) => c.sftp.close(handle, cb)).catch(() => undefined);
+        await c.call((cb) => c.sftp.unlink(temp, cb)).catch(() => undefined);
         throw e;
       }
-      await call((cb) => sftp.close(handle, cb));
+      await c.call((cb) => c.sftp.close(handle, cb));
       try {
-        await call((cb) => sftp.ext_openssh_rename(temp, target, cb));
+        await c.call((cb) => c.sftp.ext_openssh_rename(temp, target, cb));
       } catch (e) {
         if (!/not support/i.test((e as Error).message)) throw e;
-        await call((cb) => sftp.rename(temp, target, cb));
+        await c.call((cb) => c.sftp.rename(temp, target, cb));
       }
     });
   }
 
   async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
     const file = this.remotePath(ref);
-    return this.withRetry(`reading ${objectPath(ref)}`, async (sftp) => {
-      const handle = await this.reader(sftp, file);
+    return this.withRetry(`reading ${objectPath(ref)}`, (c) => c.withReader(file, async (handle) => {
       const offset = range?.offset ?? 0;
-      const length = range?.length ?? (await call<Stats>((cb) => sftp.fstat(handle, cb))).size - offset;
+      const length = range?.length ?? (await c.call<Stats>((cb) => c.sftp.fstat(handle, cb))).size - offset;
       const out = Buffer.allocUnsafe(length);
       let short = false;
       await pieces(length, this.inFlight, async (at, n) => {
-        const got = await readFully(sftp, handle, out, at, n, offset + at);
+        const got = await readFully(c, handle, out, at, n, offset + at);
         if (got < n) short = true;
       });
       if (short) {
@@ -331,30 +336,12 @@ export class SftpBackend implements Backend {
         });
       }
       return out;
-    });
-  }
-
-  /** Open read handles, least recently used first; objects never change once written. */
-  private reader(sftp: SFTPWrapper, file: string): Promise<Handle> {
-    let handle = this.readers.get(file);
-    if (handle) {
-      this.readers.delete(file);
-    } else {
-      handle = call<Handle>((cb) => sftp.open(file, 'r', cb));
-      handle.catch(() => this.readers.delete(file));
-      if (this.readers.size >= OPEN_READERS) {
-        const [oldest, old] = this.readers.entries().next().value as [string, Promise<Handle>];
-        this.readers.delete(oldest);
-        void old.then((h) => setTimeout(() => sftp.close(h, () => undefined), 1000)).catch(() => undefined);
-      }
-    }
-    this.readers.set(file, handle);
-    return handle;
+    }));
   }
 
   async size(ref: ObjectRef): Promise<number | null> {
     try {
-      return await this.withRetry(`looking at ${objectPath(ref)}`, async (sftp) => (await call<Stats>((cb) => sftp.stat(this.remotePath(ref), cb))).size);
+      return await this.withRetry(`looking at ${objectPath(ref)}`, async (c) => (await c.call<Stats>((cb) => c.sftp.stat(this.remotePath(ref), cb))).size);
     } catch (e) {
       if (e instanceof CairnError && e.code === 'NOT_FOUND') return null;
       throw e;
@@ -363,10 +350,10 @@ export class SftpBackend implements Backend {
 
   async list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]> {
     const base = posix.join(this.root, kind);
-    return this.withRetry(`listing ${kind}/`, async (sftp) => {
+    return this.withRetry(`listing ${kind}/`, async (c) => {
       let top: FileEntry[];
       try {
-        top = await call<FileEntry[]>((cb) => sftp.readdir(base, cb));
+        top = await c.call<FileEntry[]>((cb) => c.sftp.readdir(base, cb));
       } catch (e) {
         // A folder may be missing (some copy tools drop empty folders): it holds nothing.
         if ((e as { code?: number }).code === SFTP_NO_SUCH_FILE) return [];
@@ -376,7 +363,7 @@ export class SftpBackend implements Backend {
       const subs = top.map((e) => e.filename).filter((n) => /^[0-9a-f]{2}$/.test(n));
       const names: string[] = [];
       await pieces(subs.length, this.inFlight, async (i) => {
-        const entries = await call<FileEntry[]>((cb) => sftp.readdir(posix.join(base, subs[i]!), cb));
+        const entries = await c.call<FileEntry[]>((cb) => c.sftp.readdir(posix.join(base, subs[i]!), cb));
         names.push(...entries.map((e) => e.filename).filter(isObjectName));
       }, 1);
       return names;
@@ -385,12 +372,10 @@ export class SftpBackend implements Backend {
 
   async delete(ref: ObjectRef): Promise<void> {
     const file = this.remotePath(ref);
-    const reader = this.readers.get(file);
-    this.readers.delete(file);
-    await this.withRetry(`deleting ${objectPath(ref)}`, async (sftp) => {
-      void reader?.then((h) => sftp.close(h, () => undefined)).catch(() => undefined);
+    await this.withRetry(`deleting ${objectPath(ref)}`, async (c) => {
+      c.forgetReader(file);
       try {
-        await call((cb) => sftp.unlink(file, cb));
+        await c.call((cb) => c.sftp.unlink(file, cb));
       } catch (e) {
         if ((e as { code?: number }).code !== SFTP_NO_SUCH_FILE) throw e;
       }
@@ -399,30 +384,22 @@ export class SftpBackend implements Backend {
 
   async close(): Promise<void> {
     this.closed = true;
-    const client = this.client;
-    this.client = null;
-    this.channel = null;
-    this.readers.clear();
-    await client?.end().catch(() => undefined);
+    const connection = this.connection;
+    this.connection = null;
+    connection?.kill('closed by cairn');
   }
 }
 
-/** Promisifies one ssh2 SFTP call. */
-function call<T = void>(fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
-}
-
 /** Reads until `length` bytes or end of file; returns the bytes read. */
-async function readFully(sftp: SFTPWrapper, handle: Handle, out: Buffer, at: number, length: number, position: number): Promise<number> {
+async function readFully(c: SftpConnection, handle: Handle, out: Buffer, at: number, length: number, position: number): Promise<number> {
   let done = 0;
   while (done < length) {
-    const n = await new Promise<number>((resolve, reject) =>
-      sftp.read(handle, out, at + done, length - done, position + done, (err, bytesRead) => {
-        if (err && (err as { code?: number }).code === 1) resolve(0); // EOF
-        else if (err) reject(err);
-        else resolve(bytesRead);
-      }),
-    );
+    const n = await c
+      .call<number>((cb) => c.sftp.read(handle, out, at + done, length - done, position + done, (err, bytesRead) => cb(err, bytesRead)))
+      .catch((e: unknown) => {
+        if ((e as { code?: number }).code === 1) return 0; // EOF
+        throw e;
+      });
     if (n === 0) break;
     done += n;
   }
@@ -445,17 +422,17 @@ async function pieces(total: number, parallel: number, work: (offset: number, le
   await Promise.all(Array.from({ length: Math.min(parallel, Math.ceil(total / size)) }, worker));
 }
 
-async function mkdirs(sftp: SFTPWrapper, dir: string): Promise<void> {
+async function mkdirs(c: SftpConnection, dir: string): Promise<void> {
   const parts = dir.split('/').filter(Boolean);
   let current = dir.startsWith('/') ? '/' : '';
   for (const part of parts) {
     current = current === '' ? part : posix.join(current, part);
     try {
-      await call((cb) => sftp.mkdir(current, cb));
+      await c.call((cb) => c.sftp.mkdir(current, cb));
     } catch (e) {
       // Exists already (OpenSSH answers FAILURE for that), or a parent we may not create:
       // the next step or the final stat tells which.
-      const stats = await call<Stats>((cb) => sftp.stat(current, cb)).catch(() => null);
+      const stats = await c.call<Stats>((cb) => c.sftp.stat(current, cb)).catch(() => null);
       if (!stats) throw e;
       if (!stats.isDirectory()) throw new CairnError('USAGE', `${current} on the server is not a folder`);
     }

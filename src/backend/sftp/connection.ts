@@ -1,0 +1,146 @@
+/**
+ * One SSH connection to the store's server and the SFTP requests waiting on it.
+ *
+ * ssh2 never answers a request whose connection died: a server killed with SIGKILL, or one
+ * that stopped answering (SIGSTOP, a dead link that TCP has not noticed yet), left callers
+ * waiting forever. So every request is tracked here: when the connection closes, or when
+ * requests are waiting and no answer at all has come for `stallMs`, the connection is
+ * declared dead, every waiting request fails with a connection error (which the backend
+ * retries on a new connection: every operation is idempotent), and late answers are ignored.
+ * Judging by the last answer of any request, not by each request's age, keeps a slow but
+ * working link alive while many requests queue on it.
+ */
+import type { SFTPWrapper } from 'ssh2';
+import type SftpClient from 'ssh2-sftp-client';
+
+export type Handle = Buffer;
+type Callback<T> = (err: Error | null | undefined, value?: T) => void;
+
+/** Open read handles kept per connection, so reading a pack piece by piece opens it once. */
+const OPEN_READERS = 32;
+
+/** The connection itself failed (closed, stalled): retried, unlike SFTP status errors. */
+export class ConnectionLost extends Error {}
+
+interface Reader {
+  readonly handle: Promise<Handle>;
+  users: number;
+  evicted: boolean;
+}
+
+export class SftpConnection {
+  private readonly waiting = new Set<(e: Error) => void>();
+  private lastProgress = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  private deadBecause: ConnectionLost | null = null;
+  /** Open read handles, least recently used first; objects never change once written. */
+  private readonly readers = new Map<string, Reader>();
+
+  constructor(
+    private readonly client: SftpClient,
+    readonly sftp: SFTPWrapper,
+    private readonly stallMs: number,
+    private readonly onDeath: (connection: SftpConnection, reason: Error) => void,
+  ) {}
+
+  get dead(): boolean {
+    return this.deadBecause !== null;
+  }
+
+  /** Sends one SFTP request; fails with ConnectionLost if the connection dies first. */
+  call<T = void>(send: (cb: Callback<T>) => void): Promise<T> {
+    if (this.deadBecause) return Promise.reject(this.deadBecause);
+    return new Promise<T>((resolve, reject) => {
+      if (this.waiting.size === 0) this.lastProgress = Date.now();
+      const fail = (e: Error) => {
+        this.waiting.delete(fail);
+        reject(e);
+      };
+      this.waiting.add(fail);
+      this.watch();
+      try {
+        send((err, value) => {
+          if (!this.waiting.delete(fail)) return; // answered after the connection was given up
+          this.lastProgress = Date.now();
+          if (err) reject(err);
+          else resolve(value as T);
+        });
+      } catch (e) {
+        fail(e as Error); // ssh2 throws synchronously when the channel is already closed
+      }
+    });
+  }
+
+  /** Gives up on the connection: every waiting request fails, the socket is closed. */
+  kill(reason: string): void {
+    if (this.deadBecause) return;
+    this.deadBecause = new ConnectionLost(reason);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    for (const fail of [...this.waiting]) fail(this.deadBecause);
+    this.readers.clear();
+    this.onDeath(this, this.deadBecause);
+    void this.client.end().catch(() => undefined);
+  }
+
+  /**
+   * Runs `use` with an open read handle of `file`. Handles stay open for the next read of
+   * the same file; one pushed out of the pool is closed only after its last user is done.
+   */
+  async withReader<T>(file: string, use: (handle: Handle) => Promise<T>): Promise<T> {
+    let reader = this.readers.get(file);
+    if (reader) {
+      this.readers.delete(file); // re-inserted below: most recently used last
+    } else {
+      reader = { handle: this.call<Handle>((cb) => this.sftp.open(file, 'r', cb)), users: 0, evicted: false };
+      if (this.readers.size >= OPEN_READERS) {
+        const [oldestFile, oldest] = this.readers.entries().next().value as [string, Reader];
+        this.readers.delete(oldestFile);
+        this.evict(oldest);
+      }
+    }
+    this.readers.set(file, reader);
+    reader.users++;
+    try {
+      return await use(await reader.handle);
+    } catch (e) {
+      if (this.readers.get(file) === reader) this.readers.delete(file); // a failed open, or a handle the server dropped
+      reader.evicted = true;
+      throw e;
+    } finally {
+      reader.users--;
+      if (reader.evicted && reader.users === 0) this.closeReader(reader);
+    }
+  }
+
+  /** Closes the handle kept for `file`, if any (before the file is deleted). */
+  forgetReader(file: string): void {
+    const reader = this.readers.get(file);
+    if (!reader) return;
+    this.readers.delete(file);
+    this.evict(reader);
+  }
+
+  private evict(reader: Reader): void {
+    reader.evicted = true;
+    if (reader.users === 0) this.closeReader(reader);
+  }
+
+  private closeReader(reader: Reader): void {
+    if (this.deadBecause) return;
+    void reader.handle.then((h) => this.call((cb) => this.sftp.close(h, cb))).catch(() => undefined);
+  }
+
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      if (this.waiting.size === 0) {
+        clearInterval(this.watchdog!);
+        this.watchdog = null;
+      } else if (Date.now() - this.lastProgress > this.stallMs) {
+        this.kill(`the server did not answer for ${Math.round(this.stallMs / 1000)} s`);
+      }
+    }, Math.max(100, Math.min(1000, this.stallMs / 4)));
+    this.watchdog.unref();
+  }
+}
