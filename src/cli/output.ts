@@ -30,3 +30,16 @@ export function out(line: string): void {
 export function note(line: string): void {
   process.stderr.write(`${line}\n`);
 }
+
+/**
+ * Names each damaged object a reader left out (Repository `skipDamaged`) and what that
+ * means; returns how many there were, so the command can end with the damage exit code.
+ */
+export function reportSkipped(skipped: readonly { readonly object: string; readonly reason: string }[]): number {
+  for (const s of skipped) note(`cairn: left out ${s.object}: ${s.reason}`);
+  if (skipped.length > 0) {
+    note(`  what it names is missing here (a snapshot, the forget list, or the location of data an index file lists); the rest is shown`);
+    note('  run `cairn check STORE` for the full list of damage; back up elsewhere before pruning');
+  }
+  return skipped.length;
+}

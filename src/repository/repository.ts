@@ -42,7 +42,24 @@ export interface RepositoryOptions {
   readonly skipIndex?: boolean;
   /** The config, when the caller has read it already (saves a round trip to the store). */
   readonly config?: RepositoryConfig;
+  /**
+   * Readers only: a damaged index, snapshot or forget file is left out and listed in
+   * `skipped` instead of refusing the whole repository. Writers keep the default (refuse):
+   * a writer that did not see the newest snapshot would number and chain the next one
+   * wrongly, and prune would delete data only the unreadable files name.
+   */
+  readonly skipDamaged?: boolean;
 }
+
+/** An object left out because it is damaged (`skipDamaged`), with why. */
+export interface SkippedObject {
+  /** The object's path on the store, like snapshots/3fa2…. */
+  readonly object: string;
+  readonly reason: string;
+}
+
+/** Index, snapshot and forget files read at once when loading them all. */
+const LOADS_IN_FLIGHT = 16;
 
 export class Repository {
   readonly index = new MasterIndex();
@@ -55,6 +72,9 @@ export class Repository {
   private forgotten: ForgottenSet | undefined;
   /** Index files merged into `index` so far. */
   private readonly loadedIndexFiles = new Set<string>();
+  private readonly skipDamaged: boolean;
+  /** Damaged objects left out so far (only with `skipDamaged`). */
+  readonly skipped: SkippedObject[] = [];
   /** Loads in progress: concurrent readers of one blob share one fetch and one decryption. */
   private readonly loading = new Map<string, Promise<Buffer>>();
 
@@ -66,6 +86,7 @@ export class Repository {
     options: RepositoryOptions,
   ) {
     this.formatVersion = config.version;
+    this.skipDamaged = options.skipDamaged ?? false;
     this.packer = new Packer(backend, keys.encryption, (pack) => this.index.addPack(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
@@ -186,7 +207,7 @@ export class Repository {
    */
   async loadIndex(): Promise<void> {
     const names = (await this.backend.list('index')).filter((name) => !this.loadedIndexFiles.has(name));
-    const files = await Promise.all(names.map(async (name) => ({ name, file: await this.readIndexFile(name) })));
+    const files = await this.loadEach(names, (name) => this.readIndexFile(name), (name) => `index/${name}`, (name, file) => ({ name, file }));
     const superseded = supersededIndexFiles(files.map((f) => f.file));
     for (const { name, file } of files) {
       if (!superseded.has(name)) this.index.addIndexFile(file);
@@ -198,6 +219,31 @@ export class Repository {
   async refresh(): Promise<void> {
     await this.loadIndex();
     this.invalidateSnapshots();
+  }
+
+  /**
+   * Loads every named object, a few at a time (not one promise per object of a store with
+   * years of snapshots). A damaged one (CORRUPT) is skipped and noted when the repository
+   * was opened with `skipDamaged`, and refuses the whole load otherwise.
+   */
+  private async loadEach<T, R>(names: readonly string[], load: (name: string) => Promise<T>, objectOf: (name: string) => string, make: (name: string, value: T) => R): Promise<R[]> {
+    const results: (R | undefined)[] = new Array(names.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const i = next++;
+        const name = names[i]!;
+        try {
+          results[i] = make(name, await load(name));
+        } catch (e) {
+          if (!this.skipDamaged || !isCairnError(e, 'CORRUPT')) throw e;
+          const object = objectOf(name);
+          if (!this.skipped.some((s) => s.object === object)) this.skipped.push({ object, reason: (e as Error).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOADS_IN_FLIGHT, names.length) }, worker));
+    return results.filter((r): r is R => r !== undefined);
   }
 
   /** Reads and decodes one index file; throws CORRUPT naming it. */
@@ -230,7 +276,7 @@ export class Repository {
     if (!this.snapshots) {
       const { ids: forgotten } = await this.listForgotten();
       const names = (await this.backend.list('snapshots')).filter((id) => !forgotten.has(id));
-      const loaded = await Promise.all(names.map(async (id) => ({ id, snapshot: await this.loadSnapshot(id) })));
+      const loaded = await this.loadEach(names, (id) => this.loadSnapshot(id), (id) => `snapshots/${id}`, (id, snapshot) => ({ id, snapshot }));
       this.snapshots = loaded.sort((a, b) => a.snapshot.seq - b.snapshot.seq || Number(a.snapshot.timeNs - b.snapshot.timeNs));
     }
     return [...this.snapshots];
@@ -239,7 +285,8 @@ export class Repository {
   /** Every snapshot forget records name, with the records that name them. */
   async listForgotten(): Promise<ForgottenSet> {
     if (!this.forgotten) {
-      const records = await Promise.all((await this.backend.list('forgotten')).map(async (name) => ({ name, record: await this.loadForgetRecord(name) })));
+      const names = await this.backend.list('forgotten');
+      const records = await this.loadEach(names, (name) => this.loadForgetRecord(name), (name) => `forgotten/${name}`, (name, record) => ({ name, record }));
       const ids = new Map<string, ForgottenSnapshot>();
       for (const { record } of records) for (const entry of record.forgotten) ids.set(entry.id, entry);
       this.forgotten = { records: records.map((r) => r.name), ids };

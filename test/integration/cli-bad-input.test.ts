@@ -12,6 +12,7 @@ import { LocalBackend } from '../../src/backend/local.js';
 import { archiveDirectory } from '../../src/repository/archiver.js';
 import { Repository } from '../../src/repository/repository.js';
 import { cairn } from '../helpers/cli.js';
+import { mount, unmountAll } from '../helpers/mount.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
 describe('cairn CLI with bad input', () => {
@@ -36,7 +37,10 @@ describe('cairn CLI with bad input', () => {
     await repo.saveSnapshot({ tree, stats, nextFileId, tags: ['again'] });
     await repo.close();
   });
-  afterAll(async () => cleanup());
+  afterAll(async () => {
+    await unmountAll();
+    await cleanup();
+  });
 
   /** A copy of the pristine store to damage. */
   async function copyStore(name: string): Promise<string> {
@@ -148,6 +152,47 @@ describe('cairn CLI with bad input', () => {
     expect(r.code).toBe(EXIT.corrupt);
     expect(r.stdout).toMatch(/snapshot #2: missing from the chain/);
     expect(first).toBeDefined();
+  });
+
+  it('reads past a damaged snapshot and a foreign index file, naming them; a writer refuses and says how to read the rest', async () => {
+    const store = await copyStore('one-bad-snapshot');
+    const repo = await Repository.open(new LocalBackend(store), passphrase(pw));
+    const [first, second] = await repo.listSnapshots();
+    await flipByte(path.join(store, 'snapshots', first!.id), (n) => n >> 1);
+    // A file someone put there under a name of the right shape (restic and borg go on too).
+    const foreign = randomBytes(32).toString('hex');
+    await fs.writeFile(path.join(store, 'index', foreign), randomBytes(300));
+
+    const list = await cairn(['snapshots', store], auth);
+    expect(list.code).toBe(EXIT.corrupt);
+    expect(list.stdout).toContain(second!.id.slice(0, 12));
+    expect(list.stdout).not.toContain(first!.id.slice(0, 12));
+    expect(list.stdout).toMatch(/^1 snapshot\(s\)$/m);
+    expect(list.stderr).toContain(`left out snapshots/${first!.id}`);
+    expect(list.stderr).toContain(`left out index/${foreign}`);
+    expect(list.stderr).toMatch(/cairn check/);
+
+    const check = await cairn(['check', store], auth);
+    expect(check.code).toBe(EXIT.corrupt);
+    expect(check.stdout).toContain(first!.id);
+
+    const mnt = path.join(dir, 'mnt-damaged');
+    await fs.mkdir(mnt);
+    const writer = await cairn(['mount', store, mnt, '--state-dir', path.join(dir, 'state-damaged')], auth);
+    expect(writer.code).toBe(EXIT.corrupt);
+    expect(writer.stderr).toMatch(/is damaged/);
+    expect(writer.stderr).toMatch(/--read-only/);
+
+    const reader = await mount(store, mnt, path.join(dir, 'state-damaged-ro'), auth, ['--read-only']);
+    try {
+      expect(reader.log()).toContain(`left out snapshots/${first!.id}`);
+      expect(await fs.readFile(path.join(mnt, 'a.txt'), 'utf8')).toBe('hello');
+      const views = (await fs.readdir(path.join(mnt, '.snapshots'))).filter((n) => n !== 'latest');
+      expect(views).toHaveLength(1);
+      expect(await fs.readFile(path.join(mnt, '.snapshots', views[0]!, 'sub', 'b.bin'))).toHaveLength(2 * 1024 * 1024);
+    } finally {
+      expect(await reader.unmount()).toBe(0);
+    }
   });
 
   it('names a deleted pack and a swapped pair of packs', async () => {

@@ -6,7 +6,7 @@ import type { Backend } from '../../backend/backend.js';
 import { CachedBackend, type UploadStatus } from '../../backend/cached.js';
 import { startControlServer } from '../../control/server.js';
 import type { MountStatus } from '../../control/protocol.js';
-import { CairnError } from '../../errors/errors.js';
+import { CairnError, isCairnError } from '../../errors/errors.js';
 import { assertPatchedBinding, createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
@@ -18,7 +18,7 @@ import { parseDuration, parseSize } from '../duration.js';
 import { controlSocketPath, defaultCacheDir, defaultStateDir, mountRecordPath } from '../local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
 import { openFromCli } from '../open.js';
-import { formatBytes, formatLocalTime, note } from '../output.js';
+import { formatBytes, formatLocalTime, note, reportSkipped } from '../output.js';
 import { secretOptions } from './common.js';
 
 interface MountOpts {
@@ -70,17 +70,23 @@ export function registerMount(program: Command): void {
       mountRecordPath(mountpoint); // the runtime folder must be ours before anything starts
       // Set once the repository id is known (the cache folder is named by it).
       const remote: { cache: CachedBackend | null } = { cache: null };
-      const repo = await openFromCli(store, opts, {}, async (backend: Backend, config) => {
+      // A read-only mount shows what is readable past a damaged snapshot or index file; a
+      // writer refuses (it must see the newest snapshot to continue the chain).
+      const refuseDamage = (e: unknown): never => {
+        if (!opts.readOnly && isCairnError(e, 'CORRUPT')) throw damagedForWriting(e);
+        throw e;
+      };
+      const repo = await openFromCli(store, opts, { skipDamaged: opts.readOnly ?? false }, async (backend: Backend, config) => {
         if (!backend.remote) return backend;
         const dir = opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex'));
         // A read-only mount never touches the writer's upload queue: its own cache folder.
         remote.cache = await CachedBackend.open(backend, { dir: opts.readOnly ? path.join(dir, 'read-only') : dir, budgetBytes: budget });
         return remote.cache;
-      });
+      }).catch(refuseDamage);
       const lock = await RepositoryLock.acquire(repo, opts.readOnly ? 'read' : 'write');
       let keepLock = false;
       try {
-        keepLock = await runMount(repo, remote.cache, mountpoint, opts);
+        keepLock = await runMount(repo, remote.cache, mountpoint, opts).catch(refuseDamage);
       } finally {
         // The lock goes before the connection closes (it is an object on the store).
         if (!keepLock) await lock.release().catch(() => undefined);
@@ -88,6 +94,14 @@ export function registerMount(program: Command): void {
         await repo.backend.close().catch(() => undefined);
       }
     });
+}
+
+/** A writer cannot go on past damage; say how to reach everything that is still readable. */
+function damagedForWriting(e: CairnError): CairnError {
+  return new CairnError('CORRUPT', e.message, {
+    hint: 'a read-write mount must read every snapshot and index file to continue the chain safely. `cairn mount --read-only STORE DIR` shows everything else (copy it off), and `cairn check STORE` lists all damage',
+    cause: e,
+  });
 }
 
 async function checkMountpoint(mountpoint: string): Promise<void> {
@@ -128,6 +142,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     ...(cached ? { writeBudget: { limitBytes: cached.budgetBytes, queuedBytes: () => cached.queuedBytesNow } } : {}),
     salvage: opts.salvage ?? false,
   });
+  reportSkipped(repo.skipped);
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
   if (report.salvaged) note(`cairn: salvaged ${report.salvaged.kept} change(s) from a journal that could not be replayed whole; the old journal is kept as ${report.salvaged.copy}`);
