@@ -153,7 +153,7 @@ export class CachedBackend implements Backend {
 
   status(): UploadStatus {
     const now = Date.now();
-    while (this.recent.length > 0 && now - this.recent[0]!.at > 10_000) this.recent.shift();
+    this.trimRecent(now);
     const window = this.recent.length > 0 ? Math.max(1, (now - this.recent[0]!.at) / 1000) : 1;
     return {
       connection: this.connection,
@@ -221,7 +221,14 @@ export class CachedBackend implements Backend {
 
   async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
     const queued = this.queuedByPath.get(objectPath(ref));
-    if (queued) return readFileRange(queued.file, range, objectPath(ref));
+    if (queued) {
+      try {
+        return await readFileRange(queued.file, range, objectPath(ref));
+      } catch (e) {
+        // Uploaded and dequeued while we read: it is in the cache or on the store now.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || this.queuedByPath.get(objectPath(ref)) === queued) throw e;
+      }
+    }
     const whole = objectPath(ref);
     const cached = (await this.fromCache(whole, range)) ?? (range ? await this.fromCache(rangePath(ref, range)) : null);
     if (cached) return cached;
@@ -271,11 +278,17 @@ export class CachedBackend implements Backend {
     while (this.queue.length > 0) {
       onProgress?.(this.status());
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 500);
-        this.waiters.push(() => {
+        const waiter = () => {
           clearTimeout(timer);
           resolve();
-        });
+        };
+        // A waiter that timed out leaves the list: months offline must not grow it.
+        const timer = setTimeout(() => {
+          const at = this.waiters.indexOf(waiter);
+          if (at >= 0) this.waiters.splice(at, 1);
+          resolve();
+        }, 500);
+        this.waiters.push(waiter);
       });
     }
   }
@@ -341,6 +354,7 @@ export class CachedBackend implements Backend {
       this.connected();
       this.uploadedBytes += item.size;
       this.recent.push({ at: Date.now(), bytes: item.size });
+      this.trimRecent(Date.now());
       // Keep it as a cached object: it was just written, it is likely read again.
       await this.remember(objectPath(item.ref), data);
       this.dequeue(item);
@@ -357,6 +371,11 @@ export class CachedBackend implements Backend {
     this.queuedBytes -= item.size;
     void fs.rm(item.file, { force: true });
     for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  /** Keeps the last 10 s of uploads (the rate window), whether or not status() is asked. */
+  private trimRecent(now: number): void {
+    while (this.recent.length > 0 && now - this.recent[0]!.at > 10_000) this.recent.shift();
   }
 
   private connected(): void {

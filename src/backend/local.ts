@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../errors/errors.js';
 import { writeFileDurably } from './durable-file.js';
+import { HandlePool } from './handle-pool.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, isObjectName, objectPath, storeFolders } from './backend.js';
 
 /** Pack files kept open for ranged reads: the kernel's readahead lives with the open file. */
@@ -14,8 +15,7 @@ const OPEN_READERS = 32;
 export class LocalBackend implements Backend {
   readonly location: string;
   private readonly root: string;
-  /** Open read handles, least recently used first. Objects never change once written. */
-  private readonly readers = new Map<string, Promise<fs.FileHandle>>();
+  private readonly readers = new HandlePool<fs.FileHandle>(OPEN_READERS, (file) => fs.open(file, 'r'), (h) => h.close());
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -54,9 +54,8 @@ export class LocalBackend implements Backend {
     const file = path.join(this.root, objectPath(ref));
     try {
       if (!range) return await fs.readFile(file);
-      const handle = await this.reader(file);
       const out = Buffer.allocUnsafe(range.length);
-      const { bytesRead } = await handle.read(out, 0, range.length, range.offset);
+      const { bytesRead } = await this.readers.use(file, (handle) => handle.read(out, 0, range.length, range.offset));
       if (bytesRead !== range.length) {
         throw new CairnError('CORRUPT', `${objectPath(ref)} is shorter than expected (wanted ${range.length} bytes at ${range.offset}, got ${bytesRead})`, {
           hint: 'the store lost data: run `cairn check --read-data STORE`',
@@ -66,30 +65,6 @@ export class LocalBackend implements Backend {
     } catch (e) {
       throw this.translate(e, file);
     }
-  }
-
-  private reader(file: string): Promise<fs.FileHandle> {
-    let handle = this.readers.get(file);
-    if (handle) {
-      this.readers.delete(file); // most recently used goes last
-    } else {
-      handle = fs.open(file, 'r');
-      handle.catch(() => this.readers.delete(file));
-      if (this.readers.size >= OPEN_READERS) {
-        const [oldest, old] = this.readers.entries().next().value as [string, Promise<fs.FileHandle>];
-        this.readers.delete(oldest);
-        // In-flight reads on it finish first: close after they had their turn.
-        void old.then((h) => setTimeout(() => void h.close().catch(() => undefined), 1000)).catch(() => undefined);
-      }
-    }
-    this.readers.set(file, handle);
-    return handle;
-  }
-
-  private dropReader(file: string): void {
-    const handle = this.readers.get(file);
-    this.readers.delete(file);
-    void handle?.then((h) => h.close()).catch(() => undefined);
   }
 
   async size(ref: ObjectRef): Promise<number | null> {
@@ -119,7 +94,7 @@ export class LocalBackend implements Backend {
 
   async delete(ref: ObjectRef): Promise<void> {
     try {
-      this.dropReader(path.join(this.root, objectPath(ref)));
+      this.readers.forget(path.join(this.root, objectPath(ref)));
       await fs.rm(path.join(this.root, objectPath(ref)), { force: true });
     } catch (e) {
       throw this.translate(e, objectPath(ref));
@@ -127,9 +102,7 @@ export class LocalBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    const handles = [...this.readers.values()];
-    this.readers.clear();
-    await Promise.all(handles.map((h) => h.then((x) => x.close()).catch(() => undefined)));
+    await this.readers.clear();
   }
 
   private translate(e: unknown, where: string): unknown {

@@ -12,6 +12,7 @@
  */
 import type { SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
+import { HandlePool } from '../handle-pool.js';
 
 export type Handle = Buffer;
 type Callback<T> = (err: Error | null | undefined, value?: T) => void;
@@ -22,19 +23,16 @@ const OPEN_READERS = 32;
 /** The connection itself failed (closed, stalled): retried, unlike SFTP status errors. */
 export class ConnectionLost extends Error {}
 
-interface Reader {
-  readonly handle: Promise<Handle>;
-  users: number;
-  evicted: boolean;
-}
-
 export class SftpConnection {
   private readonly waiting = new Set<(e: Error) => void>();
   private lastProgress = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private deadBecause: ConnectionLost | null = null;
-  /** Open read handles, least recently used first; objects never change once written. */
-  private readonly readers = new Map<string, Reader>();
+  private readonly readers = new HandlePool<Handle>(
+    OPEN_READERS,
+    (file) => this.call<Handle>((cb) => this.sftp.open(file, 'r', cb)),
+    (handle) => this.call((cb) => this.sftp.close(handle, cb)),
+  );
 
   constructor(
     private readonly client: SftpClient,
@@ -78,57 +76,19 @@ export class SftpConnection {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
     for (const fail of [...this.waiting]) fail(this.deadBecause);
-    this.readers.clear();
+    void this.readers.clear(false);
     this.onDeath(this, this.deadBecause);
     void this.client.end().catch(() => undefined);
   }
 
-  /**
-   * Runs `use` with an open read handle of `file`. Handles stay open for the next read of
-   * the same file; one pushed out of the pool is closed only after its last user is done.
-   */
-  async withReader<T>(file: string, use: (handle: Handle) => Promise<T>): Promise<T> {
-    let reader = this.readers.get(file);
-    if (reader) {
-      this.readers.delete(file); // re-inserted below: most recently used last
-    } else {
-      reader = { handle: this.call<Handle>((cb) => this.sftp.open(file, 'r', cb)), users: 0, evicted: false };
-      if (this.readers.size >= OPEN_READERS) {
-        const [oldestFile, oldest] = this.readers.entries().next().value as [string, Reader];
-        this.readers.delete(oldestFile);
-        this.evict(oldest);
-      }
-    }
-    this.readers.set(file, reader);
-    reader.users++;
-    try {
-      return await use(await reader.handle);
-    } catch (e) {
-      if (this.readers.get(file) === reader) this.readers.delete(file); // a failed open, or a handle the server dropped
-      reader.evicted = true;
-      throw e;
-    } finally {
-      reader.users--;
-      if (reader.evicted && reader.users === 0) this.closeReader(reader);
-    }
+  /** Runs `read` with an open read handle of `file`, kept for the next read of it. */
+  withReader<T>(file: string, read: (handle: Handle) => Promise<T>): Promise<T> {
+    return this.readers.use(file, read);
   }
 
-  /** Closes the handle kept for `file`, if any (before the file is deleted). */
+  /** Closes the handle kept for `file`, once unused (before the file is deleted). */
   forgetReader(file: string): void {
-    const reader = this.readers.get(file);
-    if (!reader) return;
-    this.readers.delete(file);
-    this.evict(reader);
-  }
-
-  private evict(reader: Reader): void {
-    reader.evicted = true;
-    if (reader.users === 0) this.closeReader(reader);
-  }
-
-  private closeReader(reader: Reader): void {
-    if (this.deadBecause) return;
-    void reader.handle.then((h) => this.call((cb) => this.sftp.close(h, cb))).catch(() => undefined);
+    this.readers.forget(file);
   }
 
   private watch(): void {
