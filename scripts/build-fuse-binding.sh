@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Applies patches/ (fuse-native: nanosecond times, the utimens mtime slot, ERANGE for xattrs,
-# 64-bit st_ino, the caller's identity; see docs/ARCHITECTURE.md) and builds the binding from the patched source with
+# 64-bit st_ino, the caller's identity, and file calls Node lacks for restore; see docs/ARCHITECTURE.md) and builds the binding from the patched source with
 # node-gyp. node-gyp-build then loads build/Release/fuse.node instead of the unpatched prebuild.
 # Runs as the package's postinstall, and again from scripts/setup.sh (idempotent).
 set -euo pipefail
@@ -23,4 +23,4 @@ if [ ! -f "$binding/build/Release/fuse.node" ] || [ "$binding/fuse-native.c" -nt
   fi
 fi
 # Prove the patched build is the one that loads (a stock prebuild stores wrong times).
-node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 3) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"
+node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 4) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"

@@ -10,7 +10,7 @@ import { currentCaller } from './caller.js';
 import { toFuseErrno } from './errno.js';
 
 /** The binding patch this adapter needs (patches/fuse-native+2.2.6.patch): ns times, 64-bit st_ino, the caller. */
-const NEEDED_PATCH_LEVEL = 3;
+const NEEDED_PATCH_LEVEL = 4;
 
 /**
  * Refuses to mount with a stock fuse-native build: it would store every time wrongly (an

@@ -52,6 +52,13 @@ declare module 'fuse-native' {
     static readonly NATIVE_PATCH_LEVEL: number;
     /** uid, gid, pid, umask of the request being answered (valid synchronously in a handler). */
     static readonly CALLER: Uint32Array;
+    /** Patch level 4: file calls Node lacks (src/fuse/native-files.ts); 0 or -errno. */
+    static lutimens(path: string, atimeNs: bigint, mtimeNs: bigint): number;
+    static lsetxattr(path: string, name: string, value: Buffer): number;
+    static mknod(path: string, mode: number, dev: number): number;
+    /** A Buffer (NUL-separated names / the value), or -errno. */
+    static llistxattr(path: string): Buffer | number;
+    static lgetxattr(path: string, name: string): Buffer | number;
   }
   export = Fuse;
 }
