@@ -10,7 +10,8 @@
 import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
-import { compareNames, type NodeType, type TreeNode } from '../format/tree.js';
+import { compareNames, type TreeNode } from '../format/tree.js';
+import { nodeTypeOf } from '../localfs/metadata.js';
 import { saveContent } from './file-content.js';
 import type { Repository } from './repository.js';
 
@@ -59,19 +60,9 @@ async function archiveFolder(repo: Repository, folder: string, state: ArchiveSta
   return saved.id;
 }
 
-function typeOf(st: BigIntStats): NodeType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  return 'blockdev';
-}
-
 async function archiveEntry(repo: Repository, fullPath: string, name: string, state: ArchiveState): Promise<TreeNode> {
   const st = await fs.lstat(fullPath, { bigint: true });
-  const type = typeOf(st);
+  const type = nodeTypeOf(st);
   const base = {
     name,
     type,

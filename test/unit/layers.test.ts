@@ -16,12 +16,23 @@ const ALLOWED: Record<string, string[]> = {
   format: ['errors', 'crypto'],
   cache: ['errors'],
   backend: ['errors'],
-  repository: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend'],
+  localfs: ['errors', 'format'],
+  repository: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'localfs'],
+  restore: ['errors', 'format', 'repository', 'localfs'],
   timetravel: ['errors', 'format', 'repository'],
   vfs: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'repository', 'timetravel'],
   fuse: ['errors', 'vfs'],
   control: ['errors', 'backend', 'vfs', 'repository'],
-  cli: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'repository', 'timetravel', 'vfs', 'fuse', 'control'],
+  cli: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'localfs', 'repository', 'restore', 'timetravel', 'vfs', 'fuse', 'control'],
+};
+
+/**
+ * Single files a layer may import from a layer it otherwise may not: the file calls Node
+ * lacks live in cairn's patch of the fuse-native addon, so their wrapper stays in fuse/
+ * (the one importer of fuse-native) while local-file code below the mount uses it.
+ */
+const ALLOWED_FILES: Record<string, string[]> = {
+  localfs: ['fuse/native-files.ts'],
 };
 
 /** Packages that exactly one place may import. */
@@ -58,6 +69,8 @@ describe('layering', () => {
       for (const spec of importsOf(file)) {
         if (!spec.startsWith('.')) continue;
         const target = path.relative(SRC, path.resolve(path.dirname(file), spec)).split(path.sep)[0]!;
+        const targetFile = path.relative(SRC, path.resolve(path.dirname(file), spec)).replace(/\.js$/, '.ts');
+        if (ALLOWED_FILES[layer]?.includes(targetFile)) continue;
         if (target !== layer && !ALLOWED[layer]!.includes(target)) violations.push(`${rel} imports ${spec} (${layer} -> ${target})`);
       }
     }

@@ -1,0 +1,52 @@
+/**
+ * One progress line for long work (restore, verify --read-data, backup): entries, bytes,
+ * rate and ETA, redrawn in place on a terminal; without one, a plain line every 30 s so a
+ * log shows the run is alive without filling up.
+ */
+import { Presets, SingleBar } from 'cli-progress';
+import { formatBytes, note } from './output.js';
+
+export interface Counts {
+  readonly entries: number;
+  readonly bytes: number;
+  readonly totalEntries?: number;
+  readonly totalBytes?: number;
+}
+
+const PLAIN_LINE_EVERY_MS = 30_000;
+
+export class ProgressLine {
+  private bar: SingleBar | null = null;
+  private readonly started = Date.now();
+  private lastPlain = Date.now();
+
+  constructor(private readonly verb: string) {}
+
+  update(c: Counts): void {
+    const seconds = Math.max(0.001, (Date.now() - this.started) / 1000);
+    const rate = c.bytes / seconds;
+    const eta = c.totalBytes && rate > 0 ? Math.max(0, (c.totalBytes - c.bytes) / rate) : null;
+    const counts = `${c.entries}${c.totalEntries !== undefined ? ` of ${c.totalEntries}` : ''} entries, ${formatBytes(c.bytes)}${c.totalBytes !== undefined ? ` of ${formatBytes(c.totalBytes)}` : ''}`;
+    const detail = `${formatBytes(rate)}/s${eta === null ? '' : `, ETA ${formatSeconds(eta)}`}`;
+    if (process.stderr.isTTY) {
+      const total = c.totalBytes || 1;
+      this.bar ??= new SingleBar({ format: `cairn: ${this.verb} [{bar}] {percentage}% | {counts} | {detail}`, stream: process.stderr, hideCursor: true, fps: 5 }, Presets.shades_classic);
+      if (!this.bar.isActive) this.bar.start(total, 0, { counts, detail });
+      this.bar.update(Math.min(c.bytes, total), { counts, detail });
+    } else if (Date.now() - this.lastPlain >= PLAIN_LINE_EVERY_MS) {
+      this.lastPlain = Date.now();
+      note(`cairn: ${this.verb}: ${counts} (${detail})`);
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${Math.ceil(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
