@@ -2,6 +2,7 @@
 /** The cairn command: the only module that prints to the user or sets an exit status. */
 import { Command, CommanderError } from 'commander';
 import { CairnError } from '../errors/errors.js';
+import { registerBackup } from './commands/backup.js';
 import { registerCheck } from './commands/check.js';
 import { registerControl } from './commands/control.js';
 import { registerForget } from './commands/forget.js';
@@ -29,6 +30,7 @@ registerSnapshots(program);
 registerForget(program);
 registerPrune(program);
 registerCheck(program);
+registerBackup(program);
 registerRestore(program);
 registerInspect(program);
 registerVerify(program);
@@ -55,8 +57,19 @@ try {
   settled = true;
 }
 // A finished command exits even if a native handle (fuse-native's, after an external
-// `fusermount -u`) would keep the event loop alive. Output to pipes and files is synchronous.
+// `fusermount -u`) would keep the event loop alive; but first the output still queued for
+// a slow reader of a pipe (process.exit would drop it: a long `cairn ls` came out cut).
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
 process.exit(process.exitCode ?? 0);
+
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('drain', resolve);
+    stream.once('error', () => resolve()); // the reader went away (`| head`)
+    stream.once('close', resolve);
+  });
+}
 
 function report(e: unknown): number {
   if (e instanceof CommanderError) {
