@@ -19,6 +19,10 @@ export const EXIT = {
   hostKey: 11,
   journal: 12,
   notSaved: 13,
+  /** The work was done, but not all of it: named on stderr (restore metadata, backup unreadable files). */
+  incomplete: 14,
+  /** `verify` compared everything and found differences (named on stdout). */
+  differences: 15,
 } as const;
 
 const BY_ERROR_CODE: Record<ErrorCode, number> = {

@@ -4,11 +4,11 @@
  * and how much a snapshot or the whole store holds and stores. Reads only tree blobs and the
  * index, never file content.
  */
-import picomatch from 'picomatch';
 import type { Snapshot } from '../format/snapshot.js';
 import type { TreeNode, Xattr } from '../format/tree.js';
+import { compileGlob } from './patterns.js';
 import type { Repository } from './repository.js';
-import { joinPath, rootNode, walkTree, type WalkEntry } from './tree-walk.js';
+import { joinPath, treeEntry, walkTree, type WalkEntry } from './tree-walk.js';
 
 export type ChangeKind = 'added' | 'removed' | 'content' | 'metadata' | 'type';
 
@@ -85,14 +85,10 @@ export interface PathFinder {
   readonly memo: Map<string, WalkEntry[]>;
 }
 
-/**
- * A glob like restic's `find`: without a '/', it matches the name at any depth; with one, the
- * whole path from the snapshot's top (a leading '/' optional). `*` stays within a name, `**`
- * crosses folders; names starting with '.' match too.
- */
+/** A `find` pattern (see patterns.ts); its memo is filled by findInSnapshot. */
 export function pathFinder(pattern: string): PathFinder {
-  const byName = !pattern.includes('/');
-  return { byName, matches: picomatch(byName ? pattern : pattern.replace(/^\/+/, ''), { dot: true }), memo: new Map() };
+  const glob = compileGlob(pattern);
+  return { byName: glob.byName, matches: glob.test, memo: new Map() };
 }
 
 /**
@@ -131,6 +127,11 @@ export interface ContentStats {
 
 /** Totals of one snapshot from its trees: each distinct blob counted once. */
 export async function snapshotContentStats(repo: Repository, snapshot: Snapshot, seenBlobs = new Set<string>()): Promise<ContentStats> {
+  return treeContentStats(repo, snapshot.tree, seenBlobs);
+}
+
+/** Totals of a folder's tree (the folder itself counted as one). */
+export async function treeContentStats(repo: Repository, tree: string, seenBlobs = new Set<string>()): Promise<ContentStats> {
   const stats: ContentStats = { files: 0, dirs: 1, others: 0, logicalBytes: 0, blobs: 0, storedBytes: 0 }; // the root is a folder too
   const linked = new Set<number>();
   const countBlob = (id: string) => {
@@ -139,8 +140,8 @@ export async function snapshotContentStats(repo: Repository, snapshot: Snapshot,
     stats.blobs++;
     stats.storedBytes += repo.index.lookup(id)?.length ?? 0;
   };
-  countBlob(snapshot.tree);
-  for await (const { node } of walkTree(repo, { path: '', node: rootNode(snapshot) })) {
+  countBlob(tree);
+  for await (const { node } of walkTree(repo, treeEntry(tree))) {
     if (node.type === 'dir') {
       stats.dirs++;
       countBlob(node.subtree!);

@@ -19,6 +19,11 @@ export function rootNode(snapshot: Snapshot): TreeNode {
   return { name: '', type: 'dir', size: 0, fileId: 1, links: 2, subtree: snapshot.tree, ...root };
 }
 
+/** A walk start for a folder known only by its tree id (its own metadata unknown and unused). */
+export function treeEntry(tree: string): WalkEntry {
+  return { path: '', node: { name: '', type: 'dir', mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: 0n, atimeNs: 0n, ctimeNs: 0n, fileId: 0, links: 2, subtree: tree } };
+}
+
 /** 'a//b/' → ['a', 'b']; refuses '..' (a path inside a snapshot never leaves it). */
 export function pathParts(path: string): string[] {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');

@@ -111,7 +111,7 @@ describe('restore and inspection without a mount', () => {
       ln -sfn elsewhere deep/sym; setfattr -x user.bin deep; touch -r "$ref" deep; rm "$ref"`]);
     expect(sh.code, sh.stderr).toBe(0);
     const v = await cairn(['verify', f.store, t, '--json'], env);
-    expect(v.code).toBe(1);
+    expect(v.code).toBe(15);
     const report = JSON.parse(v.stdout) as { compared: number; differences: { path: string; kind: string }[] };
     const found = report.differences.map((d) => `${d.kind} ${d.path}`).sort();
     expect(found).toEqual([

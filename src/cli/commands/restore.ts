@@ -54,7 +54,7 @@ export function registerRestore(program: Command): void {
           process.exitCode = EXIT.corrupt;
         } else if (result.otherProblems > 0) {
           note(`cairn: ${result.otherProblems} owner, mode, time or extended attribute(s) could not be set (named above)`);
-          process.exitCode = EXIT.failure;
+          process.exitCode = EXIT.incomplete;
         } else if (repo.skipped.length > 0) {
           process.exitCode = EXIT.corrupt;
         }

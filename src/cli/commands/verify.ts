@@ -52,7 +52,7 @@ export function registerVerify(program: Command): void {
         }).finally(() => progress?.stop());
         if (opts.json) out(JSON.stringify({ snapshot: chosen.stored.id, name: chosen.name, compared: result.compared, differences }, null, 2));
         else out(`snapshot ${describeSnapshot(chosen)} and ${dir}: ${result.compared} files compared, ${result.differences} differences found`);
-        if (result.differences > 0) process.exitCode = EXIT.failure;
+        if (result.differences > 0) process.exitCode = EXIT.differences;
         else if (repo.skipped.length > 0) process.exitCode = EXIT.corrupt;
       });
     });

@@ -1,0 +1,152 @@
+/**
+ * `cairn backup` through the real CLI: a real tree backed up, restored and compared (content,
+ * metadata, hard links, xattrs, holes); a second backup after changing 2 % of the files reads
+ * only those; the rest of the repository's tree (made through a mount) stays, with its file
+ * identities; a running read-write mount or a mount's unsaved journal refuses the backup.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { readConfig } from '../../src/repository/repository.js';
+import { cairn, run } from '../helpers/cli.js';
+import { repositoryFixture } from '../helpers/fixture.js';
+import { copyTree, expectEqualTrees, inMount, mount } from '../helpers/mount.js';
+
+const env = { CAIRN_PASSWORD: 'back me up scotty' };
+
+interface BackupJson {
+  snapshot: string;
+  newFiles: number;
+  changedFiles: number;
+  unchangedFiles: number;
+  removed: number;
+  bytesRead: number;
+  addedBytes: number;
+  problems: number;
+}
+
+describe('cairn backup', () => {
+  const f = repositoryFixture('cairn-backup-', env);
+  const src = () => path.join(f.dir, 'src');
+  let firstAdded = 0;
+  /** Keeps the default state folder (checked for a mount's unsaved journal) inside the test's folder. */
+  const xdg = () => ({ ...env, XDG_STATE_HOME: path.join(f.dir, 'xdg') });
+  const backup = async (...args: string[]) => {
+    const r = await cairn(['backup', f.store, ...args, '--json'], xdg());
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as BackupJson;
+  };
+
+  it('keeps the rest of the tree, and restores to an exact copy of the source', async () => {
+    // Something made through the mount first: it must survive the backup.
+    const m = await mount(f.store, f.mnt, f.state, env);
+    await inMount(f.mnt, `mkdir "$R/other"; echo mine > "$R/other/file"`);
+    expect(await m.unmount()).toBe(0);
+
+    const made = await run('bash', ['-c', `set -e; mkdir -p "${src()}"; cp -a /usr/share/doc/. "${src()}/doc"; cd "${src()}"
+      mkdir -p x/y; echo hi > x/a; ln x/a x/y/hard; ln -s ../a x/y/sym; mkfifo x/fifo; mknod x/null c 1 3
+      truncate -s 20M x/sparse; echo end >> x/sparse; setfattr -n user.k -v v x/a; chmod 4750 x/a; chown 1234:5678 x/y
+      touch -h -d '2020-02-02 02:02:02.987654321' x/y/sym`]);
+    expect(made.code, made.stderr).toBe(0);
+    const first = await backup(src(), 'home/me');
+    firstAdded = first.addedBytes;
+    const files = Number((await run('bash', ['-c', `find "${src()}" -type f -printf '%i\\n' | sort -u | wc -l`])).stdout); // hard links once
+    expect(first).toMatchObject({ newFiles: files, changedFiles: 0, unchangedFiles: 0, removed: 0, problems: 0 });
+
+    const r = await cairn(['restore', f.store, path.join(f.dir, 'restored')], env);
+    expect(r.code, r.stderr).toBe(0);
+    expectEqualTrees(src(), path.join(f.dir, 'restored', 'home', 'me'));
+    expect(await fs.readFile(path.join(f.dir, 'restored', 'other', 'file'), 'utf8')).toBe('mine\n');
+    const verified = await cairn(['verify', f.store, path.join(f.dir, 'restored')], env);
+    expect(verified.code, verified.stdout).toBe(0);
+  });
+
+  it('a second backup after 2 % changed reads only those files and keeps file identities', async () => {
+    const all = (await run('find', [src(), '-type', 'f', '-links', '1', '-size', '+0'])).stdout.trim().split('\n').sort();
+    const changed = all.filter((_, i) => i % 50 === 7);
+    let changedBytes = 0;
+    for (const file of changed) {
+      await fs.appendFile(file, 'changed\n');
+      changedBytes += (await fs.stat(file)).size;
+    }
+    await fs.rm(path.join(src(), 'x', 'fifo'));
+    // Identity: the inode number of an unchanged file in the mount stays the same.
+    const keep = all.find((p) => !changed.includes(p))!;
+    const inMountPath = path.join(f.mnt, 'home', 'me', path.relative(src(), keep));
+    let m = await mount(f.store, f.mnt, f.state, env);
+    const inoBefore = (await fs.stat(inMountPath)).ino;
+    expect(await m.unmount()).toBe(0);
+
+    const second = await backup(src(), 'home/me');
+    expect(second).toMatchObject({ newFiles: 0, changedFiles: changed.length, removed: 1, bytesRead: changedBytes, problems: 0 });
+    // Their chunks and the folders above them: a small part of what the first backup stored.
+    expect(second.addedBytes).toBeLessThan(firstAdded / 10);
+    const third = await backup(src(), 'home/me');
+    expect(third).toMatchObject({ changedFiles: 0, bytesRead: 0, addedBytes: 0 }); // nothing changed: nothing stored
+
+    m = await mount(f.store, f.mnt, f.state, env);
+    expect((await fs.stat(inMountPath)).ino).toBe(inoBefore);
+    const diff = spawnSync('diff', ['-r', '--no-dereference', path.join(src(), 'doc'), path.join(f.mnt, 'home', 'me', 'doc')], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    expect(await fs.readFile(path.join(f.mnt, 'other', 'file'), 'utf8')).toBe('mine\n');
+
+    // While a read-write mount runs, backup is refused and says what to do instead.
+    const refused = await cairn(['backup', f.store, src(), 'home/me'], xdg());
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('rsync into that mount instead');
+    expect(await m.unmount()).toBe(0);
+  });
+
+  it('refuses while a dead mount left unsaved changes, and works once they are saved', async () => {
+    const { id } = await readConfig(new LocalBackend(f.store));
+    const state = path.join(f.dir, 'xdg', 'cairn', Buffer.from(id).toString('hex'));
+    const m = await mount(f.store, f.mnt, state, env);
+    await inMount(f.mnt, `echo unsaved > "$R/other/late"; sync`);
+    await m.kill();
+    const refused = await cairn(['backup', f.store, src(), 'home/me'], xdg());
+    expect(refused.code).toBe(12);
+    expect(refused.stderr).toContain('unsaved change(s)');
+    const again = await mount(f.store, f.mnt, state, env);
+    expect(await again.unmount()).toBe(0);
+    await backup(src(), 'home/me');
+    const cat = await cairn(['cat', f.store, 'latest', 'other/late'], env);
+    expect(cat.stdout).toBe('unsaved\n');
+  });
+
+  it('leaves out excluded names and paths, and the whole tree can be the destination', async () => {
+    const patterns = path.join(f.dir, 'excludes');
+    await fs.writeFile(patterns, '# comment\n\n*.gz\n');
+    const result = await backup(src(), '/', '--exclude', 'doc/git/', '--exclude-file', patterns, '--tag', 'whole');
+    expect(result.problems).toBe(0);
+    const listing = (await cairn(['ls', f.store, 'latest', '-R'], env)).stdout.trim().split('\n');
+    expect(listing.filter((p) => p.endsWith('.gz'))).toEqual([]);
+    expect(listing.filter((p) => p === 'doc/git' || p.startsWith('doc/git/'))).toEqual([]);
+    expect(listing).toContain('doc/git-man'); // a folder only of that name
+    expect(listing).toContain('x/y/hard');
+    expect(listing).not.toContain('other'); // the whole tree is now the source
+    const snapshots = JSON.parse((await cairn(['snapshots', f.store, '--json'], env)).stdout) as { tags: string[] }[];
+    expect(snapshots[snapshots.length - 1]!.tags).toEqual(['whole']);
+    const restored = path.join(f.dir, 'restored-whole');
+    expect((await cairn(['restore', f.store, restored], env)).code).toBe(0);
+    const diff = spawnSync('diff', ['-r', '--no-dereference', '-x', '*.gz', '-x', 'git', src(), restored], { encoding: 'utf8' });
+    expect(diff.stdout.split('\n').filter((l) => l && !/is a fifo while|is a character special file while/.test(l))).toEqual([]);
+    // The top folder's own metadata came from the source.
+    expect((await fs.stat(restored)).mode & 0o7777).toBe((await fs.stat(src())).mode & 0o7777);
+  });
+
+  it('names bad sources and destinations', async () => {
+    const cases: [string[], number, string][] = [
+      [[path.join(f.dir, 'nope'), 'a'], 2, 'is not a folder'],
+      [[src(), 'x/a/below'], 2, 'x/a is a file in the newest snapshot, not a folder'],
+      [[src(), 'a/../b'], 2, "cannot contain '..'"],
+      [[src(), 'a', '--exclude-file', path.join(f.dir, 'missing')], 2, 'cannot read the exclude file'],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await cairn(['backup', f.store, ...args], xdg());
+      expect(r.stderr, args.join(' ')).toContain(message);
+      expect(r.code, args.join(' ')).toBe(code);
+    }
+  });
+});
