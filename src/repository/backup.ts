@@ -6,7 +6,7 @@
  * are not read (archiver.ts: size, mtime, ctime), and keep their file ids.
  */
 import { promises as fs } from 'node:fs';
-import { userInfo } from 'node:os';
+import { currentUserName } from '../backend/local-user.js';
 import { CairnError } from '../errors/errors.js';
 import type { RootAttributes, SnapshotStats } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
@@ -89,7 +89,7 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
     nextFileId,
     tags: options.tags ?? [],
     parent: base?.id ?? null,
-    user: userInfo().username,
+    user: currentUserName(),
     ...(dest.length === 0 ? { root: sourceAttributes } : base?.snapshot.root ? { root: base.snapshot.root } : {}),
   });
   return { snapshot, counts: archived.counts, addedBytes };

@@ -11,7 +11,8 @@
  * the command that breaks it (it may be a machine that is asleep, not dead).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
+import { currentUserName } from '../backend/local-user.js';
 import { CairnError, isCairnError } from '../errors/errors.js';
 import { openObject, sealObject } from '../format/sealed.js';
 import type { Repository } from './repository.js';
@@ -66,7 +67,7 @@ export class RepositoryLock {
 
   static async acquire(repo: Repository, kind: LockKind): Promise<RepositoryLock> {
     const info: LockInfo = {
-      host: hostname(), pid: process.pid, user: userInfo().username, time: Date.now(),
+      host: hostname(), pid: process.pid, user: currentUserName(), time: Date.now(),
       exclusive: kind !== 'read', ...(kind === 'prune' ? { prune: true } : {}), nonce: randomBytes(8).toString('hex'),
     };
     const name = await writeLock(repo, info);

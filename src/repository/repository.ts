@@ -6,7 +6,8 @@
  * the snapshot naming the trees. A crash at any point leaves at worst unreferenced packs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
+import { currentUserName } from '../backend/local-user.js';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
@@ -337,7 +338,7 @@ export class Repository {
       seq: highest + 1,
       timeNs: fields.timeNs ?? BigInt(Date.now()) * 1_000_000n,
       host: fields.host ?? hostname(),
-      user: fields.user ?? userInfo().username,
+      user: fields.user ?? currentUserName(),
       tags: fields.tags ?? [],
       tree: fields.tree,
       ...(fields.root ? { root: fields.root } : {}),

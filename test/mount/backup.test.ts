@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { readConfig } from '../../src/repository/repository.js';
-import { cairn, run } from '../helpers/cli.js';
+import { cairn, CLI, run } from '../helpers/cli.js';
 import { repositoryFixture } from '../helpers/fixture.js';
 import { copyTree, expectEqualTrees, inMount, mount } from '../helpers/mount.js';
 
@@ -148,5 +148,36 @@ describe('cairn backup', () => {
       expect(r.stderr, args.join(' ')).toContain(message);
       expect(r.code, args.join(' ')).toBe(code);
     }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('names what it cannot read, keeps its previous version, stores the rest and exits 14 (a second user via setpriv)', async () => {
+    // As a second user (root reads everything): a store, a home and a source of its own.
+    const home = path.join(f.dir, 'user4242');
+    const user = ['setpriv', '--reuid=4242', '--regid=4242', '--clear-groups', 'env', `HOME=${home}`, `CAIRN_PASSWORD=${env.CAIRN_PASSWORD}`];
+    await fs.mkdir(path.join(home, 'src', 'closed'), { recursive: true });
+    await fs.writeFile(path.join(home, 'src', 'secret'), 'old secret');
+    await fs.writeFile(path.join(home, 'src', 'open'), 'open');
+    await fs.writeFile(path.join(home, 'src', 'closed', 'inside'), 'inside');
+    expect((await run('chown', ['-R', '4242:4242', home])).code).toBe(0);
+    const cli = (args: string) => run(user[0]!, [...user.slice(1), process.execPath, CLI, ...args.split(' ').map((a) => (a === 'store' || a === 'src' ? path.join(home, a) : a))]);
+    const init = await cli("init store");
+    expect(init.code, init.stderr).toBe(0);
+    const first = await cli("backup store src data");
+    expect(first.code, first.stderr).toBe(0);
+    await fs.writeFile(path.join(home, 'src', 'secret'), 'new secret');
+    await fs.writeFile(path.join(home, 'src', 'open'), 'open, changed');
+    await fs.chown(path.join(home, 'src', 'secret'), 0, 0);
+    await fs.chmod(path.join(home, 'src', 'secret'), 0o600);
+    await fs.chown(path.join(home, 'src', 'closed'), 0, 0);
+    await fs.chmod(path.join(home, 'src', 'closed'), 0o700);
+    const partial = await cli('backup store src data');
+    expect(partial.code, partial.stderr).toBe(14);
+    expect(partial.stderr).toMatch(/^cairn: secret: cannot read: .*EACCES.*; kept the previous version$/m);
+    expect(partial.stderr).toMatch(/^cairn: closed: cannot read: .*EACCES.*; kept the previous version$/m);
+    expect(partial.stderr).toContain('2 file(s) or folder(s) could not be read');
+    const cat = async (p: string) => (await cli(`cat store latest data/${p}`)).stdout;
+    expect(await cat('secret')).toBe('old secret');
+    expect(await cat('closed/inside')).toBe('inside');
+    expect(await cat('open')).toBe('open, changed');
   });
 });

@@ -5,7 +5,8 @@
  * from config files); ProxyJump/ProxyCommand are not supported and refused by name.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
+import { currentUserName } from '../local-user.js';
 import * as path from 'node:path';
 import SSHConfig from 'ssh-config';
 import { CairnError } from '../../errors/errors.js';
@@ -54,7 +55,7 @@ export function resolveHost(location: SftpLocation, configFile = path.join(homed
   return {
     hostName,
     knownHostsName: hostName,
-    user: location.user ?? one('user') ?? userInfo().username,
+    user: location.user ?? one('user') ?? currentUserName(),
     port,
     identityFiles,
     knownHostsFiles: knownHosts ? knownHosts.split(/\s+/).filter(Boolean).map(expandHome) : [path.join(homedir(), '.ssh', 'known_hosts')],
