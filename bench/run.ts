@@ -5,18 +5,19 @@
  * files changed, a 1 GiB random file), built into CAIRN_BENCH_CORPUS (default
  * /var/tmp/cairn-corpus) if missing. Work files go next to it, on the same disk.
  * Results: Markdown tables on stdout and in bench-results/latest.md.
- * BENCH_ONLY=repository|snapshot|mount|sftp|history runs one part; BENCH_ONLY=sftp-tune measures
+ * BENCH_ONLY=repository|snapshot|mount|sftp|backup|history runs one part; BENCH_ONLY=sftp-tune measures
  * SFTP requests in flight.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { backupBenchmarks } from './backup-bench.js';
 import { historyBenchmarks } from './history-bench.js';
 import { mountBenchmarks } from './mount-bench.js';
 import { sftpBenchmarks } from './sftp-bench.js';
 import { sftpTuning } from './sftp-tune.js';
 import { snapshotBenchmarks } from './snapshot-bench.js';
-import { dropCaches, haveCommand } from './common.js';
+import { dropCaches, duBytes, haveCommand, timedCold } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CORPUS = process.env.CAIRN_BENCH_CORPUS ?? '/var/tmp/cairn-corpus';
@@ -34,17 +35,7 @@ interface Row {
 }
 
 
-function timed(fn: () => void): number {
-  dropCaches();
-  const start = process.hrtime.bigint();
-  fn();
-  spawnSync('sync');
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
 
-function duBytes(dir: string): number {
-  return Number(execFileSync('du', ['-sb', dir]).toString().split('\t')[0]);
-}
 
 function cairnStep(store: string, source: string, init: boolean) {
   dropCaches();
@@ -70,6 +61,7 @@ try {
   if (!only || only === 'mount') sections.push(await mountSection());
   if (!only || only === 'sftp') sections.push(await sftpBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
   if (only === 'sftp-tune') sections.push(await sftpTuning(WORK, (m) => process.stderr.write(`${m}\n`)));
+  if (!only || only === 'backup') sections.push(await backupBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
   if (!only || only === 'history') sections.push(await historyBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
   const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
   const report = `${header}\n\n${sections.join('\n\n')}\n`;
@@ -102,14 +94,14 @@ async function repositoryBenchmarks(): Promise<string> {
   const treeBytes = duBytes(tree);
 
   process.stderr.write('plain copy of the 1 GiB file\n');
-  const cpBig = timed(() => execFileSync('cp', ['-a', big, path.join(WORK, 'cp-big')]));
+  const cpBig = timedCold(() => execFileSync('cp', ['-a', big, path.join(WORK, 'cp-big')]));
   rows.push({ what: 'cp -a 1 GiB file (+sync)', seconds: cpBig, mibPerSecond: bigBytes / MiB / cpBig, ratio: '1.00' });
   process.stderr.write('cairn: 1 GiB file\n');
   const cBig = cairnStep(path.join(WORK, 'store-big'), big, true);
   rows.push({ what: 'cairn chunk+encrypt+pack 1 GiB file', seconds: cBig.seconds, mibPerSecond: bigBytes / MiB / cBig.seconds, ratio: (cBig.seconds / cpBig).toFixed(2), cpuSeconds: cBig.cpuSeconds, maxRssMiB: cBig.maxRssMiB });
 
   process.stderr.write('plain copy of the small-file tree\n');
-  const cpTree = timed(() => execFileSync('cp', ['-a', tree, path.join(WORK, 'cp-tree')]));
+  const cpTree = timedCold(() => execFileSync('cp', ['-a', tree, path.join(WORK, 'cp-tree')]));
   rows.push({ what: `cp -a tree (${Math.round(treeBytes / MiB)} MiB) (+sync)`, seconds: cpTree, mibPerSecond: treeBytes / MiB / cpTree, ratio: '1.00' });
   process.stderr.write('cairn: small-file tree\n');
   const treeStore = path.join(WORK, 'store-tree');
@@ -124,9 +116,9 @@ async function repositoryBenchmarks(): Promise<string> {
     const repo = path.join(WORK, 'restic');
     const env = { ...process.env, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: path.join(WORK, 'restic-cache') };
     execFileSync('restic', ['init', '-q', '-r', repo], { env });
-    const rBig = timed(() => execFileSync('restic', ['backup', '-q', '-r', repo, big], { env }));
+    const rBig = timedCold(() => execFileSync('restic', ['backup', '-q', '-r', repo, big], { env }));
     rows.push({ what: 'restic backup 1 GiB file', seconds: rBig, mibPerSecond: bigBytes / MiB / rBig, ratio: (rBig / cpBig).toFixed(2) });
-    const rTree = timed(() => execFileSync('restic', ['backup', '-q', '-r', repo, tree], { env }));
+    const rTree = timedCold(() => execFileSync('restic', ['backup', '-q', '-r', repo, tree], { env }));
     rows.push({ what: 'restic backup tree', seconds: rTree, mibPerSecond: treeBytes / MiB / rTree, ratio: (rTree / cpTree).toFixed(2) });
   } else {
     rows.push({ what: 'restic', seconds: Number.NaN, note: 'not installed (apt-get install restic to compare)' });

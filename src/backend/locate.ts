@@ -9,10 +9,12 @@ export interface LocateOptions {
   readonly sshKey?: string;
   readonly knownHostsFile?: string;
   readonly ask?: (prompt: string) => Promise<string | undefined>;
+  /** A command that reads in bulk (restore, backup): local stores read synchronously (local.ts). */
+  readonly bulkReads?: boolean;
 }
 
 export function backendFor(store: string, options: LocateOptions = {}): Backend {
-  if (store.startsWith('file://')) return new LocalBackend(decodeURIComponent(store.slice('file://'.length)));
+  if (store.startsWith('file://')) return new LocalBackend(decodeURIComponent(store.slice('file://'.length)), { syncReads: options.bulkReads });
   const sftp = parseSftpLocation(store);
   if (sftp) return new SftpBackend({ location: sftp, sshKey: options.sshKey, knownHostsFile: options.knownHostsFile, ask: options.ask });
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) {
@@ -20,5 +22,5 @@ export function backendFor(store: string, options: LocateOptions = {}): Backend 
       hint: 'give a local folder (a path), file:///path, sftp://user@host/path or user@host:path',
     });
   }
-  return new LocalBackend(store);
+  return new LocalBackend(store, { syncReads: options.bulkReads });
 }

@@ -8,11 +8,13 @@ import { askOnTerminal, type SecretOptions, secretFrom } from './secrets.js';
 export interface StoreCliOptions {
   readonly sshKey?: string;
   readonly knownHosts?: string;
+  /** Set by commands that read in bulk (see LocateOptions). */
+  readonly bulkReads?: boolean;
 }
 
 /** The backend a STORE argument names, with the SSH options and terminal prompts. */
 export function storeFromCli(store: string, options: StoreCliOptions): Backend {
-  return backendFor(store, { sshKey: options.sshKey, knownHostsFile: options.knownHosts, ask: askOnTerminal });
+  return backendFor(store, { sshKey: options.sshKey, knownHostsFile: options.knownHosts, ask: askOnTerminal, bulkReads: options.bulkReads });
 }
 
 /**

@@ -60,9 +60,27 @@ export function sealWithNonce(key: Uint8Array, nonce: Uint8Array, plaintext: Uin
   return out;
 }
 
+/**
+ * Fresh random nonces, drawn from the CSPRNG a page at a time: one randomBytes call per
+ * blob cost more than sealing a small blob. Each 24-byte slice is handed out once.
+ */
+const NONCE_POOL_SIZE = NONCE_SIZE * 256;
+let noncePool = Buffer.alloc(0);
+let noncePoolUsed = 0;
+
+function freshNonce(): Buffer {
+  if (noncePoolUsed + NONCE_SIZE > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_SIZE);
+    noncePoolUsed = 0;
+  }
+  const nonce = noncePool.subarray(noncePoolUsed, noncePoolUsed + NONCE_SIZE);
+  noncePoolUsed += NONCE_SIZE;
+  return nonce;
+}
+
 /** Encrypts and authenticates `plaintext` (and `aad`) under a fresh random nonce. */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
-  return sealWithNonce(key, randomBytes(NONCE_SIZE), plaintext, aad);
+  return sealWithNonce(key, freshNonce(), plaintext, aad);
 }
 
 /** Returns the plaintext, or null when the box or its AAD was altered or the key is wrong. */

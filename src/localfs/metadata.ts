@@ -3,7 +3,7 @@
  * file the owner, mode, extended attributes and nanosecond times a node records. Used by
  * restore (write), verify (compare) and backup (read).
  */
-import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import { chmodSync, constants, lchownSync, type BigIntStats } from 'node:fs';
 import { lsetxattr, lutimens, mknod, readXattrs } from '../fuse/native-files.js';
 import type { NodeType, TreeNode, Xattr } from '../format/tree.js';
 
@@ -50,18 +50,20 @@ export interface ApplyOptions {
 /**
  * Owner first (chown clears setuid/setgid), then mode, extended attributes, and times last
  * (each of the others changes ctime, and setting an xattr may change mtime on some systems).
- * A step that fails is reported and the rest still run.
+ * A step that fails is reported and the rest still run. Synchronous on purpose: each call is
+ * one short syscall, and fs/promises costs several times that in main-thread overhead (a
+ * restore of 25,000 files spent more time there than in the kernel).
  */
-export async function applyMetadata(fullPath: string, shownPath: string, node: TreeNode, options: ApplyOptions): Promise<void> {
-  const attempt = async (what: string, step: () => unknown) => {
+export function applyMetadata(fullPath: string, shownPath: string, node: TreeNode, options: ApplyOptions): void {
+  const attempt = (what: string, step: () => unknown) => {
     try {
-      await step();
+      step();
     } catch (e) {
       options.report({ path: shownPath, message: `could not set ${what}: ${(e as Error).message}` });
     }
   };
-  if (options.owner) await attempt('the owner', () => fs.lchown(fullPath, node.uid, node.gid));
-  if (node.type !== 'symlink') await attempt('the mode', () => fs.chmod(fullPath, node.mode));
-  for (const xattr of node.xattrs ?? []) await attempt(`the extended attribute ${xattr.name}`, () => lsetxattr(fullPath, xattr.name, xattr.value));
-  await attempt('the times', () => lutimens(fullPath, node.atimeNs, node.mtimeNs));
+  if (options.owner) attempt('the owner', () => lchownSync(fullPath, node.uid, node.gid));
+  if (node.type !== 'symlink') attempt('the mode', () => chmodSync(fullPath, node.mode));
+  for (const xattr of node.xattrs ?? []) attempt(`the extended attribute ${xattr.name}`, () => lsetxattr(fullPath, xattr.name, xattr.value));
+  attempt('the times', () => lutimens(fullPath, node.atimeNs, node.mtimeNs));
 }

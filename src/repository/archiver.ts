@@ -11,7 +11,7 @@
  * target, device number. A file or folder that cannot be read is reported, not fatal: the
  * parent's version is kept if there is one, otherwise it is left out.
  */
-import { createReadStream, promises as fs, type BigIntStats } from 'node:fs';
+import { createReadStream, promises as fs, readFileSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
 import { compareNames, type Tree, type TreeNode } from '../format/tree.js';
@@ -23,6 +23,8 @@ import type { Repository } from './repository.js';
 const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
 /** Files read at once across the whole run: hides open and read latency, bounds memory. */
 const CONCURRENT_FILES = 8;
+/** Extra folder walks at once (see archiveFolder). */
+const CONCURRENT_FOLDERS = 4;
 
 export interface ArchiveOptions {
   /** The folder's tree in the previous snapshot: quick check and file ids come from it. */
@@ -69,6 +71,8 @@ class ArchiveRun {
   readonly usedIds = new Set<number>();
   readonly counts: ArchiveCounts = { entries: 0, newFiles: 0, changedFiles: 0, unchangedFiles: 0, removed: 0, bytesRead: 0, problems: 0 };
   readonly stats = { files: 0, dirs: 0, bytes: 0, addedBytes: 0 };
+  /** Subfolders that may be walked beside their parent's other entries. */
+  freeFolderSlots = CONCURRENT_FOLDERS;
   private reading = 0;
   private readonly waiting: (() => void)[] = [];
 
@@ -136,7 +140,9 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
     }
   }));
   const nodes: TreeNode[] = [];
-  // Folders one after another (depth first keeps memory to one path); files side by side.
+  // Files side by side. A subfolder runs beside the rest when one of a few folder slots is
+  // free (its lstats then overlap ours: that is where a cold walk waits), else in turn, depth
+  // first; so memory stays near a few paths of folders, never the whole tree.
   const pending: Promise<TreeNode | null>[] = [];
   for (const entry of entries) {
     if (!entry) continue;
@@ -145,7 +151,13 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
       run.problem({ path: entry.rel, message: `cannot read: ${(e as Error).message}${old ? '; kept the previous version' : ''}` });
       return old ?? null;
     }));
-    if (entry.st.isDirectory()) await pending[pending.length - 1];
+    if (!entry.st.isDirectory()) continue;
+    if (run.freeFolderSlots > 0) {
+      run.freeFolderSlots--;
+      void pending[pending.length - 1]!.finally(() => run.freeFolderSlots++);
+    } else {
+      await pending[pending.length - 1];
+    }
   }
   for (const node of await Promise.all(pending)) if (node) nodes.push(node);
   const kept = new Set(nodes.map((n) => n.name));
@@ -159,6 +171,10 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
 async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode> {
   const type = nodeTypeOf(st);
   const previous = old?.type === type ? old : undefined;
+  // Any change to an inode but its atime moves its ctime (xattrs included). With ctime and
+  // mtime unchanged, the recorded atime stays (reading moved it, under relatime), so the
+  // folder's tree id stays too, and the recorded xattrs are still true without asking.
+  const untouched = previous !== undefined && previous.ctimeNs === st.ctimeNs && previous.mtimeNs === st.mtimeNs;
   const base = {
     name,
     type,
@@ -166,12 +182,10 @@ async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, name
     uid: Number(st.uid),
     gid: Number(st.gid),
     mtimeNs: st.mtimeNs,
-    // Reading a file or folder moves its atime (relatime), and only that: with ctime unchanged
-    // nothing else changed, so the recorded atime stays and the folder's tree id with it.
-    atimeNs: previous && previous.ctimeNs === st.ctimeNs && previous.mtimeNs === st.mtimeNs ? previous.atimeNs : st.atimeNs,
+    atimeNs: untouched ? previous.atimeNs : st.atimeNs,
     ctimeNs: st.ctimeNs,
     links: Number(st.nlink),
-    xattrs: localXattrs(fullPath),
+    xattrs: untouched ? (previous.xattrs ?? []) : localXattrs(fullPath),
   };
   run.counts.entries++;
   run.progress();
@@ -219,7 +233,7 @@ async function storeFile(run: ArchiveRun, fullPath: string, st: BigIntStats, pre
   if (previous) run.counts.changedFiles++;
   else run.counts.newFiles++;
   const saved = await run.readSlot(async () => {
-    const source = st.size <= BigInt(WHOLE_READ_LIMIT) ? [await fs.readFile(fullPath)] : createReadStream(fullPath, { highWaterMark: 1024 * 1024 });
+    const source = st.size <= BigInt(WHOLE_READ_LIMIT) ? [readFileSync(fullPath)] : createReadStream(fullPath, { highWaterMark: 1024 * 1024 });
     return saveContent(run.repo, counted(run, source));
   });
   run.stats.bytes += saved.size;

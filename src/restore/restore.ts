@@ -10,8 +10,7 @@
  * the writing of its entries does not undo them. A damaged chunk does not stop the restore:
  * its byte range stays zero, the file is named, and the result says so.
  */
-import { promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, isCairnError } from '../errors/errors.js';
 import type { Snapshot } from '../format/snapshot.js';
@@ -91,7 +90,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   };
 
   // Pass 1: totals and conflicts.
-  const targetExisted = await exists(target);
+  const targetExisted = exists(target);
   let totalEntries = 0;
   let totalBytes = 0;
   const conflicts: string[] = [];
@@ -103,7 +102,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
       if (node.links > 1) counted.add(node.fileId);
     }
     if (targetExisted) {
-      const present = await fs.lstat(path.join(target, p)).catch(() => null);
+      const present = lstatSync(path.join(target, p), { throwIfNoEntry: false });
       if (present && !(present.isDirectory() && node.type === 'dir')) conflicts.push(p);
     }
   }
@@ -115,7 +114,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   }
 
   // Pass 2: write.
-  await fs.mkdir(target, { recursive: true });
+  mkdirSync(target, { recursive: true });
   const owner = options.owner ?? false;
   const folders: { full: string; entry: WalkEntry }[] = [];
   const firstNames = new Map<number, Promise<string>>();
@@ -140,7 +139,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
       damagedFiles++;
       report({ path: entry.path, message: `damaged, restored with zeros in ${damaged.join(', ')}` });
     }
-    await applyMetadata(full, entry.path, entry.node, { owner, report: problem });
+    applyMetadata(full, entry.path, entry.node, { owner, report: problem });
     files++;
     entries++;
     progress();
@@ -152,7 +151,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
     const first = node.links > 1 ? firstNames.get(node.fileId) : undefined;
     if (first) {
       return first.then(async (name) => {
-        await fs.link(name, full);
+        linkSync(name, full);
         entries++;
         progress();
       });
@@ -166,11 +165,13 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   for await (const entry of all()) {
     const full = path.join(target, entry.path);
     const { node } = entry;
-    if (options.overwrite) await clearWay(full, node);
+    if (options.overwrite) clearWay(full, node);
     if (node.type === 'dir') {
-      await fs.mkdir(full).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
+      try {
+        mkdirSync(full);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
       folders.push({ full, entry });
       entries++;
       progress();
@@ -183,37 +184,38 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
       if (inFlight.size >= CONCURRENT_FILES) await Promise.race(inFlight);
       continue;
     }
-    if (node.type === 'symlink') await fs.symlink(node.target ?? '', full);
+    if (node.type === 'symlink') symlinkSync(node.target ?? '', full);
     else makeSpecialFile(full, node);
-    await applyMetadata(full, entry.path, node, { owner, report: problem });
+    applyMetadata(full, entry.path, node, { owner, report: problem });
     entries++;
     progress();
   }
   await Promise.all(inFlight);
-  for (const { full, entry } of folders.reverse()) await applyMetadata(full, entry.path, entry.node, { owner, report: problem });
+  for (const { full, entry } of folders.reverse()) applyMetadata(full, entry.path, entry.node, { owner, report: problem });
   return { entries, files, bytes, damagedFiles, otherProblems };
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(() => true, () => false);
+function exists(p: string): boolean {
+  return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
 /** With --overwrite: removes what stands where `node` goes (a folder stays for a folder). */
-async function clearWay(full: string, node: TreeNode): Promise<void> {
-  const present = await fs.lstat(full).catch(() => null);
+function clearWay(full: string, node: TreeNode): void {
+  const present = lstatSync(full, { throwIfNoEntry: false });
   if (!present || (present.isDirectory() && node.type === 'dir')) return;
-  await fs.rm(full, { recursive: true, force: true });
+  rmSync(full, { recursive: true, force: true });
 }
 
 /**
  * Writes a file's chunks at their offsets, skipping all-zero chunks (the file is created
  * empty and sized at the end, so they stay holes). Returns the byte ranges that could not be
- * read (damage), which stay zero.
+ * read (damage), which stay zero. Chunks are fetched ahead asynchronously (the store may be
+ * remote); the local writes are synchronous, as in applyMetadata.
  */
 async function writeContent(repo: Repository, node: TreeNode, full: string, wrote: (bytes: number) => void): Promise<string[]> {
   const content = node.content ?? [];
   const damaged: string[] = [];
-  const handle = await fs.open(full, 'wx', 0o600);
+  const fd = openSync(full, 'wx', 0o600);
   const ahead: Promise<{ data: Buffer | null; error: CairnError | null }>[] = [];
   try {
     const load = (i: number) => repo.loadBlob('data', content[i]!).then(
@@ -224,6 +226,7 @@ async function writeContent(repo: Repository, node: TreeNode, full: string, wrot
       },
     );
     let offset = 0;
+    let written = 0; // the end of the last bytes written: beyond it the file is still empty
     for (let i = 0; i < content.length; i++) {
       while (ahead.length < CHUNKS_AHEAD && i + ahead.length < content.length) ahead.push(load(i + ahead.length));
       const { data } = await ahead.shift()!;
@@ -242,24 +245,24 @@ async function writeContent(repo: Repository, node: TreeNode, full: string, wrot
         offset += size;
         continue;
       }
-      if (!isAllZero(data)) await writeAll(handle, data, offset);
+      if (!isAllZero(data)) {
+        writeAll(fd, data, offset);
+        written = offset + data.length;
+      }
       offset += data.length;
       wrote(data.length);
     }
-    await handle.truncate(node.size);
+    if (written !== node.size) ftruncateSync(fd, node.size);
   } finally {
     for (const pending of ahead) pending.catch(() => {}); // left unread after an error
-    await handle.close();
+    closeSync(fd);
   }
   return damaged;
 }
 
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+function writeAll(fd: number, data: Buffer, position: number): void {
   let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);

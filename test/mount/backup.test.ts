@@ -72,6 +72,8 @@ describe('cairn backup', () => {
       changedBytes += (await fs.stat(file)).size;
     }
     await fs.rm(path.join(src(), 'x', 'fifo'));
+    // An xattr set on an otherwise unchanged folder moves only its ctime: it must be seen.
+    expect((await run('setfattr', ['-n', 'user.new', '-v', '1', path.join(src(), 'x', 'y')])).code).toBe(0);
     // Identity: the inode number of an unchanged file in the mount stays the same.
     const keep = all.find((p) => !changed.includes(p))!;
     const inMountPath = path.join(f.mnt, 'home', 'me', path.relative(src(), keep));
@@ -83,6 +85,8 @@ describe('cairn backup', () => {
     expect(second).toMatchObject({ newFiles: 0, changedFiles: changed.length, removed: 1, bytesRead: changedBytes, problems: 0 });
     // Their chunks and the folders above them: a small part of what the first backup stored.
     expect(second.addedBytes).toBeLessThan(firstAdded / 10);
+    const y = (JSON.parse((await cairn(['ls', f.store, 'latest', 'home/me/x', '--json'], env)).stdout).entries as { path: string; xattrs?: string[] }[]).find((e) => e.path === 'home/me/x/y')!;
+    expect(y.xattrs).toEqual(['user.new']);
     const third = await backup(src(), 'home/me');
     expect(third).toMatchObject({ changedFiles: 0, bytesRead: 0, addedBytes: 0 }); // nothing changed: nothing stored
 

@@ -39,7 +39,7 @@ export function registerBackup(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (store: string, source: string, dest: string, opts: BackupCliOptions) => {
       const patterns = [...opts.exclude, ...opts.excludeFile.flatMap(readPatterns)];
-      const repo = await openFromCli(store, opts);
+      const repo = await openFromCli(store, { ...opts, bulkReads: true });
       const lock = await acquireForBackup(repo);
       try {
         const pending = Journal.pendingRecords(defaultStateDir(repo.id));

@@ -22,7 +22,7 @@ interface OpenOptions {
 
 /** Opens for reading: a damaged snapshot or index file is named and left out (exit 6 at the end). */
 async function openForReading(store: string, opts: OpenOptions): Promise<Repository> {
-  const repo = await openFromCli(store, opts, { skipDamaged: true });
+  const repo = await openFromCli(store, { ...opts, bulkReads: true }, { skipDamaged: true });
   if (reportSkipped(repo.skipped) > 0) process.exitCode = EXIT.corrupt;
   return repo;
 }

@@ -31,7 +31,7 @@ export function registerRestore(program: Command): void {
     .option('--overwrite', 'replace files that already exist in the target (folders are merged)')
     .action(async (store: string, first: string, second: string | undefined, opts: RestoreCliOptions) => {
       const [snapshotArg, target] = second === undefined ? [undefined, first] : [first, second];
-      const repo = await openFromCli(store, opts, { skipDamaged: true });
+      const repo = await openFromCli(store, { ...opts, bulkReads: true }, { skipDamaged: true });
       reportSkipped(repo.skipped);
       await withReadLock(repo, async () => {
         const chosen = await chooseSnapshot(repo, snapshotArg, opts.time);

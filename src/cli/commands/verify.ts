@@ -34,7 +34,7 @@ export function registerVerify(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (store: string, first: string, second: string | undefined, opts: VerifyCliOptions) => {
       const [snapshotArg, dir] = second === undefined ? [undefined, first] : [first, second];
-      const repo = await openFromCli(store, opts, { skipDamaged: true });
+      const repo = await openFromCli(store, { ...opts, bulkReads: true }, { skipDamaged: true });
       reportSkipped(repo.skipped);
       await withReadLock(repo, async () => {
         const chosen = await chooseSnapshot(repo, snapshotArg, opts.time);
