@@ -141,6 +141,23 @@ describe('SFTP store with a real sshd', () => {
     expect(r.stderr).toMatch(/cannot reach 127\.0\.0\.1 port 1: .*ECONNREFUSED/);
   });
 
+  it('backs up into, restores from and verifies against an SFTP store without a mount', async () => {
+    const src = path.join(dir, 'bk-src');
+    mkdirSync(path.join(src, 'sub'), { recursive: true });
+    writeFileSync(path.join(src, 'sub', 'big.bin'), randomBytes(3_000_000));
+    writeFileSync(path.join(src, 'note.txt'), 'over the wire');
+    const b = await cairn(['backup', store, src, 'data'], { ...env, XDG_STATE_HOME: path.join(dir, 'xdg') });
+    expect(b.code, b.stderr).toBe(0);
+    const target = path.join(dir, 'bk-restored');
+    const r = await cairn(['restore', store, target, '--path', 'data'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const diff = spawnSync('diff', ['-r', src, path.join(target, 'data')], { encoding: 'utf8' });
+    expect(diff.stdout + diff.stderr).toBe('');
+    const v = await cairn(['verify', store, target, '--path', 'data', '--read-data'], env);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/: 4 files compared, 0 differences found/);
+  });
+
   it('reconnects by itself when the server restarts between operations', async () => {
     const folder = path.join(dir, 'server', 'reconnect');
     const backend = new SftpBackend({ location: parseSftpLocation(sshd.url(folder))!, sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'), knownHostsFile: path.join(sshd.home, '.ssh', 'known_hosts') });

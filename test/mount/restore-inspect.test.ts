@@ -54,8 +54,10 @@ describe('restore and inspection without a mount', () => {
   });
 
   it('restores the latest snapshot exactly, with holes, and verify agrees', async () => {
-    const r = await cairn(['restore', f.store, out('r-latest')], env);
+    const r = await cairn(['restore', f.store, out('r-latest'), '--json'], env);
     expect(r.code, r.stderr).toBe(0);
+    // 13 entries; 5 files (the hard link's second name is an entry, not a file); the bytes of all five.
+    expect(JSON.parse(r.stdout)).toMatchObject({ snapshot: ids[1], name: names[1], entries: 13, files: 5, bytes: 8 + 4 + 5 + 3_000_000 + 32 * 1024 * 1024 + 5, damagedFiles: 0, otherProblems: 0 });
     expectEqualTrees(v2, out('r-latest'));
     const sparse = await fs.stat(path.join(out('r-latest'), 'work', 'sparse'));
     expect(sparse.size).toBe(32 * 1024 * 1024 + 5);

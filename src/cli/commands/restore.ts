@@ -14,6 +14,7 @@ interface RestoreCliOptions {
   path?: string[];
   time?: string;
   overwrite?: boolean;
+  json?: boolean;
 }
 
 export function registerRestore(program: Command): void {
@@ -29,6 +30,7 @@ export function registerRestore(program: Command): void {
     .option('--path <path>', 'restore only this path of the snapshot (repeatable)', collect, [])
     .option('--time <time>', 'the newest snapshot at or before this time: 3D, 2W, 12h, 2026-11-20, 2026-11-20T22:00')
     .option('--overwrite', 'replace files that already exist in the target (folders are merged)')
+    .option('--json', 'print the result as JSON for scripts')
     .action(async (store: string, first: string, second: string | undefined, opts: RestoreCliOptions) => {
       const [snapshotArg, target] = second === undefined ? [undefined, first] : [first, second];
       const repo = await openFromCli(store, { ...opts, bulkReads: true }, { skipDamaged: true });
@@ -36,18 +38,19 @@ export function registerRestore(program: Command): void {
       await withReadLock(repo, async () => {
         const chosen = await chooseSnapshot(repo, snapshotArg, opts.time);
         note(`cairn: restoring snapshot ${describeSnapshot(chosen)}${opts.path!.length > 0 ? `, ${opts.path!.join(', ')}` : ''} into ${target}`);
-        const progress = new ProgressLine('restoring');
+        const progress = opts.json ? null : new ProgressLine('restoring');
         const result = await restoreSnapshot(repo, chosen.stored.snapshot, target, {
           paths: opts.path,
           overwrite: opts.overwrite,
           owner: process.getuid?.() === 0,
-          onProgress: (p) => progress.update(p),
+          onProgress: (p) => progress?.update(p),
           onProblem: (p) => {
-            progress.stop();
+            progress?.stop();
             note(`cairn: ${p.path}: ${p.message}`);
           },
-        }).finally(() => progress.stop());
-        out(`restored ${result.entries} entries (${result.files} files, ${formatBytes(result.bytes)}) into ${target}`);
+        }).finally(() => progress?.stop());
+        if (opts.json) out(JSON.stringify({ snapshot: chosen.stored.id, name: chosen.name, target, ...result }, null, 2));
+        else out(`restored ${result.entries} entries (${result.files} files, ${formatBytes(result.bytes)}) into ${target}`);
         if (result.damagedFiles > 0) {
           note(`cairn: ${result.damagedFiles} file(s) had damaged content (named above); everything else was restored`);
           note('  run `cairn check --read-data STORE` for the full list of damage');
