@@ -85,6 +85,7 @@ function rootToJson(r: RootAttributes): Record<string, unknown> {
 }
 
 function rootFromJson(v: unknown): RootAttributes {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DecodeError('snapshot root is malformed');
   const j = v as Record<string, unknown>;
   const int = (x: unknown) => {
     if (!Number.isSafeInteger(x) || (x as number) < 0) throw new DecodeError('snapshot root holds a malformed number');
@@ -120,7 +121,8 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   };
   const timeNs = nanosFrom(j.time, 'snapshot time');
   if (!Array.isArray(j.tags)) throw new DecodeError('snapshot tags are malformed');
-  const stats = (j.stats ?? {}) as Record<string, unknown>;
+  if (typeof j.stats !== 'object' || j.stats === null) throw new DecodeError('snapshot stats are malformed');
+  const stats = j.stats as Record<string, unknown>;
   const tree = idOrNull(j.tree);
   if (tree === null) throw new DecodeError('snapshot has no tree');
   return {
