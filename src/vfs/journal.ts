@@ -7,13 +7,25 @@
  * before the error goes to the caller, and a torn tail left by a crash is cut off when the
  * journal is opened, before anything is appended after it.
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError } from '../errors/errors.js';
 import { encodeHeader, encodeLine, type JournalHeader, parseJournal } from './journal-format.js';
 import { type JournalRecord, recordJson } from './records.js';
 
 export const JOURNAL_FILE = 'journal';
+/**
+ * Written (fsync'd) just before a mount saves a snapshot, removed once the journal names it:
+ * after a crash in between, it tells the mount's own snapshot (which already holds every
+ * record) from one someone else saved meanwhile (docs/LOCAL_STATE.md "Snapshot mark").
+ */
+export const SNAPSHOT_MARK_FILE = 'snapshot-mark';
+
+/** What a snapshot mark holds: the journal's base then, and the time the snapshot is saved with. */
+export interface SnapshotMark {
+  readonly base: string | null;
+  readonly timeNs: bigint;
+}
 
 /** The journal cannot be replayed as it is; `validRecords` are the complete ones before the damage. */
 export class JournalDamage extends CairnError {
@@ -134,6 +146,35 @@ export class Journal {
     this.fd = openSync(this.file, 'r+');
     this.length = encodeHeader(base).length;
     this.records = 0;
+    rmSync(path.join(path.dirname(this.file), SNAPSHOT_MARK_FILE), { force: true });
+  }
+
+  /** Records, durably, that a snapshot with this time is about to be saved from `base`. */
+  markSnapshot(mark: SnapshotMark): void {
+    const file = path.join(path.dirname(this.file), SNAPSHOT_MARK_FILE);
+    const temp = `${file}.new`;
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      const bytes = Buffer.from(`${JSON.stringify({ base: mark.base, timeNs: mark.timeNs.toString() })}\n`);
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+    syncFile(path.dirname(file));
+  }
+
+  /** The mark a crashed mount left (null when none, or unreadable: then it proves nothing). */
+  static snapshotMark(dir: string): SnapshotMark | null {
+    try {
+      const json = JSON.parse(readFileSync(path.join(dir, SNAPSHOT_MARK_FILE), 'utf8')) as { base?: unknown; timeNs?: unknown };
+      if ((typeof json.base !== 'string' && json.base !== null) || typeof json.timeNs !== 'string' || !/^\d{1,20}$/.test(json.timeNs)) return null;
+      return { base: json.base, timeNs: BigInt(json.timeNs) };
+    } catch {
+      return null;
+    }
   }
 
   close(): void {

@@ -82,6 +82,15 @@ function replayJournal(table: InodeTable, rawRecords: readonly unknown[], stateD
   }
 }
 
+/**
+ * Whether `latest`, the only snapshot after `base`, is the one a crashed mount of this state
+ * folder was saving (its snapshot mark names that base and that time).
+ */
+function ownSnapshot(stateDir: string, base: StoredSnapshot, latest: StoredSnapshot, snapshots: readonly StoredSnapshot[]): boolean {
+  const mark = Journal.snapshotMark(stateDir);
+  return mark !== null && mark.base === base.id && mark.timeNs === latest.snapshot.timeNs && snapshots.indexOf(latest) === snapshots.indexOf(base) + 1;
+}
+
 export class LiveSession {
   private base: StoredSnapshot | null;
   /** The snapshot in progress, if any: snapshots run one after another. */
@@ -140,6 +149,24 @@ export class LiveSession {
         hint: `they cannot be applied to another snapshot; move ${options.stateDir} away to mount the latest snapshot (the journal stays readable in it)`,
       });
     }
+    if (rawRecords.length > 0 && base && latest && base.id !== latest.id && !options.salvaged && !ownSnapshot(options.stateDir, base, latest, snapshots)) {
+      // Someone saved a snapshot after the one these changes continue (`cairn backup`, or
+      // another machine once this one's lock was broken). Replaying them and going on would
+      // make the next snapshot silently leave out what the newer ones changed. (The crashed
+      // mount's own last snapshot, saved just before its journal could name it, holds every
+      // record: replaying onto the old base gives the same tree, as always.)
+      journal.close();
+      const newer = snapshots.length - 1 - snapshots.indexOf(base);
+      const damage = new JournalDamage(
+        `the local journal holds ${rawRecords.length} unsaved change(s) to snapshot ${base.id.slice(0, 12)}, but ${newer} newer snapshot(s) were saved since (the newest is ${latest.id.slice(0, 12)}, by ${latest.snapshot.user}@${latest.snapshot.host})`,
+        `mount with --salvage to save them as a snapshot made from ${base.id.slice(0, 12)} (tagged salvaged; it becomes the newest, and what the newer snapshots changed stays in .snapshots/ to copy back), or move ${options.stateDir} away to mount the newest snapshot without them (the journal stays readable there)`,
+        header.base,
+        rawRecords,
+      );
+      if (!options.salvage) throw damage;
+      const copy = Journal.rewrite(options.stateDir, header.base, rawRecords);
+      return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: rawRecords.length } });
+    }
     const staging = new StagingArea(path.join(options.stateDir, 'staging'));
     const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
     // New files are numbered above every id the repository has used (ids are never reused).
@@ -190,7 +217,7 @@ export class LiveSession {
     session.dropStaleStaging();
     fs.changedSinceSnapshot = rawRecords.length > 0;
     if (options.salvaged && !options.readOnly) {
-      // What could be saved from a damaged journal goes into a snapshot at once.
+      // What could be saved from a damaged or overtaken journal goes into a snapshot at once.
       await session.snapshot(['salvaged']);
     } else if (legacyBase && !options.readOnly) {
       // A version-1 tree has no stable file ids: store it again as version 2 before any
@@ -260,9 +287,12 @@ export class LiveSession {
         const root = this.table.get(ROOT_INO)!;
         const tree = await writeTree(this.repo, this.table, root, stats);
         const counts = countTree(this.table);
+        const timeNs = BigInt(Date.now()) * 1_000_000n;
+        this.journal.markSnapshot({ base: this.base?.id ?? null, timeNs });
         const stored = await this.repo.saveSnapshot({
           tree,
           root: rootAttributesOf(root),
+          timeNs,
           tags,
           parent: this.base?.id ?? null,
           stats: { ...counts, addedBytes: this.flusher.addedBytes + stats.addedBytes },

@@ -119,6 +119,35 @@ describe('cairn backup', () => {
     expect(cat.stdout).toBe('unsaved\n');
   });
 
+  it('a journal overtaken by a backup is not replayed silently: refused, then --salvage keeps both', async () => {
+    // A mount with its own --state-dir is not seen by backup (it checks the default one).
+    const state = path.join(f.dir, 'elsewhere');
+    const m = await mount(f.store, f.mnt, state, env);
+    await inMount(f.mnt, `echo from-the-crashed-mount > "$R/other/crashed"; sync`);
+    await m.kill();
+    await fs.writeFile(path.join(src(), 'from-backup'), 'from the backup');
+    await backup(src(), 'home/me');
+    const refused = await mount(f.store, f.mnt, state, env).then(async (again) => {
+      await again.unmount();
+      return '';
+    }, (e: Error) => e.message);
+    expect(refused).toContain('exited with 12');
+    expect(refused).toMatch(/holds \d+ unsaved change\(s\) to snapshot \w+, but 1 newer snapshot\(s\) were saved since/);
+    expect(refused).toContain('--salvage');
+    // Nothing changed on the store by the refusal.
+    expect((await cairn(['cat', f.store, 'latest', 'home/me/from-backup'], env)).stdout).toBe('from the backup');
+
+    const salvaged = await mount(f.store, f.mnt, state, env, ['--salvage']);
+    expect(salvaged.log()).toContain('salvaged');
+    expect(await fs.readFile(path.join(f.mnt, 'other', 'crashed'), 'utf8')).toBe('from-the-crashed-mount\n');
+    // The backup's change is in history, not lost.
+    const list = JSON.parse((await cairn(['snapshots', f.store, '--json'], env)).stdout) as { id: string; tags: string[] }[];
+    expect(list[list.length - 1]!.tags).toEqual(['salvaged']);
+    expect((await cairn(['cat', f.store, list[list.length - 2]!.id, 'home/me/from-backup'], env)).stdout).toBe('from the backup');
+    expect(await salvaged.unmount()).toBe(0);
+    await fs.rm(path.join(src(), 'from-backup'));
+  });
+
   it('leaves out excluded names and paths, and the whole tree can be the destination', async () => {
     const patterns = path.join(f.dir, 'excludes');
     await fs.writeFile(patterns, '# comment\n\n*.gz\n');

@@ -348,4 +348,30 @@ describe('live filesystem (no FUSE)', () => {
     expect(((await s.fs.getattr('/d')) as { mode: number }).mode & 0o7777).toBe(0o700);
     await s.close();
   });
+
+  it('replays after a crash between saving its own snapshot and resetting the journal; refuses a journal another writer overtook', async () => {
+    const s = await open();
+    await writeFile(s, '/a', Buffer.from('one'));
+    await s.snapshot();
+    await writeFile(s, '/b', Buffer.from('two'));
+    // Killed right after the snapshot is on the store, before the journal names it.
+    (s as unknown as { journal: { reset: () => void } }).journal.reset = () => {
+      throw new Error('killed');
+    };
+    await expect(s.snapshot()).rejects.toThrow('killed');
+    const again = await open(); // the newest snapshot is its own: replay as always
+    expect((await readAll(again, '/b')).toString()).toBe('two');
+
+    // Now another writer saves a snapshot while this one's journal holds a change.
+    await writeFile(again, '/c', Buffer.from('three'));
+    const newest = (await repo.listSnapshots()).pop()!;
+    await repo.saveSnapshot({ tree: newest.snapshot.tree, stats: newest.snapshot.stats, tags: ['elsewhere'] });
+    // Two newer than the journal's base: its own (replayed onto the base above) and the other's.
+    await expect(open()).rejects.toThrow(/unsaved change\(s\) to snapshot \w+, but 2 newer snapshot\(s\) were saved since/);
+    const salvaged = (await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 1000, gid: 1000, quietMs: 60_000, salvage: true })).session;
+    expect((await readAll(salvaged, '/c')).toString()).toBe('three');
+    const tags = (await repo.listSnapshots()).map((x) => x.snapshot.tags.join(','));
+    expect(tags.slice(-2)).toEqual(['elsewhere', 'salvaged']);
+    await salvaged.close();
+  });
 });

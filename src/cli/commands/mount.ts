@@ -48,7 +48,7 @@ export function registerMount(program: Command): void {
       .argument('<mountpoint>', 'an existing empty folder'),
   )
     .option('--read-only', 'show the newest snapshot read-only, beside a writer elsewhere (takes a shared lock)')
-    .option('--salvage', 'when the local journal of a crashed mount cannot be replayed whole: keep what it holds up to the damage (a copy stays in the state folder), then take a snapshot')
+    .option('--salvage', 'when the local journal of a crashed mount cannot be replayed as it is (damaged, or newer snapshots were saved since): keep what it holds (up to any damage; a copy stays in the state folder) and save it as a snapshot at once')
     .option('--state-dir <dir>', 'local journal and write-back staging (default: $XDG_STATE_HOME/cairn/<repository id>)')
     .option('--cache-dir <dir>', 'SFTP stores: object cache and upload queue (default: $XDG_CACHE_HOME/cairn/<repository id>)')
     .option('--cache-size <size>', 'SFTP stores: local disk for cached objects plus uploads waiting while the server is away (like 500M, 2G)', '2G')
@@ -145,7 +145,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   reportSkipped(repo.skipped);
   const base = report.base;
   note(base ? `cairn: snapshot ${base.id.slice(0, 12)} of ${formatLocalTime(base.snapshot.timeNs)}: ${report.files} files, ${report.dirs} folders` : 'cairn: empty repository');
-  if (report.salvaged) note(`cairn: salvaged ${report.salvaged.kept} change(s) from a journal that could not be replayed whole; the old journal is kept as ${report.salvaged.copy}`);
+  if (report.salvaged) note(`cairn: salvaged ${report.salvaged.kept} change(s) of a crashed mount into a snapshot tagged salvaged; the old journal is kept as ${report.salvaged.copy}`);
   if (report.cutBytes > 0) note(`cairn: cut ${report.cutBytes} byte(s) of an incomplete last journal record (a change the killed mount never acknowledged)`);
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
   const queuedAtStart = cached?.status().queuedObjects ?? 0;
