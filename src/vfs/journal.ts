@@ -151,19 +151,7 @@ export class Journal {
 
   /** Records, durably, that a snapshot with this time is about to be saved from `base`. */
   markSnapshot(mark: SnapshotMark): void {
-    const file = path.join(path.dirname(this.file), SNAPSHOT_MARK_FILE);
-    const temp = `${file}.new`;
-    const fd = openSync(temp, 'w', 0o600);
-    try {
-      const bytes = Buffer.from(`${JSON.stringify({ base: mark.base, timeNs: mark.timeNs.toString() })}\n`);
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, file);
-    syncFile(path.dirname(file));
+    replaceDurably(path.join(path.dirname(this.file), SNAPSHOT_MARK_FILE), Buffer.from(`${JSON.stringify({ base: mark.base, timeNs: mark.timeNs.toString() })}\n`));
   }
 
   /** The mark a crashed mount left (null when none, or unreadable: then it proves nothing). */
@@ -184,10 +172,14 @@ export class Journal {
 
 /** Writes a new journal under a temporary name, fsyncs it, renames it into place, fsyncs the folder. */
 function writeFresh(file: string, base: string | null, recordJsons: readonly string[]): void {
+  replaceDurably(file, Buffer.concat([encodeHeader(base), ...recordJsons.map(encodeLine)]));
+}
+
+/** Replaces `file` with `bytes` all at once: a temporary file, fsync'd, renamed, folder fsync'd. */
+function replaceDurably(file: string, bytes: Buffer): void {
   const temp = `${file}.new`;
   const fd = openSync(temp, 'w', 0o600);
   try {
-    const bytes = Buffer.concat([encodeHeader(base), ...recordJsons.map(encodeLine)]);
     let done = 0;
     while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
     fsyncSync(fd);
