@@ -65,7 +65,8 @@ export class RepositoryLock {
     this.name = name;
   }
 
-  static async acquire(repo: Repository, kind: LockKind): Promise<RepositoryLock> {
+  /** `whenBusy`: what to tell the user when a live holder refuses us (the command knows best). */
+  static async acquire(repo: Repository, kind: LockKind, whenBusy?: string): Promise<RepositoryLock> {
     const info: LockInfo = {
       host: hostname(), pid: process.pid, user: currentUserName(), time: Date.now(),
       exclusive: kind !== 'read', ...(kind === 'prune' ? { prune: true } : {}), nonce: randomBytes(8).toString('hex'),
@@ -92,7 +93,7 @@ export class RepositoryLock {
           });
         }
         throw new CairnError('LOCKED', `the repository is in use by ${describeLock(other.info)}`, {
-          hint: kind === 'write' && !other.info.prune ? 'unmount it there first, or mount this one with --read-only' : kind === 'prune' ? 'unmount every mount of it first (prune deletes data they may read)' : 'wait for it to finish',
+          hint: whenBusy ?? (kind === 'write' && !other.info.prune ? 'unmount it there first, or mount this one with --read-only' : kind === 'prune' ? 'unmount every mount of it first (prune deletes data they may read)' : 'wait for it to finish'),
         });
       }
     } catch (e) {

@@ -25,7 +25,7 @@ export function viewIno(seq: number, fileId: number): bigint {
 
 export type ViewNode =
   | { readonly kind: 'top' }
-  | { readonly kind: 'latest'; readonly target: string }
+  | { readonly kind: 'latest'; readonly target: string; /** The newest snapshot's time, which the link shows. */ readonly timeNs: bigint }
   | { readonly kind: 'snapshot'; readonly stored: StoredSnapshot }
   /** `path` is below the snapshot's folder ('a/b'); `legacy` marks a node of a version-1 tree. */
   | { readonly kind: 'entry'; readonly stored: StoredSnapshot; readonly node: TreeNode; readonly path: string; readonly legacy: boolean };
@@ -100,7 +100,7 @@ export class SnapshotView {
     if (parts[0] === LATEST && parts.length === 1) {
       const newest = list[list.length - 1];
       if (!newest) throw new NotFound();
-      return { kind: 'latest', target: newest.name };
+      return { kind: 'latest', target: newest.name, timeNs: newest.stored.snapshot.timeNs };
     }
     const stored = byName.get(parts[0]!);
     if (!stored) throw new NotFound();
@@ -125,7 +125,10 @@ export class SnapshotView {
       case 'top': {
         const folders = await this.folders();
         const entries: { name: string; node: ViewNode }[] = folders.map((f) => ({ name: f.name, node: { kind: 'snapshot', stored: f.stored } }));
-        if (folders.length > 0) entries.push({ name: LATEST, node: { kind: 'latest', target: folders[folders.length - 1]!.name } });
+        if (folders.length > 0) {
+          const newest = folders[folders.length - 1]!;
+          entries.push({ name: LATEST, node: { kind: 'latest', target: newest.name, timeNs: newest.stored.snapshot.timeNs } });
+        }
         return entries;
       }
       case 'snapshot':

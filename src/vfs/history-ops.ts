@@ -47,7 +47,7 @@ interface HistoryHandle {
   readonly reader?: ContentReader;
 }
 
-/** The live root's owner and times, which the view's own folder and `latest` show. */
+/** The live root's owner and times, which the view's own folder shows (and `latest` its owner). */
 export interface LiveRoot {
   readonly uid: number;
   readonly gid: number;
@@ -162,8 +162,9 @@ export class HistoryOps {
     switch (node.kind) {
       case 'top':
       case 'latest': {
-        const t = root.mtimeNs;
+        // `latest` carries the newest snapshot's time (ls -l shows when the last backup was).
         const isTop = node.kind === 'top';
+        const t = node.kind === 'latest' ? node.timeNs : root.mtimeNs;
         const size = isTop ? 4096 : Buffer.byteLength(node.target);
         return { ...base, mode: isTop ? TYPE_BITS.dir | 0o555 : TYPE_BITS.symlink | 0o777, nlink: isTop ? 2 : 1, uid: root.uid, gid: root.gid, size, blocks: Math.ceil(size / 512), atimeNs: t, mtimeNs: t, ctimeNs: t };
       }

@@ -52,6 +52,11 @@ describe('forget and prune on a mounted store', () => {
     const busy = await cairn(['prune', f.store, '--state-dir', f.state], env);
     expect(busy.code).toBe(5);
     expect(busy.stderr).toMatch(/in use by .*read-write/);
+    // So does forget, saying that the mount can apply retention itself (not to mount read-only).
+    const forgetBusy = await cairn(['forget', f.store, '--keep-last', '1'], env);
+    expect(forgetBusy.code).toBe(5);
+    expect(forgetBusy.stderr).toContain('mount --forget-policy timemachine');
+    expect(forgetBusy.stderr).not.toContain('--read-only');
     expect(await m.unmount()).toBe(0);
 
     const dry = await cairn(['forget', f.store, '--keep-last', '2', '--dry-run'], env);
@@ -98,7 +103,7 @@ describe('forget and prune on a mounted store', () => {
     expectEqualTrees(v3, restored);
     expectEqualTrees(v3, f.mnt);
     expect(await again.unmount()).toBe(0);
-  });
+  }, 150_000); // a long scenario: three snapshots, a killed prune, a full prune
 
   it('refuses forget without a policy or with the newest snapshot named', async () => {
     const none = await cairn(['forget', f.store], env);

@@ -44,6 +44,9 @@ describe('.snapshots through a real mount', () => {
     expect(names[2]).toBe('latest');
     expect(names[0]).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}$/);
     expect(await fs.readlink(path.join(f.mnt, '.snapshots', 'latest'))).toBe(names[1]);
+    // The link shows when the newest backup was taken (as its folder does), not when the mount started.
+    const linkTime = (await fs.lstat(path.join(f.mnt, '.snapshots', 'latest'), { bigint: true })).mtimeNs;
+    expect(linkTime).toBe((await fs.stat(path.join(f.mnt, '.snapshots', names[1]!), { bigint: true })).mtimeNs);
 
     expectEqualTrees(v1, path.join(f.mnt, '.snapshots', names[0]!));
     expectEqualTrees(v2, path.join(f.mnt, '.snapshots', names[1]!));

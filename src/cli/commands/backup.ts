@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CairnError, isCairnError } from '../../errors/errors.js';
+import { CairnError } from '../../errors/errors.js';
 import { backupFolder } from '../../repository/backup.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import { pathExcluder } from '../../repository/patterns.js';
-import type { Repository } from '../../repository/repository.js';
 import { folderName } from '../../timetravel/names.js';
 import { Journal } from '../../vfs/journal.js';
 import { EXIT } from '../exit-codes.js';
@@ -40,7 +39,8 @@ export function registerBackup(program: Command): void {
     .action(async (store: string, source: string, dest: string, opts: BackupCliOptions) => {
       const patterns = [...opts.exclude, ...opts.excludeFile.flatMap(readPatterns)];
       const repo = await openFromCli(store, { ...opts, bulkReads: true });
-      const lock = await acquireForBackup(repo);
+      const lock = await RepositoryLock.acquire(repo, 'write',
+        'if a read-write mount holds it, rsync into that mount instead (rsync -aHAX --delete SRC/ MOUNTPOINT/DEST/) or unmount it first; otherwise wait for the other command');
       try {
         const pending = Journal.pendingRecords(defaultStateDir(repo.id));
         if (pending > 0) {
@@ -86,15 +86,4 @@ function readPatterns(file: string): string[] {
     throw new CairnError('USAGE', `cannot read the exclude file ${file}: ${(e as Error).message}`);
   }
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-}
-
-async function acquireForBackup(repo: Repository): Promise<RepositoryLock> {
-  try {
-    return await RepositoryLock.acquire(repo, 'write');
-  } catch (e) {
-    if (!isCairnError(e, 'LOCKED')) throw e;
-    throw new CairnError('LOCKED', e.message, {
-      hint: 'if a read-write mount holds it, rsync into that mount instead (rsync -aHAX --delete SRC/ MOUNTPOINT/DEST/) or unmount it first; otherwise wait for the other command',
-    });
-  }
 }

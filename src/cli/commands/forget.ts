@@ -61,7 +61,8 @@ export function registerForget(program: Command): void {
         });
       }
       const repo = await openFromCli(store, opts, { skipIndex: true });
-      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, opts.prune ? 'prune' : 'write');
+      const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, opts.prune ? 'prune' : 'write',
+        'if a read-write mount holds it: a mount applies retention itself after each snapshot (mount --forget-policy timemachine), or unmount it, then forget; otherwise wait for the other command');
       try {
         const snapshots = await repo.listSnapshots();
         const chosen = ids.length > 0 ? resolveIds(snapshots, ids) : forgetByPolicy(snapshots, policy);
