@@ -65,7 +65,11 @@ async function prompt(text: string): Promise<string> {
     process.stdin.once('end', onEnd);
   });
   try {
-    return await Promise.race([read({ prompt: text, silent: true, replace: '', output: process.stderr }), ended]);
+    const answer = await Promise.race([read({ prompt: text, silent: true, replace: '', output: process.stderr }), ended]);
+    // Without echo the Enter is not echoed either: end the prompt's line, or the next output
+    // ("Repeat it:", a table) would continue on it.
+    process.stderr.write('\n');
+    return answer;
   } finally {
     process.stdin.off('end', onEnd);
   }

@@ -31,6 +31,9 @@ describe('secrets and space', () => {
     expect(r.stdout).toMatch(/New passphrase for/);
     expect(r.stdout).toMatch(/Repeat it/);
     expect(r.stdout).toMatch(/created cairn repository/);
+    // Each prompt ends its line once answered: nothing continues on a prompt's line.
+    const screen = r.stdout.replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''); // the prompt library's cursor moves
+    expect(screen).toMatch(/New passphrase for [^\n]*: *\r?\nRepeat it: *\r?\ncreated cairn repository/);
     expect(r.stdout).not.toContain(secret);
     await Repository.open(new LocalBackend(store), passphrase(secret));
   });
