@@ -22,5 +22,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-echo "setup: building"
-npm run --silent build
+# Build only when a source is newer than the last build (the main job runs this every time).
+built=dist/src/cli/main.js
+if [ ! -f "$built" ] || [ -n "$(find src bench tsconfig.json package-lock.json -newer "$built" -print -quit 2>/dev/null)" ]; then
+  echo "setup: building"
+  npm run --silent build
+  touch "$built"
+fi
