@@ -49,3 +49,8 @@ function ensurePrivateFolder(folder: string, tighten: boolean): void {
 export function controlSocketPath(mountpoint: string): string {
   return mountRecordPath(mountpoint).replace(/\.json$/, '.sock');
 }
+
+/** Where a mount that saved and exited leaves the snapshot it saved, for `cairn unmount`. */
+export function savedSnapshotPath(recordPath: string): string {
+  return `${recordPath}.saved`;
+}

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
-import { controlSocketPath, mountRecordPath } from './local-paths.js';
+import { controlSocketPath, mountRecordPath, savedSnapshotPath } from './local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from './mount-table.js';
 import { SingleBar, Presets } from 'cli-progress';
 import { controlRequest } from '../control/client.js';
@@ -31,7 +31,11 @@ export interface UnmountOptions {
   readonly status?: () => Promise<MountStatus>;
 }
 
-export async function unmountAndWait(mountpoint: string, options: UnmountOptions = {}): Promise<void> {
+/** What the mount saved at its end: a snapshot's id and `.snapshots/` name, or null (nothing changed). */
+export type SavedSnapshot = { readonly id: string; readonly name: string } | null;
+
+/** Returns what the mount saved; undefined when the mount was not started by this machine's cairn record. */
+export async function unmountAndWait(mountpoint: string, options: UnmountOptions = {}): Promise<SavedSnapshot | undefined> {
   const recordFile = mountRecordPath(mountpoint);
   const record = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
   if ((await mountpointState(mountpoint)) === 'stale' || (record && !alive(record.pid))) {
@@ -51,7 +55,7 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
       hint: 'a program is still using it (see `fuser -m MOUNTPOINT`); close it and try again',
     });
   }
-  if (!record) return;
+  if (!record) return undefined;
   note('cairn: waiting for the mount to save its changes');
   await waitShowingUploads(record.pid, options.status);
   // The daemon removes its record when it saved everything; a record left behind says it did not.
@@ -63,7 +67,15 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
     });
   }
   if (outcome) throw diedUnsaved(mountpoint, 'ended without saving (its process was killed or crashed while saving)');
-  note('cairn: done');
+  const savedFile = savedSnapshotPath(recordFile);
+  let saved: SavedSnapshot | undefined;
+  try {
+    saved = (JSON.parse(readFileSync(savedFile, 'utf8')) as { snapshot: SavedSnapshot }).snapshot;
+  } catch {
+    saved = undefined; // a mount from before this was written
+  }
+  rmSync(savedFile, { force: true });
+  return saved;
 }
 
 function diedUnsaved(mountpoint: string, what: string): CairnError {

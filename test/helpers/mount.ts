@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { expect } from 'vitest';
-import { CLI, run } from './cli.js';
+import { CLI, run, type RunResult } from './cli.js';
 
 export interface RunningMount {
   readonly mountpoint: string;
@@ -14,6 +14,8 @@ export interface RunningMount {
   log(): string;
   /** `cairn unmount`, then waits for the daemon to exit; returns its exit code. */
   unmount(): Promise<number>;
+  /** What the last `cairn unmount` printed (stdout: the saved snapshot's name and id). */
+  unmountOutput?: RunResult;
   /** SIGKILL: the daemon dies without saving; the mount is left stale. */
   kill(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function mount(store: string, mountpoint: string, stateDir: string,
     unmount: async () => {
       // Asynchronously: this process must stay free to reap the daemon when it exits.
       const r = await run(process.execPath, [CLI, 'unmount', mountpoint]);
+      running.unmountOutput = r;
       if (r.code !== 0) throw new Error(`cairn unmount failed: ${r.stderr}\n${output()}`);
       const code = await exited;
       live.delete(running);

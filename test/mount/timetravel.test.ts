@@ -36,11 +36,16 @@ describe('.snapshots through a real mount', () => {
       setfattr -n user.v -v 2 "$R/work/a.txt"`);
     const v2 = copyOfMount('v2');
     expect(await m.unmount()).toBe(0); // snapshot 2
+    // `cairn unmount` prints the saved snapshot's folder name and id, as `cairn snapshot` does.
+    const [savedName, savedId] = m.unmountOutput!.stdout.trim().split(' ');
+    expect(savedId).toMatch(/^[0-9a-f]{64}$/);
+    expect(savedName).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}$/);
 
     m = await mount(f.store, f.mnt, f.state, env);
     await inMountHere(`rm -r "$R/renamed"; echo three > "$R/work/a.txt"`); // live only, no snapshot yet
     const names = (await fs.readdir(path.join(f.mnt, '.snapshots'))).sort();
     expect(names.length).toBe(3);
+    expect(names[1]).toBe(savedName);
     expect(names[2]).toBe('latest');
     expect(names[0]).toMatch(/^\d{4}-\d{2}-\d{2}_\d{6}$/);
     expect(await fs.readlink(path.join(f.mnt, '.snapshots', 'latest'))).toBe(names[1]);
@@ -86,6 +91,9 @@ describe('.snapshots through a real mount', () => {
     expect(await fs.readdir(f.mnt)).toContain('.snapshots');
     expect((await fs.readdir(path.join(f.mnt, '.snapshots'))).length).toBe(4); // the third unmount added a snapshot, plus latest
     expect(await visible.unmount()).toBe(0);
+    // Nothing changed: no snapshot, and unmount says so (stdout stays empty for scripts).
+    expect(visible.unmountOutput!.stdout).toBe('');
+    expect(visible.unmountOutput!.stderr).toContain('nothing changed since the last snapshot');
   }, 240_000);
 
   it('takes a snapshot on demand while mounted, visible in .snapshots at once, with its tag', async () => {

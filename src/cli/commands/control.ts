@@ -65,7 +65,11 @@ export function registerControl(program: Command): void {
     .argument('<mountpoint>', 'where it is mounted')
     .option('--no-wait', 'do not wait for queued uploads: they stay queued and the next mount on this machine sends them')
     .action(async (mountpoint: string, opts: { wait: boolean }) => {
-      await unmountAndWait(mountpoint, { wait: opts.wait, status: () => mountStatus(mountpoint) });
+      const saved = await unmountAndWait(mountpoint, { wait: opts.wait, status: () => mountStatus(mountpoint) });
+      // Like `cairn snapshot`: the folder name in .snapshots/ and the id, for scripts.
+      if (saved) out(`${saved.name} ${saved.id}`);
+      else if (saved === null) note('cairn: nothing changed since the last snapshot; none taken');
+      note('cairn: done');
     });
 }
 

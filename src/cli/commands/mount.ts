@@ -11,11 +11,11 @@ import { assertPatchedBinding, createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
 import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
-import { snapshotFolders } from '../../timetravel/names.js';
+import { folderName, snapshotFolders } from '../../timetravel/names.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { LiveSession } from '../../vfs/session.js';
 import { parseDuration, parseSize } from '../duration.js';
-import { controlSocketPath, defaultCacheDir, defaultStateDir, mountRecordPath } from '../local-paths.js';
+import { controlSocketPath, defaultCacheDir, defaultStateDir, mountRecordPath, savedSnapshotPath } from '../local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
 import { openFromCli } from '../open.js';
 import { formatBytes, formatLocalTime, note, reportSkipped } from '../output.js';
@@ -161,6 +161,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     fuse.mount((err) => (err ? reject(new CairnError('USAGE', `mounting at ${mountpoint} failed: ${err.message}`, { hint: 'is /dev/fuse available and fusermount installed (Debian: fuse3)?' })) : resolve())),
   );
   const record = mountRecordPath(mountpoint);
+  rmSync(savedSnapshotPath(record), { force: true }); // an earlier mount's answer
   writeFileSync(record, JSON.stringify({ pid: process.pid, mountpoint: path.resolve(mountpoint), repository: repo.id }));
 
   let unmounting = false;
@@ -263,6 +264,10 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   }
   control.close();
   rmSync(controlSocketPath(mountpoint), { force: true });
+  // For a waiting `cairn unmount`: which snapshot was saved (read and removed by it; a new
+  // mount of this folder replaces it). Written before the record goes, which says "saved".
+  const savedName = snapshot ? snapshotFolders((await repo.listSnapshots()).map((s) => ({ id: s.id, timeNs: s.snapshot.timeNs }))).find((n) => n.id === snapshot.id)?.name : undefined;
+  writeFileSync(savedSnapshotPath(record), JSON.stringify({ snapshot: snapshot ? { id: snapshot.id, name: savedName ?? folderName(snapshot.snapshot.timeNs) } : null }));
   rmSync(record, { force: true });
   note(snapshot ? `cairn: snapshot ${snapshot.id.slice(0, 12)} saved (${snapshot.snapshot.stats.files} files, ${formatBytes(snapshot.snapshot.stats.bytes)}, ${formatBytes(snapshot.snapshot.stats.addedBytes)} added)` : 'cairn: nothing changed');
   if (queuedLeft > 0) {
