@@ -22,9 +22,10 @@ import { objectPath } from '../backend/backend.js';
 import { corrupt } from '../errors/errors.js';
 import { fromHex, toHex } from '../format/bytes.js';
 import { encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
+import { encodePackHeader, type PackEntry, packTrailer } from '../format/pack.js';
 import { openBlob, sealObject, type BlobType } from '../format/sealed.js';
 import { deleteForgottenObjects } from './forget.js';
-import { Packer } from './packer.js';
+import { Packer, PACK_TARGET_SIZE } from './packer.js';
 import { type Repository, supersededIndexFiles } from './repository.js';
 
 export interface PruneOptions {
@@ -125,8 +126,11 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     indexFilesDeleted: indexWritten > 0 ? indexNames.length : 0,
     snapshotObjectsDeleted,
   });
-  // A dry run's estimate: repacked packs shrink to their used blobs (headers not counted).
-  if (options.dryRun) return report(keptBytes + repack.reduce((sum, id) => sum + usedBytes.get(id)!, 0), 0, 0);
+  // A dry run packs the same blobs in the same order on paper: the same packs, the same bytes.
+  if (options.dryRun) {
+    const planned = plannedRepack(repo.keys.encryption, repack.flatMap((packId) => packs.get(packId)!.filter((e) => used.has(e.id) && home.get(e.id) === packId)));
+    return report(keptBytes + planned.bytes, planned.packs, 0);
+  }
   if (!indexStale) return report(packBytesBefore, 0, 0);
 
   progress(`repacking ${repack.length} pack(s)`);
@@ -211,4 +215,32 @@ function splitIndex(packs: IndexedPack[], superseded: Uint8Array[]): IndexFile[]
     blobs += pack.blobs.length;
   }
   return groups.map((group, i) => ({ superseded: i === groups.length - 1 ? superseded : [], packs: group }));
+}
+
+/**
+ * The packs repacking these blobs (in this order) would write, and their size: what Packer
+ * does (one open pack per blob type, closed at PACK_TARGET_SIZE, the rest at the end), with
+ * the real sealed header and trailer.
+ */
+function plannedRepack(key: Uint8Array, blobs: readonly PackEntryInfo[]): { packs: number; bytes: number } {
+  const open = new Map<BlobType, { entries: PackEntry[]; size: number }>();
+  let packs = 0;
+  let bytes = 0;
+  const close = (pack: { entries: PackEntry[]; size: number }) => {
+    const header = sealObject(key, 'pack-header', encodePackHeader(pack.entries));
+    bytes += pack.size + header.length + packTrailer(header.length).length;
+    packs++;
+  };
+  for (const blob of blobs) {
+    const pack = open.get(blob.type) ?? { entries: [], size: 0 };
+    open.set(blob.type, pack);
+    pack.entries.push({ type: blob.type, id: fromHex(blob.id, 32), offset: pack.size, length: blob.length });
+    pack.size += blob.length;
+    if (pack.size >= PACK_TARGET_SIZE) {
+      close(pack);
+      open.delete(blob.type);
+    }
+  }
+  for (const pack of open.values()) close(pack);
+  return { packs, bytes };
 }

@@ -97,7 +97,12 @@ describe('forget and prune', () => {
 
     const sizeBefore = await packBytes(store);
     const repo = await Repository.open(new LocalBackend(store), secret);
+    // A dry run plans exactly what the real run then does: the same packs written, the same bytes.
+    const planned = await pruneRepository(repo, { dryRun: true });
     const report = await pruneRepository(repo);
+    expect(report.packs.repacked).toBeGreaterThan(0);
+    expect(planned.packs).toEqual(report.packs);
+    expect(planned.packBytesAfter).toBe(report.packBytesAfter);
     await repo.close();
     const freed = sizeBefore - (await packBytes(store));
     expect(report.packBytesBefore - report.packBytesAfter).toBe(freed);

@@ -58,6 +58,9 @@ export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise
   out(`packs: ${p.total} on the store; ${p.kept} kept, ${p.repacked} repacked into ${p.written}, ${p.deleted} deleted, ${p.unindexed} unindexed removed`);
   const freed = report.packBytesBefore - report.packBytesAfter;
   out(`${opts.dryRun ? 'would free' : 'freed'} ${formatBytes(Math.max(0, freed))} (packs: ${formatBytes(report.packBytesBefore)} → ${formatBytes(report.packBytesAfter)})`);
+  if (freed <= 0 && report.unusedBlobs > 0) {
+    out(`the unused blobs sit in packs that are still mostly in use (less than ${opts.repackUnused ?? 20} % unused), which are kept whole; they go once more of such a pack is unused, or now with --repack-unused 1`);
+  }
   if (opts.dryRun) out('dry run: nothing changed');
 }
 
