@@ -6,10 +6,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { tempDir } from '../helpers/store.js';
 
 describe('SFTP store when the server fails mid-operation (real sshd)', () => {
@@ -39,6 +41,62 @@ describe('SFTP store when the server fails mid-operation (real sshd)', () => {
       ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
     });
   const seconds = (since: number) => (Date.now() - since) / 1000;
+
+  /** A backend that reaches the server through `proxy` (known_hosts names the proxy's port too). */
+  const backendThrough = (proxy: TcpProxy, folder: string, requestTimeoutMs: number) => {
+    const knownHosts = path.join(dir, `known_hosts-${proxy.port}`);
+    const line = readFileSync(path.join(sshd.home, '.ssh', 'known_hosts'), 'utf8').replace(`]:${sshd.port} `, `]:${proxy.port} `);
+    writeFileSync(knownHosts, line);
+    return new SftpBackend({
+      location: parseSftpLocation(sshd.url(path.join(dir, 'server', folder)).replace(`:${sshd.port}/`, `:${proxy.port}/`))!,
+      sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'),
+      knownHostsFile: knownHosts,
+      attempts: 8,
+      requestTimeoutMs,
+    });
+  };
+
+  it('never cuts a slow link that keeps answering (300 ms each way, 384 KiB/s, request timeout 2 s)', async () => {
+    const proxy = await startTcpProxy(sshd.port, { latencyMs: 300, bytesPerSecond: 384 * 1024 });
+    try {
+      const backend = backendThrough(proxy, 'slow', 2000);
+      // `cairn init` over this link: 262 folders, many mkdirs in flight (one after another it took minutes).
+      const creating = Date.now();
+      await backend.create();
+      expect(seconds(creating)).toBeLessThan(45); // about 25 round trips of 600 ms, handshake included
+      const data = randomBytes(2 * 1024 * 1024);
+      const name = randomBytes(32).toString('hex');
+      const started = Date.now();
+      await backend.put({ kind: 'data', name }, data);
+      // Several times the request timeout, all of it answered bit by bit: never given up.
+      expect(seconds(started)).toBeGreaterThan(4);
+      expect(Buffer.from(await backend.get({ kind: 'data', name })).equals(data)).toBe(true);
+      expect(proxy.bytesUp()).toBeLessThan(data.length * 1.5); // sent once, not again and again
+      await backend.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 90_000);
+
+  it('finishes a write when the link drops (connection reset) in the middle of it', async () => {
+    const proxy = await startTcpProxy(sshd.port, { latencyMs: 20, bytesPerSecond: 2 * 1024 * 1024 });
+    try {
+      const direct = backendAt('dropped');
+      await direct.create();
+      await direct.close();
+      const backend = backendThrough(proxy, 'dropped', 3000);
+      const data = randomBytes(6 * 1024 * 1024);
+      const name = randomBytes(32).toString('hex');
+      const writing = backend.put({ kind: 'data', name }, data);
+      await new Promise((r) => setTimeout(r, 1000));
+      proxy.drop();
+      await writing;
+      expect(Buffer.from(await backend.get({ kind: 'data', name })).equals(data)).toBe(true);
+      await backend.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 90_000);
 
   it('finishes a write that was in flight when sshd and its sessions were killed with SIGKILL', async () => {
     const backend = backendAt('killed');

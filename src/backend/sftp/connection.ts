@@ -10,7 +10,7 @@
  * Judging by the last answer of any request, not by each request's age, keeps a slow but
  * working link alive while many requests queue on it.
  */
-import type { SFTPWrapper } from 'ssh2';
+import type { FileEntry, SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { HandlePool } from '../handle-pool.js';
 
@@ -19,6 +19,9 @@ type Callback<T> = (err: Error | null | undefined, value?: T) => void;
 
 /** Open read handles kept per connection, so reading a pack piece by piece opens it once. */
 const OPEN_READERS = 32;
+
+/** SSH_FX_EOF: the end of a listing (or a file). */
+const SFTP_EOF = 1;
 
 /** The connection itself failed (closed, stalled): retried, unlike SFTP status errors. */
 export class ConnectionLost extends Error {}
@@ -67,6 +70,32 @@ export class SftpConnection {
         fail(e as Error); // ssh2 throws synchronously when the channel is already closed
       }
     });
+  }
+
+  /**
+   * A folder's entries, every SFTP request tracked: ssh2's readdir of a path sends opendir,
+   * readdir until EOF and close but answers once, so on a slow link (or a big folder) the
+   * watchdog saw seconds without an answer and gave up a healthy connection.
+   */
+  async readdir(dir: string): Promise<FileEntry[]> {
+    const handle = await this.call<Buffer>((cb) => this.sftp.opendir(dir, cb));
+    const entries: FileEntry[] = [];
+    try {
+      for (;;) {
+        let batch: FileEntry[] | false;
+        try {
+          batch = await this.call<FileEntry[] | false>((cb) => this.sftp.readdir(handle, cb));
+        } catch (e) {
+          if ((e as { code?: number }).code === SFTP_EOF) break;
+          throw e;
+        }
+        if (!batch) break;
+        entries.push(...batch);
+      }
+    } finally {
+      if (!this.dead) await this.call((cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+    }
+    return entries;
   }
 
   /** Gives up on the connection: every waiting request fails, the socket is closed. */

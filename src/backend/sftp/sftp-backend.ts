@@ -280,9 +280,19 @@ export class SftpBackend implements Backend {
   async create(): Promise<void> {
     await this.withRetry(`creating ${this.root}`, async (c) => {
       await mkdirs(c, this.root);
-      const entries = await c.call<FileEntry[]>((cb) => c.sftp.readdir(this.root, cb));
+      const entries = await c.readdir(this.root);
       if (entries.length > 0) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
-      for (const folder of storeFolders()) await mkdirs(c, posix.join(this.root, folder));
+    });
+    // Apart, so that a retry after a lost connection finds its own folders, not "not empty".
+    // One mkdir each, many in flight: the folders above exist now, and 262 round trips one
+    // after another made `cairn init` take minutes over a link with 300 ms of latency.
+    await this.withRetry(`creating the folders of ${this.root}`, async (c) => {
+      const folders = storeFolders();
+      const top = folders.filter((f) => !f.includes('/'));
+      const below = folders.filter((f) => f.includes('/'));
+      for (const group of [top, below]) {
+        await pieces(group.length, Math.max(this.inFlight, 64), (i) => mkdirIn(c, posix.join(this.root, group[i]!)), 1);
+      }
     });
   }
 
@@ -353,7 +363,7 @@ export class SftpBackend implements Backend {
     return this.withRetry(`listing ${kind}/`, async (c) => {
       let top: FileEntry[];
       try {
-        top = await c.call<FileEntry[]>((cb) => c.sftp.readdir(base, cb));
+        top = await c.readdir(base);
       } catch (e) {
         // A folder may be missing (some copy tools drop empty folders): it holds nothing.
         if ((e as { code?: number }).code === SFTP_NO_SUCH_FILE) return [];
@@ -363,7 +373,7 @@ export class SftpBackend implements Backend {
       const subs = top.map((e) => e.filename).filter((n) => /^[0-9a-f]{2}$/.test(n));
       const names: string[] = [];
       await pieces(subs.length, this.inFlight, async (i) => {
-        const entries = await c.call<FileEntry[]>((cb) => c.sftp.readdir(posix.join(base, subs[i]!), cb));
+        const entries = await c.readdir(posix.join(base, subs[i]!));
         names.push(...entries.map((e) => e.filename).filter(isObjectName));
       }, 1);
       return names;
@@ -422,20 +432,32 @@ async function pieces(total: number, parallel: number, work: (offset: number, le
   await Promise.all(Array.from({ length: Math.min(parallel, Math.ceil(total / size)) }, worker));
 }
 
+/** mkdir -p: one round trip when the parent exists (the usual case), more only for missing parents. */
 async function mkdirs(c: SftpConnection, dir: string): Promise<void> {
-  const parts = dir.split('/').filter(Boolean);
-  let current = dir.startsWith('/') ? '/' : '';
-  for (const part of parts) {
-    current = current === '' ? part : posix.join(current, part);
-    try {
-      await c.call((cb) => c.sftp.mkdir(current, cb));
-    } catch (e) {
-      // Exists already (OpenSSH answers FAILURE for that), or a parent we may not create:
-      // the next step or the final stat tells which.
-      const stats = await c.call<Stats>((cb) => c.sftp.stat(current, cb)).catch(() => null);
-      if (!stats) throw e;
-      if (!stats.isDirectory()) throw new CairnError('USAGE', `${current} on the server is not a folder`);
-    }
+  try {
+    await c.call((cb) => c.sftp.mkdir(dir, cb));
+    return;
+  } catch {
+    const stats = await c.call<Stats>((cb) => c.sftp.stat(dir, cb)).catch(() => null);
+    if (stats?.isDirectory()) return;
+    if (stats) throw new CairnError('USAGE', `${dir} on the server is not a folder`);
+  }
+  const parent = posix.dirname(dir);
+  if (parent === dir || parent === '.' || parent === '/') return mkdirIn(c, dir);
+  await mkdirs(c, parent);
+  await mkdirIn(c, dir);
+}
+
+/** mkdir of one folder whose parent exists; a folder already there is fine. */
+async function mkdirIn(c: SftpConnection, dir: string): Promise<void> {
+  try {
+    await c.call((cb) => c.sftp.mkdir(dir, cb));
+  } catch (e) {
+    // Exists already (OpenSSH answers FAILURE for that), or a parent we may not create:
+    // the next step or the final stat tells which.
+    const stats = await c.call<Stats>((cb) => c.sftp.stat(dir, cb)).catch(() => null);
+    if (!stats) throw e;
+    if (!stats.isDirectory()) throw new CairnError('USAGE', `${dir} on the server is not a folder`);
   }
 }
 
