@@ -124,6 +124,11 @@ describe('cairn CLI with bad input', () => {
     const r = await cairn(['check', pristine, '--read-data'], auth);
     expect(r.stdout).toMatch(/no errors: every byte verified/);
     expect(r.code).toBe(EXIT.ok);
+    const json = await cairn(['check', pristine, '--read-data', '--json'], auth);
+    expect(json.code).toBe(EXIT.ok);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, readData: true, errors: 0, problems: [], counts: { snapshots: 2 } });
+    const slots = JSON.parse((await cairn(['key', 'list', pristine, '--json'])).stdout) as { id: string; kdf: string; damaged: boolean }[];
+    expect(slots).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{64}$/), kdf: 'iterated', damaged: false }]);
   });
 
   for (const kind of ['data', 'index', 'snapshots'] as const) {
@@ -137,6 +142,13 @@ describe('cairn CLI with bad input', () => {
         expect(r.code).toBe(EXIT.corrupt);
         expect(r.stdout).toContain(path.basename(victim));
         expect(r.stderr).toMatch(/check found \d+ error/);
+        // The same for monitoring: one JSON object naming the object, and the same exit code.
+        const json = await cairn(['check', store, '--read-data', '--json'], auth);
+        expect(json.code).toBe(EXIT.corrupt);
+        const report = JSON.parse(json.stdout) as { ok: boolean; errors: number; problems: { severity: string; object: string }[] };
+        expect(report.ok).toBe(false);
+        expect(report.errors).toBeGreaterThan(0);
+        expect(report.problems.some((p) => p.severity === 'error' && p.object.includes(path.basename(victim)))).toBe(true);
       });
     }
   }

@@ -26,10 +26,12 @@ export function registerKey(program: Command): void {
     .command('list')
     .description('list the key slots (no secret needed)')
     .argument('<store>', 'the repository'))
-    .action(async (store: string, opts: { sshKey?: string; knownHosts?: string }) => {
+    .option('--json', 'print JSON for scripts')
+    .action(async (store: string, opts: { sshKey?: string; knownHosts?: string; json?: boolean }) => {
       const backend = storeFromCli(store, opts);
       await readConfig(backend);
       const slots = await listKeySlots(backend);
+      if (opts.json) return out(JSON.stringify(slots.map((s) => ({ id: s.id, kdf: s.kdf, damaged: s.kdf === null })), null, 2));
       out(table([['ID', 'PROTECTION'], ...slots.map((s) => [s.id.slice(0, 12), s.kdf === null ? 'DAMAGED' : s.kdf === 'argon2' ? 'argon2' : 'iterated (gpg-compatible)'])]));
     });
 
