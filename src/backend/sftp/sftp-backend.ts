@@ -284,14 +284,14 @@ export class SftpBackend implements Backend {
       if (entries.length > 0) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
     });
     // Apart, so that a retry after a lost connection finds its own folders, not "not empty".
-    // One mkdir each, many in flight: the folders above exist now, and 262 round trips one
+    // One mkdir each, 16 in flight: the folders above exist now, and 262 round trips one
     // after another made `cairn init` take minutes over a link with 300 ms of latency.
     await this.withRetry(`creating the folders of ${this.root}`, async (c) => {
       const folders = storeFolders();
       const top = folders.filter((f) => !f.includes('/'));
       const below = folders.filter((f) => f.includes('/'));
       for (const group of [top, below]) {
-        await pieces(group.length, Math.max(this.inFlight, 64), (i) => mkdirIn(c, posix.join(this.root, group[i]!)), 1);
+        await pieces(group.length, Math.max(this.inFlight, 16), (i) => mkdirIn(c, posix.join(this.root, group[i]!)), 1);
       }
     });
   }
@@ -437,8 +437,9 @@ async function mkdirs(c: SftpConnection, dir: string): Promise<void> {
   try {
     await c.call((cb) => c.sftp.mkdir(dir, cb));
     return;
-  } catch {
-    const stats = await c.call<Stats>((cb) => c.sftp.stat(dir, cb)).catch(() => null);
+  } catch (e) {
+    if (e instanceof ConnectionLost) throw e;
+    const stats = await statOrNull(c, dir);
     if (stats?.isDirectory()) return;
     if (stats) throw new CairnError('USAGE', `${dir} on the server is not a folder`);
   }
@@ -453,9 +454,10 @@ async function mkdirIn(c: SftpConnection, dir: string): Promise<void> {
   try {
     await c.call((cb) => c.sftp.mkdir(dir, cb));
   } catch (e) {
+    if (e instanceof ConnectionLost) throw e;
     // Exists already (OpenSSH answers FAILURE for that), or a parent we may not create:
     // the next step or the final stat tells which.
-    const stats = await c.call<Stats>((cb) => c.sftp.stat(dir, cb)).catch(() => null);
+    const stats = await statOrNull(c, dir);
     if (!stats) throw e;
     if (!stats.isDirectory()) throw new CairnError('USAGE', `${dir} on the server is not a folder`);
   }
@@ -467,4 +469,18 @@ function isStatusError(e: unknown): boolean {
 
 function shortReason(message: string): string {
   return message.replace(/^getConnection: /, '').replace(/^connect: /, '');
+}
+
+/**
+ * stat, or null when the path cannot be stat'ed. A lost connection is thrown as it is, so the
+ * caller's retry sends the work again: reported as the mkdir's FAILURE instead, a connection
+ * lost at that moment made store creation fail for good (seen on a slow link).
+ */
+async function statOrNull(c: SftpConnection, dir: string): Promise<Stats | null> {
+  try {
+    return await c.call<Stats>((cb) => c.sftp.stat(dir, cb));
+  } catch (e) {
+    if (e instanceof ConnectionLost) throw e;
+    return null;
+  }
 }
