@@ -11,8 +11,7 @@ import { defaultStateDir } from '../local-paths.js';
 import { openFromCli } from '../open.js';
 import { formatBytes, note, out } from '../output.js';
 import { ProgressLine } from '../progress.js';
-import { secretOptions } from './common.js';
-import { collect } from './restore.js';
+import { collect, secretOptions } from './common.js';
 
 interface BackupCliOptions {
   keyfile?: string;

@@ -19,3 +19,8 @@ export function kdfOption(): Option {
     .choices(['iterated', 'argon2'])
     .default('iterated');
 }
+
+/** For a repeatable option (`--path A --path B`): commander's reducer that gathers them. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

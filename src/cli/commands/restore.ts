@@ -6,7 +6,7 @@ import { formatBytes, note, out, reportSkipped } from '../output.js';
 import { ProgressLine } from '../progress.js';
 import { withReadLock } from '../read-lock.js';
 import { chooseSnapshot, describeSnapshot } from '../snapshot-choice.js';
-import { secretOptions } from './common.js';
+import { collect, secretOptions } from './common.js';
 
 interface RestoreCliOptions {
   keyfile?: string;
@@ -63,8 +63,4 @@ export function registerRestore(program: Command): void {
         }
       });
     });
-}
-
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

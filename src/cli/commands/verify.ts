@@ -6,8 +6,7 @@ import { out, reportSkipped } from '../output.js';
 import { ProgressLine } from '../progress.js';
 import { withReadLock } from '../read-lock.js';
 import { chooseSnapshot, describeSnapshot } from '../snapshot-choice.js';
-import { secretOptions } from './common.js';
-import { collect } from './restore.js';
+import { collect, secretOptions } from './common.js';
 
 interface VerifyCliOptions {
   keyfile?: string;
