@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Applies patches/ (fuse-native: nanosecond times, the utimens mtime slot, ERANGE for xattrs,
+# Builds cairn's low-level FUSE binding (native/), and applies patches/ (fuse-native: nanosecond times, the utimens mtime slot, ERANGE for xattrs,
 # 64-bit st_ino, the caller's identity, and file calls Node lacks for restore; see docs/ARCHITECTURE.md) and builds the binding from the patched source with
 # node-gyp. node-gyp-build then loads build/Release/fuse.node instead of the unpatched prebuild.
 # Runs as the package's postinstall, and again from scripts/setup.sh (idempotent).
@@ -22,5 +22,14 @@ if [ ! -f "$binding/build/Release/fuse.node" ] || [ "$binding/fuse-native.c" -nt
     exit 1
   fi
 fi
+# cairn's own low-level FUSE binding (native/lowlevel.c), which the mount uses.
+if [ ! -f native/build/Release/cairn_fuse.node ] || [ native/lowlevel.c -nt native/build/Release/cairn_fuse.node ] || [ native/binding.gyp -nt native/build/Release/cairn_fuse.node ]; then
+  if ! (cd native && node "$node_gyp" rebuild "${nodedir_args[@]}" >/tmp/cairn-node-gyp.log 2>&1); then
+    echo "building cairn's FUSE binding (native/) failed; node-gyp said:" >&2
+    tail -20 /tmp/cairn-node-gyp.log >&2
+    exit 1
+  fi
+fi
+node -e "require('./native/build/Release/cairn_fuse.node')" || { echo "cairn's FUSE binding (native/build/Release/cairn_fuse.node) does not load" >&2; exit 1; }
 # Prove the patched build is the one that loads (a stock prebuild stores wrong times).
 node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 4) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"

@@ -1,16 +1,17 @@
 /**
- * The process whose FUSE request is being answered, as the patched binding publishes it
- * (uid, gid, pid, umask in Fuse.CALLER, valid synchronously inside a handler). Its
+ * The process whose FUSE request is being answered, as the binding publishes it (uid, gid,
+ * pid, umask in CALLER, valid synchronously inside a handler: native/lowlevel.c). Its
  * supplementary groups are read from /proc only when a decision needs them.
  */
 import { readFileSync } from 'node:fs';
-import Fuse from 'fuse-native';
 import type { Caller } from '../vfs/permissions.js';
+import { lowLevelBinding } from './lowlevel-binding.js';
 
-const published = Fuse.CALLER;
+let published: Uint32Array | undefined;
 
 /** The caller of the request being answered now; call before the handler's first await. */
 export function currentCaller(): Caller {
+  published ??= lowLevelBinding().CALLER;
   const uid = published[0]!;
   const gid = published[1]!;
   const pid = published[2]!;

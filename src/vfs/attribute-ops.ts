@@ -8,7 +8,7 @@ import { SNAPSHOTS_DIR } from '../timetravel/names.js';
 import { fail } from './errors.js';
 import { refuseHistory } from './history-ops.js';
 import { isTransientName, ROOT_INO } from './inode-table.js';
-import { LiveTree, NAME_MAX } from './live-tree.js';
+import { describe, LiveTree, NAME_MAX, type NodeAt } from './live-tree.js';
 import {
   type Caller, chmodResult, listedXattrs, mayAccess, mayChown, modeAfterChown, R, utimeAccess, xattrAccess,
 } from './permissions.js';
@@ -29,24 +29,24 @@ export class AttributeOps {
     private readonly historyShown: boolean,
   ) {}
 
-  getattr(path: string, caller: Caller): Stat {
+  getattr(path: NodeAt, caller: Caller): Stat {
     return statOf(this.tree.resolve(path, caller));
   }
 
   /** access(2) and chdir: F_OK (0) or any of R, W, X. */
-  access(path: string, mode: number, caller: Caller): void {
+  access(path: NodeAt, mode: number, caller: Caller): void {
     const inode = this.tree.resolve(path, caller);
-    if (mode !== 0 && !mayAccess(caller, inode, mode & 7)) fail('EACCES', path);
+    if (mode !== 0 && !mayAccess(caller, inode, mode & 7)) fail('EACCES', describe(path));
   }
 
   /**
    * A folder's entries with their attributes (hidden names left out; the facade adds
    * .snapshots to the root folder with --snapshots visible).
    */
-  readdir(path: string, caller: Caller): Listing {
+  readdir(path: NodeAt, caller: Caller): Listing {
     const dir = this.tree.resolve(path, caller);
-    if (!dir.children) fail('ENOTDIR', path);
-    if (!mayAccess(caller, dir, R)) fail('EACCES', path);
+    if (!dir.children) fail('ENOTDIR', describe(path));
+    if (!mayAccess(caller, dir, R)) fail('EACCES', describe(path));
     const names: string[] = [];
     const stats: Stat[] = [];
     for (const [name, ino] of dir.children!) {
@@ -58,9 +58,9 @@ export class AttributeOps {
     return { names, stats };
   }
 
-  readlink(path: string, caller: Caller): string {
+  readlink(path: NodeAt, caller: Caller): string {
     const inode = this.tree.resolve(path, caller);
-    if (inode.type !== 'symlink') fail('EINVAL', path);
+    if (inode.type !== 'symlink') fail('EINVAL', describe(path));
     return inode.target!;
   }
 
@@ -92,24 +92,24 @@ export class AttributeOps {
     return this.usedCache.bytes;
   }
 
-  chmod(path: string, mode: number, caller: Caller): void | Promise<void> {
+  chmod(path: NodeAt, mode: number, caller: Caller): void | Promise<void> {
     return this.tree.change(() => {
       refuseHistory(path);
       const inode = this.tree.resolve(path, caller);
       const allowed = chmodResult(caller, inode, mode & 0o7777);
-      if (allowed === null) fail('EPERM', path);
+      if (allowed === null) fail('EPERM', describe(path));
       this.tree.record({ op: 'setattr', ino: inode.ino, mode: allowed!, t: this.tree.now() }, LiveTree.journaled(inode));
     });
   }
 
-  chown(path: string, uid: number, gid: number, caller: Caller): void | Promise<void> {
+  chown(path: NodeAt, uid: number, gid: number, caller: Caller): void | Promise<void> {
     return this.tree.change(() => {
       refuseHistory(path);
       const inode = this.tree.resolve(path, caller);
       // -1 (as unsigned 32-bit) means "leave as it is".
       const given = (v: number) => (v === -1 || v === 0xffffffff ? undefined : v);
       const [newUid, newGid] = [given(uid), given(gid)];
-      if (!mayChown(caller, inode, newUid, newGid)) fail('EPERM', path);
+      if (!mayChown(caller, inode, newUid, newGid)) fail('EPERM', describe(path));
       const mode = newUid !== undefined || newGid !== undefined ? modeAfterChown(inode) : inode.mode;
       this.tree.record({
         op: 'setattr', ino: inode.ino, ...(newUid !== undefined ? { uid: newUid } : {}), ...(newGid !== undefined ? { gid: newGid } : {}),
@@ -118,13 +118,13 @@ export class AttributeOps {
     });
   }
 
-  utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller): void | Promise<void> {
+  utimens(path: NodeAt, atime: TimeSpec, mtime: TimeSpec, caller: Caller): void | Promise<void> {
     return this.tree.change(() => {
       refuseHistory(path);
       const inode = this.tree.resolve(path, caller);
       // Both "now" (touch) needs ownership or write permission; any given time, ownership.
       const allowed = utimeAccess(caller, inode, atime === 'now' && mtime === 'now');
-      if (allowed !== 'ok') fail(allowed, path);
+      if (allowed !== 'ok') fail(allowed, describe(path));
       const t = this.tree.now();
       const pick = (spec: TimeSpec) => (spec === 'omit' ? undefined : spec === 'now' ? t : spec);
       const a = pick(atime);
@@ -133,11 +133,11 @@ export class AttributeOps {
     });
   }
 
-  setxattr(path: string, name: string, value: Uint8Array, flags: number, caller: Caller): void | Promise<void> {
+  setxattr(path: NodeAt, name: string, value: Uint8Array, flags: number, caller: Caller): void | Promise<void> {
     return this.tree.change(() => this.setXattrNow(path, name, value, flags, caller));
   }
 
-  private setXattrNow(path: string, name: string, value: Uint8Array, flags: number, caller: Caller): void {
+  private setXattrNow(path: NodeAt, name: string, value: Uint8Array, flags: number, caller: Caller): void {
     refuseHistory(path);
     const inode = this.tree.resolve(path, caller);
     const allowed = xattrAccess(caller, inode, name, true);
@@ -163,7 +163,7 @@ export class AttributeOps {
     this.tree.record({ op: 'xattr', ino: inode.ino, name, value: Buffer.from(value).toString('base64'), t: this.tree.now() }, LiveTree.journaled(inode));
   }
 
-  getxattr(path: string, name: string, caller: Caller): Buffer {
+  getxattr(path: NodeAt, name: string, caller: Caller): Buffer {
     const inode = this.tree.resolve(path, caller);
     const allowed = xattrAccess(caller, inode, name, false);
     if (allowed !== 'ok') fail(allowed, name);
@@ -172,11 +172,11 @@ export class AttributeOps {
     return value!;
   }
 
-  listxattr(path: string, caller: Caller): string[] {
+  listxattr(path: NodeAt, caller: Caller): string[] {
     return listedXattrs(caller, [...this.tree.resolve(path, caller).xattrs.keys()]);
   }
 
-  removexattr(path: string, name: string, caller: Caller): void | Promise<void> {
+  removexattr(path: NodeAt, name: string, caller: Caller): void | Promise<void> {
     return this.tree.change(() => {
       refuseHistory(path);
       const inode = this.tree.resolve(path, caller);

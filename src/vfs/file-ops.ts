@@ -8,7 +8,7 @@ import type { Barrier } from './barrier.js';
 import { fail, FsError } from './errors.js';
 import type { FileData } from './file-data.js';
 import type { Inode } from './inode-table.js';
-import { LiveTree, localDiskError } from './live-tree.js';
+import { describe, LiveTree, localDiskError, type NameAt, type NodeAt } from './live-tree.js';
 import type { NamespaceOps } from './namespace-ops.js';
 import { type Caller, mayAccess, modeAfterWrite, R, S_ISGID, S_ISUID, W } from './permissions.js';
 import type { StagingArea } from './staging.js';
@@ -68,18 +68,18 @@ export class FileOps {
     return handle;
   }
 
-  create(path: string, mode: number, caller: Caller): number | Promise<number> {
-    return this.tree.change(() => this.openInode(this.names.createNode(caller, path, 'file', mode), true));
+  create(path: NameAt, mode: number, caller: Caller, flags = O_WRONLY): number | Promise<number> {
+    return this.tree.change(() => this.openInode(this.names.createNode(caller, path, 'file', mode), (flags & O_ACCMODE) !== O_RDONLY, (flags & O_APPEND) !== 0));
   }
 
-  open(path: string, flags: number, caller: Caller): number {
+  open(path: NodeAt, flags: number, caller: Caller): number {
     const inode = this.tree.resolve(path, caller);
-    if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', path);
+    if (inode.type === 'dir' && (flags & O_ACCMODE) !== O_RDONLY) fail('EISDIR', describe(path));
     // The kernel follows symlinks before it opens; one reaching here is opened as O_NOFOLLOW would.
-    if (inode.type === 'symlink') fail('ELOOP', path);
+    if (inode.type === 'symlink') fail('ELOOP', describe(path));
     const access = flags & O_ACCMODE;
     const want = (access === O_RDONLY ? R : access === O_WRONLY ? W : R | W) | (flags & O_TRUNC ? W : 0);
-    if (!mayAccess(caller, inode, want)) fail('EACCES', path);
+    if (!mayAccess(caller, inode, want)) fail('EACCES', describe(path));
     return this.openInode(inode, access !== O_RDONLY, (flags & O_APPEND) !== 0);
   }
 
@@ -134,9 +134,9 @@ export class FileOps {
     return data.length;
   }
 
-  async truncate(path: string, size: number, caller: Caller): Promise<void> {
+  async truncate(path: NodeAt, size: number, caller: Caller): Promise<void> {
     const inode = this.tree.resolve(path, caller);
-    if (!mayAccess(caller, inode, W)) fail('EACCES', path);
+    if (!mayAccess(caller, inode, W)) fail('EACCES', describe(path));
     await this.truncateInode(inode, size);
   }
 

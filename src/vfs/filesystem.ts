@@ -1,6 +1,7 @@
 /**
- * The filesystem as libfuse's high-level API calls it: POSIX operations by path and by open
- * handle, each naming its caller. This facade only routes: paths below /.snapshots go to
+ * The filesystem as FUSE calls it: POSIX operations on nodes named by path (tests, tools)
+ * or by node (the low-level FUSE adapter: a live inode number, or a history node's parts),
+ * and by open handle, each naming its caller. This facade only routes: paths below /.snapshots go to
  * the read-only history (src/vfs/history-ops.ts), everything else to the live tree's groups
  * of operations (names, attributes, file contents), which share one core
  * (src/vfs/live-tree.ts: lookups with permission checks, the snapshot barrier, journal then
@@ -18,11 +19,11 @@ import { type CommitGate, FileOps } from './file-ops.js';
 import { historyParts, HistoryOps, refuseHistory } from './history-ops.js';
 import { type InodeTable, ROOT_INO } from './inode-table.js';
 import type { Journal } from './journal.js';
-import { LiveTree } from './live-tree.js';
+import { LiveTree, type NameAt, type NodeAt } from './live-tree.js';
 import { NamespaceOps } from './namespace-ops.js';
 import { type Caller, R } from './permissions.js';
 import type { StagingArea } from './staging.js';
-import type { Listing, Stat, Statfs, TimeSpec } from './stat.js';
+import { type Listing, type Stat, type Statfs, statOf, type TimeSpec } from './stat.js';
 
 export type { CommitGate } from './file-ops.js';
 export type { Listing, Stat, Statfs, TimeSpec } from './stat.js';
@@ -32,6 +33,17 @@ export { XATTR_NAME_MAX, XATTR_SIZE_MAX } from './attribute-ops.js';
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+
+/** A node of the history view by its parts below /.snapshots ([] is /.snapshots itself). */
+export interface HistoryAt {
+  readonly history: readonly string[];
+}
+/** A node: a path, a live inode number, or a history node. */
+export type NodeRef = NodeAt | HistoryAt;
+/** A name: a path, or a folder (live or history) and the name in it. */
+export type NameRef = NameAt | { readonly parent: HistoryAt; readonly name: string };
+
+const isHistoryAt = (at: object): at is HistoryAt => 'history' in at;
 
 export interface FilesystemOptions {
   /** Who owns new nodes when no caller is named (the user running the mount). */
@@ -91,16 +103,49 @@ export class Filesystem {
     return this.tree.lastChangeAt;
   }
 
-  /** The parts below /.snapshots when `path` is there and the view is on, else null. */
-  private historyOf(path: string): string[] | null {
-    return this.history ? historyParts(path) : null;
+  /** The parts below /.snapshots when `at` is there and the view is on, else null. */
+  private historyOf(at: NodeRef): string[] | null {
+    if (!this.history) return null;
+    if (typeof at === 'string') return historyParts(at);
+    return isHistoryAt(at) ? [...at.history] : null;
+  }
+
+  /** A node to change: history is read-only. */
+  private live(at: NodeRef): NodeAt {
+    if (typeof at === 'object' && isHistoryAt(at)) fail('EROFS');
+    return at as NodeAt;
+  }
+
+  /** A name to add, remove or replace: not in history. */
+  private liveName(at: NameRef): NameAt {
+    if (typeof at === 'object' && typeof at.parent === 'object') fail('EROFS', at.name);
+    return at as NameAt;
+  }
+
+  /**
+   * The node `name` in folder `parent` and its attributes (a FUSE lookup); the caller needs
+   * search permission on the folder. The root's `.snapshots` is the history view when shown.
+   */
+  lookup(parent: NodeRef, name: string, caller: Caller = this.tree.owner): { at: NodeRef; stat: Stat } | Promise<{ at: NodeRef; stat: Stat }> {
+    const parts = this.historyOf(parent);
+    if (parts) {
+      const at = { history: [...parts, name] };
+      return this.history!.getattr(at.history, caller).then((stat) => ({ at, stat }));
+    }
+    const folder = this.tree.resolve(this.live(parent), caller);
+    if (this.history && folder.ino === ROOT_INO && name === SNAPSHOTS_DIR) {
+      const at = { history: [] };
+      return this.history.getattr(at.history, caller).then((stat) => ({ at, stat }));
+    }
+    const inode = this.tree.child(folder, name, caller);
+    return { at: { ino: inode.ino }, stat: statOf(inode) };
   }
 
   // ---- attributes and listings ---------------------------------------------------------
 
-  getattr(path: string, caller: Caller = this.tree.owner): Stat | Promise<Stat> {
+  getattr(path: NodeRef, caller: Caller = this.tree.owner): Stat | Promise<Stat> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.getattr(parts, caller) : this.attributes.getattr(path, caller);
+    return parts ? this.history!.getattr(parts, caller) : this.attributes.getattr(this.live(path), caller);
   }
 
   fgetattr(fh: number): Stat {
@@ -108,106 +153,107 @@ export class Filesystem {
   }
 
   /** access(2) and chdir: F_OK (0) or any of R, W, X. */
-  access(path: string, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
+  access(path: NodeRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.access(parts, mode, caller) : this.attributes.access(path, mode, caller);
+    return parts ? this.history!.access(parts, mode, caller) : this.attributes.access(this.live(path), mode, caller);
   }
 
   /** Opening a folder to list it needs read permission. */
-  opendir(path: string, caller: Caller = this.tree.owner): void | Promise<void> {
+  opendir(path: NodeRef, caller: Caller = this.tree.owner): void | Promise<void> {
     return this.access(path, R, caller);
   }
 
-  readdir(path: string, caller: Caller = this.tree.owner): Listing | Promise<Listing> {
+  readdir(path: NodeRef, caller: Caller = this.tree.owner): Listing | Promise<Listing> {
     const parts = this.historyOf(path);
     if (parts) return this.history!.readdir(parts, caller);
-    const listing = this.attributes.readdir(path, caller);
-    if (this.history && this.options.showSnapshots && path === '/') {
+    const listing = this.attributes.readdir(this.live(path), caller);
+    if (this.history && this.options.showSnapshots && isRootAt(path)) {
       return this.history.topStat(caller).then((top) => ({ names: [...listing.names, SNAPSHOTS_DIR], stats: [...listing.stats, top] }));
     }
     return listing;
   }
 
-  readlink(path: string, caller: Caller = this.tree.owner): string | Promise<string> {
+  readlink(path: NodeRef, caller: Caller = this.tree.owner): string | Promise<string> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.readlink(parts, caller) : this.attributes.readlink(path, caller);
+    return parts ? this.history!.readlink(parts, caller) : this.attributes.readlink(this.live(path), caller);
   }
 
   statfs(): Statfs {
     return this.attributes.statfs();
   }
 
-  chmod(path: string, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.chmod(path, mode, caller);
+  chmod(path: NodeRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.attributes.chmod(this.live(path), mode, caller);
   }
 
-  chown(path: string, uid: number, gid: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.chown(path, uid, gid, caller);
+  chown(path: NodeRef, uid: number, gid: number, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.attributes.chown(this.live(path), uid, gid, caller);
   }
 
-  utimens(path: string, atime: TimeSpec, mtime: TimeSpec, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.utimens(path, atime, mtime, caller);
+  utimens(path: NodeRef, atime: TimeSpec, mtime: TimeSpec, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.attributes.utimens(this.live(path), atime, mtime, caller);
   }
 
-  setxattr(path: string, name: string, value: Uint8Array, flags: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.setxattr(path, name, value, flags, caller);
+  setxattr(path: NodeRef, name: string, value: Uint8Array, flags: number, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.attributes.setxattr(this.live(path), name, value, flags, caller);
   }
 
-  getxattr(path: string, name: string, caller: Caller = this.tree.owner): Buffer | Promise<Buffer> {
+  getxattr(path: NodeRef, name: string, caller: Caller = this.tree.owner): Buffer | Promise<Buffer> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.getxattr(parts, name, caller) : this.attributes.getxattr(path, name, caller);
+    return parts ? this.history!.getxattr(parts, name, caller) : this.attributes.getxattr(this.live(path), name, caller);
   }
 
-  listxattr(path: string, caller: Caller = this.tree.owner): string[] | Promise<string[]> {
+  listxattr(path: NodeRef, caller: Caller = this.tree.owner): string[] | Promise<string[]> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.listxattr(parts, caller) : this.attributes.listxattr(path, caller);
+    return parts ? this.history!.listxattr(parts, caller) : this.attributes.listxattr(this.live(path), caller);
   }
 
-  removexattr(path: string, name: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.removexattr(path, name, caller);
+  removexattr(path: NodeRef, name: string, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.attributes.removexattr(this.live(path), name, caller);
   }
 
   // ---- names ------------------------------------------------------------------------------
 
   /** New nodes belong to `caller` (the FUSE adapter passes the calling process). */
-  mkdir(path: string, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.mkdir(path, mode, caller);
+  mkdir(path: NameRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.mkdir(this.liveName(path), mode, caller);
   }
 
-  mknod(path: string, mode: number, rdev: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.mknod(path, mode, rdev, caller);
+  mknod(path: NameRef, mode: number, rdev: number, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.mknod(this.liveName(path), mode, rdev, caller);
   }
 
-  symlink(target: string, path: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.symlink(target, path, caller);
+  symlink(target: string, path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.symlink(target, this.liveName(path), caller);
   }
 
-  link(existing: string, path: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.link(existing, path, caller);
+  link(existing: NodeRef, path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.link(this.live(existing), this.liveName(path), caller);
   }
 
-  unlink(path: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.unlink(path, caller);
+  unlink(path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.unlink(this.liveName(path), caller);
   }
 
-  rmdir(path: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.rmdir(path, caller);
+  rmdir(path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.rmdir(this.liveName(path), caller);
   }
 
-  rename(from: string, to: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.rename(from, to, caller);
+  rename(from: NameRef, to: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
+    return this.names.rename(this.liveName(from), this.liveName(to), caller);
   }
 
   // ---- file contents ---------------------------------------------------------------------
 
-  create(path: string, mode: number, caller: Caller = this.tree.owner): number | Promise<number> {
-    return this.files.create(path, mode, caller);
+  /** `flags`: the open flags (access mode, O_APPEND); a plain create opens for writing. */
+  create(path: NameRef, mode: number, caller: Caller = this.tree.owner, flags?: number): number | Promise<number> {
+    return this.files.create(this.liveName(path), mode, caller, flags);
   }
 
-  open(path: string, flags: number, caller: Caller = this.tree.owner): number | Promise<number> {
+  open(path: NodeRef, flags: number, caller: Caller = this.tree.owner): number | Promise<number> {
     const parts = this.historyOf(path);
-    if (!parts) return this.files.open(path, flags, caller);
-    if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS', path);
+    if (!parts) return this.files.open(this.live(path), flags, caller);
+    if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS');
     return this.history!.open(parts, caller);
   }
 
@@ -226,9 +272,10 @@ export class Filesystem {
     return this.files.write(fh, offset, data, caller);
   }
 
-  async truncate(path: string, size: number, caller: Caller = this.tree.owner): Promise<void> {
-    refuseHistory(path);
-    return this.files.truncate(path, size, caller);
+  async truncate(path: NodeRef, size: number, caller: Caller = this.tree.owner): Promise<void> {
+    const at = this.live(path);
+    refuseHistory(at);
+    return this.files.truncate(at, size, caller);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
@@ -240,4 +287,9 @@ export class Filesystem {
   fsync(fh: number): void {
     if (!this.history?.owns(fh)) this.files.fsync(fh);
   }
+}
+
+/** Whether a (live) node reference names the root folder. */
+function isRootAt(at: NodeRef): boolean {
+  return typeof at === 'string' ? at === '/' : 'ino' in at && at.ino === ROOT_INO;
 }

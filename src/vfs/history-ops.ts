@@ -22,8 +22,8 @@ export function historyParts(path: string): string[] | null {
 export const isHistoryPath = (path: string): boolean => historyParts(path) !== null;
 
 /** Changes under .snapshots are refused: history is read-only. */
-export function refuseHistory(...paths: string[]): void {
-  for (const path of paths) if (isHistoryPath(path)) fail('EROFS', path);
+export function refuseHistory(...places: (string | object)[]): void {
+  for (const at of places) if (typeof at === 'string' && isHistoryPath(at)) fail('EROFS', at);
 }
 
 /** Owner and mode of a node of the history view, for permission checks. */

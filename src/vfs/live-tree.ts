@@ -15,6 +15,19 @@ import type { JournalRecord } from './records.js';
 
 export const NAME_MAX = 255;
 
+/**
+ * Where a node is: a path from the root (libfuse's path API, tests), or its inode number
+ * (the low-level API names nodes by number once the kernel has looked them up; the kernel
+ * checked search permission on the way, with default_permissions).
+ */
+export type NodeAt = string | { readonly ino: number };
+/** Where a name is: a path, or a folder's inode number and the name in it. */
+export type NameAt = string | { readonly parent: number; readonly name: string };
+
+/** A node's place for error messages. */
+export const describe = (at: NodeAt | NameAt): string =>
+  typeof at === 'string' ? at : 'ino' in at ? `inode ${at.ino}` : at.name;
+
 export class LiveTree {
   /** Set when anything changed since the last snapshot, and when the last change was (ms). */
   changedSinceSnapshot = false;
@@ -34,7 +47,9 @@ export class LiveTree {
   }
 
   /** The inode at `path`; the caller needs search (x) permission on every folder on the way. */
-  resolve(path: string, caller: Caller): Inode {
+  resolve(at: NodeAt, caller: Caller): Inode {
+    if (typeof at !== 'string') return this.node(at.ino);
+    const path = at;
     let inode = this.table.get(ROOT_INO)!;
     if (path === '/') return inode;
     const checked = !isRoot(caller);
@@ -54,15 +69,36 @@ export class LiveTree {
    * The parent folder and final name of a path whose last part may not exist yet; the
    * caller will add or remove a name there, which needs write and search permission.
    */
-  parentOf(path: string, caller: Caller): { parent: Inode; name: string } {
-    const cut = path.lastIndexOf('/');
-    const name = path.slice(cut + 1);
-    if (name === '' || name === '.' || name === '..') fail('EINVAL', path);
-    if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', path);
-    const parent = this.resolve(cut <= 0 ? '/' : path.slice(0, cut), caller);
-    if (!parent.children) fail('ENOTDIR', path);
-    if (!mayAccess(caller, parent, W | X)) fail('EACCES', path);
-    return { parent, name };
+  parentOf(at: NameAt, caller: Caller): { parent: Inode; name: string } {
+    let parent: Inode;
+    let name: string;
+    if (typeof at === 'string') {
+      const cut = at.lastIndexOf('/');
+      name = at.slice(cut + 1);
+      if (Buffer.byteLength(name) <= NAME_MAX) parent = this.resolve(cut <= 0 ? '/' : at.slice(0, cut), caller);
+    } else {
+      name = at.name;
+      parent = this.node(at.parent);
+    }
+    if (name === '' || name === '.' || name === '..') fail('EINVAL', describe(at));
+    if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', describe(at));
+    if (!parent!.children) fail('ENOTDIR', describe(at));
+    if (!mayAccess(caller, parent!, W | X)) fail('EACCES', describe(at));
+    return { parent: parent!, name };
+  }
+
+  /** The inode with this number; ENOENT once it is gone (deleted and closed). */
+  node(ino: number): Inode {
+    return this.table.get(ino) ?? fail('ENOENT', `inode ${ino}`);
+  }
+
+  /** The node `name` in folder `parent` (a lookup): the caller needs search permission on the folder. */
+  child(parent: Inode, name: string, caller: Caller): Inode {
+    if (!parent.children) fail('ENOTDIR', name);
+    if (!isRoot(caller) && !mayAccess(caller, parent, X)) fail('EACCES', name);
+    if (Buffer.byteLength(name) > NAME_MAX) fail('ENAMETOOLONG', name);
+    const ino = parent.children!.get(name);
+    return ino === undefined ? fail('ENOENT', name) : this.table.get(ino)!;
   }
 
   /** A name to remove or replace in `parent`: a sticky folder lets only owners do it. */

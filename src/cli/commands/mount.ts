@@ -57,10 +57,10 @@ export function registerMount(program: Command): void {
     .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
     .option('--snapshot-quiet <duration>', 'wait until writes have been quiet this long before an automatic snapshot', '60s')
     .addOption(new Option('--forget-policy <name>', 'after each snapshot, forget old ones: timemachine = all of the last 24 hours, daily for 30 days, weekly beyond (tagged snapshots kept); `cairn prune` gives back the space').choices(['none', 'timemachine']).default('none'))
-    .option('--attr-timeout <seconds>', 'let the kernel cache file attributes this long: faster stat, but metadata seen through a second hard-link name may be that old (default 0; 10 for --read-only, where nothing changes)')
+    .option('--attr-timeout <seconds>', 'let the kernel cache names and attributes of the live tree this long (default 1; 10 for --read-only); every change passes through the kernel, so what it caches stays true')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
       // Nothing changes under a read-only mount, so cached attributes are never stale there.
-      opts.attrTimeout ??= opts.readOnly ? '10' : '0';
+      opts.attrTimeout ??= opts.readOnly ? '10' : '1';
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
       parseDuration(opts.snapshotInterval, '--snapshot-interval');
       parseDuration(opts.snapshotQuiet, '--snapshot-quiet');

@@ -1,0 +1,9 @@
+{
+  "targets": [{
+    "target_name": "cairn_fuse",
+    "sources": ["lowlevel.c"],
+    "include_dirs": ["<!(node -e \"require('fuse-shared-library/include')\")"],
+    "libraries": ["<!(node -e \"require('fuse-shared-library/lib')\")"],
+    "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+  }]
+}

@@ -1,0 +1,107 @@
+/**
+ * cairn's own FUSE binding (native/lowlevel.c): libfuse2's low-level API read on Node's
+ * event loop. This module loads it and names its protocol; src/fuse/adapter.ts speaks it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CairnError } from '../errors/errors.js';
+import type { Stat } from '../vfs/stat.js';
+
+/** Operation codes, as native/lowlevel.c numbers them. */
+export const Op = {
+  LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, MKNOD: 6, MKDIR: 7, UNLINK: 8,
+  RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15, RELEASE: 16, FSYNC: 17,
+  OPENDIR: 18, READDIR: 19, RELEASEDIR: 20, STATFS: 21, SETXATTR: 22, GETXATTR: 23, LISTXATTR: 24,
+  REMOVEXATTR: 25, ACCESS: 26, CREATE: 27,
+} as const;
+
+/** setattr's `valid` bits (fuse_lowlevel.h FUSE_SET_ATTR_*). */
+export const SetAttr = { MODE: 1, UID: 2, GID: 4, SIZE: 8, ATIME: 16, MTIME: 32, ATIME_NOW: 128, MTIME_NOW: 256 } as const;
+
+/** A request waits in its slot until one reply function is called with it. */
+export type Slot = number;
+export type Dispatch = (op: number, slot: Slot, ...args: never[]) => void;
+
+export interface LowLevelBinding {
+  /** Attributes for the next replyEntry/replyCreate/replyAttr (see writeStat). */
+  readonly STAT: Float64Array;
+  /** uid, gid, pid, umask of the request being dispatched (valid synchronously in the handler). */
+  readonly CALLER: Uint32Array;
+  /** 0, or -errno (libfuse prints the reason on stderr). One mount per process. */
+  mount(mountpoint: string, mountArgs: string[], sessionArgs: string[], dispatch: Dispatch, ended: (errno: number) => void): number;
+  unmount(): void;
+  replyErr(slot: Slot, errno: number): void;
+  replyEntry(slot: Slot, nodeId: number, attrTimeout: number, entryTimeout: number): void;
+  replyCreate(slot: Slot, nodeId: number, attrTimeout: number, entryTimeout: number, fh: number, keepCache: number): void;
+  replyAttr(slot: Slot, attrTimeout: number): void;
+  replyOpen(slot: Slot, fh: number, keepCache: number): void;
+  replyWrite(slot: Slot, count: number): void;
+  replyBuffer(slot: Slot, bytes: Buffer, length: number): void;
+  replyXattrSize(slot: Slot, size: number): void;
+  replyReadlink(slot: Slot, target: string): void;
+  replyStatfs(slot: Slot, fields: number[]): void;
+  replyDirectory(slot: Slot, size: number, first: number, names: string[], inos: Float64Array, modes: Uint32Array): void;
+}
+
+const ADDON = 'native/build/Release/cairn_fuse.node';
+
+/** The project folder: the nearest one above this file holding the built addon. */
+function addonPath(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, ADDON))) return path.join(dir, ADDON);
+    if (dir === path.dirname(dir)) break;
+  }
+  throw new CairnError('USAGE', `cairn's FUSE binding (${ADDON}) is not built`, {
+    hint: 'build it: `bash scripts/build-fuse-binding.sh` in the cairn folder (needs g++, make and python3; it prints why a build fails)',
+  });
+}
+
+let loaded: LowLevelBinding | undefined;
+
+export function lowLevelBinding(): LowLevelBinding {
+  loaded ??= createRequire(import.meta.url)(addonPath()) as LowLevelBinding;
+  return loaded;
+}
+
+const NS = 1_000_000_000n;
+
+/** Puts a Stat where the next attribute reply takes it (64-bit ino as two halves, times as s + ns). */
+export function writeStat(target: Float64Array, s: Stat): void {
+  target[0] = Number(s.ino >> 32n);
+  target[1] = Number(s.ino & 0xffffffffn);
+  target[2] = s.mode;
+  target[3] = s.nlink;
+  target[4] = s.uid;
+  target[5] = s.gid;
+  target[6] = s.rdev;
+  target[7] = s.size;
+  target[8] = s.blocks;
+  target[9] = s.blksize;
+  setTime(target, 10, s.atimeNs);
+  setTime(target, 12, s.mtimeNs);
+  setTime(target, 14, s.ctimeNs);
+}
+
+function setTime(target: Float64Array, at: number, ns: bigint): void {
+  // Floor division, so times before 1970 keep a nanosecond part in [0, 1e9).
+  let sec = ns / NS;
+  let rest = ns % NS;
+  if (rest < 0n) {
+    rest += NS;
+    sec -= 1n;
+  }
+  target[at] = Number(sec);
+  target[at + 1] = Number(rest);
+}
+
+/** A time from setattr's seconds and nanoseconds. */
+export const timeFrom = (sec: number, nsec: number): bigint => BigInt(sec) * NS + BigInt(nsec);
+
+/** A 64-bit inode number as readdir's two halves. */
+export function inoHalves(ino: bigint, target: Float64Array, index: number): void {
+  target[2 * index] = Number(ino >> 32n);
+  target[2 * index + 1] = Number(ino & 0xffffffffn);
+}
+
