@@ -40,7 +40,8 @@ async function stopDaemon(child: ChildProcess, mnt: string): Promise<void> {
   if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
 }
 
-function cairnSource(root: string, cli: string, tree: string, attrTimeout: number | 'read-only'): HistorySource {
+/** `mode` undefined: a read-write mount with its defaults. */
+function cairnSource(root: string, cli: string, tree: string, mode?: 'read-only'): HistorySource {
   const store = path.join(root, 'hist-cairn-store');
   const mnt = path.join(root, 'hist-cairn-mnt');
   const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
@@ -51,9 +52,9 @@ function cairnSource(root: string, cli: string, tree: string, attrTimeout: numbe
   }
   let child: ChildProcess | undefined;
   return {
-    name: `cairn .snapshots/${attrTimeout === 'read-only' ? ' of a --read-only mount' : attrTimeout ? ` (--attr-timeout ${attrTimeout})` : ''}`,
+    name: `cairn .snapshots/${mode === 'read-only' ? ' of a --read-only mount' : ' of a read-write mount'}`,
     mount: async () => {
-      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state'), ...(attrTimeout === 'read-only' ? ['--read-only'] : ['--attr-timeout', String(attrTimeout)])];
+      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state'), ...(mode === 'read-only' ? ['--read-only'] : [])];
       child = await startDaemon(process.execPath, args, env, () => readdirSync(path.join(mnt, '.snapshots')).length > 1);
       const name = readdirSync(path.join(mnt, '.snapshots')).find((n) => n !== 'latest')!;
       return path.join(mnt, '.snapshots', name);
@@ -122,7 +123,7 @@ export async function historyBenchmarks(root: string, corpus: string, cli: strin
   };
   progress('history: plain local disk');
   await measure('local disk (the corpus itself)', async () => tree, async () => undefined);
-  for (const make of [() => cairnSource(root, cli, tree, 0), () => cairnSource(root, cli, tree, 1), () => cairnSource(root, cli, tree, 'read-only'), () => resticSource(root, tree), () => borgSource(root, tree)]) {
+  for (const make of [() => cairnSource(root, cli, tree), () => cairnSource(root, cli, tree, 'read-only'), () => resticSource(root, tree), () => borgSource(root, tree)]) {
     const source = make();
     if (!source) continue;
     progress(`history: ${source.name}`);

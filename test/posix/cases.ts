@@ -110,6 +110,28 @@ export const CASES: readonly Case[] = [
     ],
   },
   {
+    // Through a mount the kernel caches attributes (1 s by default): each stat below comes
+    // right after a change made through the other name, well inside that second.
+    name: 'every name of a hard-linked file shows a change made through another name at once',
+    steps: [
+      { op: 'create', path: 'a', data: 'AAAA', mode: 0o644 },
+      { op: 'stat', path: 'a', expect: { nlink: 1, size: 4 } },
+      { op: 'link', from: 'a', to: 'b' },
+      { op: 'stat', path: 'a', expect: { nlink: 2, size: 4 } },
+      { op: 'write', path: 'b', data: 'BBBBBBBB' },
+      { op: 'stat', path: 'a', expect: { size: 8 } },
+      { op: 'read', path: 'a', expect: { data: 'BBBBBBBB' } },
+      { op: 'chmod', path: 'b', mode: 0o600 },
+      { op: 'stat', path: 'a', expect: { mode: 0o600 } },
+      { op: 'utime', path: 'b', atimeNs: '1000000000123456789', mtimeNs: '1500000000987654321' },
+      { op: 'stat', path: 'a', expect: { mtimeNs: '1500000000987654321' } },
+      { op: 'truncate', path: 'a', size: 2 },
+      { op: 'read', path: 'b', expect: { data: 'BB' } },
+      { op: 'unlink', path: 'b' },
+      { op: 'stat', path: 'a', expect: { nlink: 1, size: 2 } },
+    ],
+  },
+  {
     name: 'chmod with setuid, chown by root, nanosecond times',
     steps: [
       { op: 'create', path: 'f' },

@@ -10,6 +10,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as path from 'node:path';
+import type { Backend } from '../../src/backend/backend.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
 import { checkRepository } from '../../src/repository/check.js';
@@ -54,6 +55,19 @@ class Model {
   }
 }
 
+/** The store as one process sees it; after freeze() every call of that process fails, as if it had died. */
+function processView(backend: Backend): { backend: Backend; freeze: () => void } {
+  let frozen = false;
+  const view = new Proxy(backend, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => (frozen ? Promise.reject(new Error('this process was killed')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+  return { backend: view, freeze: () => void (frozen = true) };
+}
+
 const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
 describe('crash model of the filesystem layer', () => {
@@ -72,8 +86,15 @@ describe('crash model of the filesystem layer', () => {
       const backend = new MemoryBackend();
       await Repository.init(backend, passphrase('model'));
       const stateDir = path.join(dir, 'state');
+      // Each session sees the store through its own "process": a crash freezes it, so the
+      // abandoned session's background work (a commit on a timer) never reaches the store
+      // again, as after a real kill -9 (it fails, and its retries fail).
+      let freezeProcess = () => {};
       const start = async () => {
-        const repo = await Repository.open(backend, passphrase('model'));
+        freezeProcess();
+        const view = processView(backend);
+        freezeProcess = view.freeze;
+        const repo = await Repository.open(view.backend, passphrase('model'));
         return { repo, session: (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000 })).session };
       };
       let { session } = await start();
@@ -297,6 +318,7 @@ describe('crash model of the filesystem layer', () => {
       for (const h of hidden.splice(0)) fs().release(h.fh);
       await session.close();
       const again = await start();
+      session = again.session; // compare reads through the session in use
       await compare('after the last remount');
       const report = await checkRepository(again.repo, { readData: true });
       expect(report.problems).toEqual([]);
