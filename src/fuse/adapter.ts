@@ -65,8 +65,13 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
   const dirs = new Map<number, DirHandle>();
   let nextDir = 1;
   const liveTimeout = options.attrTimeoutSeconds ?? 1;
-  /** How long the kernel may keep a node: long inside a snapshot; none for .snapshots and its folders (snapshots come and go). */
-  const timeoutOf = (at: NodeRef) => (typeof at === 'object' && 'history' in at ? (at.history.length >= 2 ? HISTORY_TIMEOUT : 0) : liveTimeout);
+  /**
+   * How long the kernel may keep a node: long inside a snapshot; .snapshots, its snapshot
+   * folders and `latest` as long as live nodes (snapshots come and go: a new one may be
+   * missed, a forgotten one still listed, for that long). Uncached, every path through
+   * them (ls -lR stats each entry by its full path) would cost two more lookups.
+   */
+  const timeoutOf = (at: NodeRef) => (typeof at === 'object' && 'history' in at && at.history.length >= 2 ? HISTORY_TIMEOUT : liveTimeout);
 
   const fail = (slot: Slot, e: unknown) => native.replyErr(slot, -toFuseErrno(e, options.log));
   /** Runs `fn`, then `answer` with its result, now when it is synchronous, else when it settles. */
