@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what cairn and its tests need on a Debian machine, only what is missing:
-# Debian packages (FUSE, OpenSSH server for the SFTP tests, rsync, GnuPG for recovery tests),
+# Debian packages (FUSE, a C compiler for the FUSE binding, OpenSSH server for the SFTP tests, rsync, GnuPG),
 # then the npm packages, then the build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg sqlite3 git attr python3 tar util-linux)
+packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg sqlite3 git attr python3 g++ make tar util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,13 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+# cairn's FUSE binding and the patched fuse-native (npm ci builds them too; this catches a
+# checkout whose native/ sources changed since, and rebuilds only then).
+addon=native/build/Release/cairn_fuse.node
+if [ ! -f "$addon" ] || [ native/lowlevel.c -nt "$addon" ] || [ native/binding.gyp -nt "$addon" ] ||
+   [ patches/fuse-native+2.2.6.patch -nt node_modules/fuse-native/build/Release/fuse.node ]; then
+  bash scripts/build-fuse-binding.sh
 fi
 # Build only when a source is newer than the last build (the main job runs this every time).
 built=dist/src/cli/main.js
