@@ -11,6 +11,17 @@ export function defaultStateDir(repositoryId: string): string {
   return path.join(base, 'cairn', repositoryId);
 }
 
+/**
+ * The log of a background mount (`cairn mount --daemon` without --log-file):
+ * $XDG_STATE_HOME/cairn/mount-<mountpoint, slashes as dashes>.log. Named by the mountpoint,
+ * because the mount must say where it logs before it has opened the repository.
+ */
+export function defaultMountLog(mountpoint: string): string {
+  const base = process.env.XDG_STATE_HOME || path.join(homedir(), '.local', 'state');
+  const name = path.resolve(mountpoint).replace(/^\//, '').replace(/[^A-Za-z0-9._-]+/g, '-') || 'root';
+  return path.join(base, 'cairn', `mount-${name}.log`);
+}
+
 /** The object cache and upload queue of one repository: $XDG_CACHE_HOME/cairn/<repository id>. */
 export function defaultCacheDir(repositoryId: string): string {
   const base = process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');

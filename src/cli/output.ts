@@ -1,4 +1,6 @@
-/** Formatting for people: sizes, times, tables. */
+/** Formatting for people: sizes, times, tables; notes to stderr or a log file. */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -27,8 +29,25 @@ export function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+let logFile: string | undefined;
+
+/**
+ * From now on, notes go to `file` (appended), each line with its time (ISO 8601, UTC):
+ * a mount running for months without a terminal (`cairn mount --log-file`, `--daemon`).
+ */
+export function logTo(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  appendFileSync(file, '');
+  logFile = file;
+}
+
 export function note(line: string): void {
-  process.stderr.write(`${line}\n`);
+  if (logFile) {
+    const at = new Date().toISOString();
+    appendFileSync(logFile, line.split('\n').map((l) => `${at} ${l}\n`).join(''));
+  } else {
+    process.stderr.write(`${line}\n`);
+  }
 }
 
 /**

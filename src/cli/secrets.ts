@@ -3,6 +3,7 @@
  * CAIRN_PASSWORD_FILE, CAIRN_PASSWORD, then an interactive prompt without echo (only on a
  * terminal: cron and systemd get a clear error instead of a hang).
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { read } from 'read';
 import type { SlotSecret } from '../crypto/keyslot.js';
@@ -15,6 +16,10 @@ export interface SecretOptions {
 
 export async function readSecretFile(file: string, what: string): Promise<Buffer> {
   try {
+    // An inherited descriptor (`cairn mount --daemon` hands the child its secret on fd 3, a
+    // socket, which cannot be opened by path): read it to its end.
+    const fd = /^\/dev\/fd\/(\d+)$/.exec(file);
+    if (fd) return readFileSync(Number(fd[1]));
     return await readFile(file);
   } catch (e) {
     throw new CairnError('USAGE', `cannot read the ${what} ${file}: ${(e as Error).message}`);

@@ -15,10 +15,11 @@ import { folderName, snapshotFolders } from '../../timetravel/names.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { LiveSession } from '../../vfs/session.js';
 import { parseDuration, parseSize } from '../duration.js';
-import { controlSocketPath, defaultCacheDir, defaultStateDir, mountRecordPath, savedSnapshotPath } from '../local-paths.js';
+import { mountInBackground } from '../daemon.js';
+import { controlSocketPath, defaultCacheDir, defaultMountLog, defaultStateDir, mountRecordPath, savedSnapshotPath } from '../local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from '../mount-table.js';
 import { openFromCli } from '../open.js';
-import { formatBytes, formatLocalTime, note, reportSkipped } from '../output.js';
+import { formatBytes, formatLocalTime, logTo, note, reportSkipped } from '../output.js';
 import { secretOptions } from './common.js';
 
 interface MountOpts {
@@ -37,13 +38,15 @@ interface MountOpts {
   forgetPolicy: string;
   readOnly?: boolean;
   salvage?: boolean;
+  daemon?: boolean;
+  logFile?: string;
 }
 
 export function registerMount(program: Command): void {
   secretOptions(
     program
       .command('mount')
-      .description('mount the repository as a writable folder (runs in the foreground until unmounted)')
+      .description('mount the repository as a writable folder (in the foreground until unmounted, or --daemon)')
       .argument('<store>', 'the repository: a local folder, sftp://user@host/path or user@host:path')
       .argument('<mountpoint>', 'an existing empty folder'),
   )
@@ -57,6 +60,8 @@ export function registerMount(program: Command): void {
     .option('--snapshot-interval <duration>', 'take a snapshot automatically at most this often after changes (like 30s, 15m, 1h; 0 = only on unmount and request)', '1h')
     .option('--snapshot-quiet <duration>', 'wait until writes have been quiet this long before an automatic snapshot', '60s')
     .addOption(new Option('--forget-policy <name>', 'after each snapshot, forget old ones: timemachine = all of the last 24 hours, daily for 30 days, weekly beyond (tagged snapshots kept); `cairn prune` gives back the space').choices(['none', 'timemachine']).default('none'))
+    .option('--daemon', 'run in the background: return once the folder is mounted (non-zero, with the cause, if it could not be); log to --log-file')
+    .option('--log-file <file>', 'write what the mount reports to this file, each line with its time (default with --daemon: $XDG_STATE_HOME/cairn/mount-<mountpoint>.log)')
     .option('--attr-timeout <seconds>', 'let the kernel cache names and attributes of the live tree this long (default 1; 10 for --read-only); every change passes through the kernel, so what it caches stays true')
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
       // Nothing changes under a read-only mount, so cached attributes are never stale there.
@@ -67,6 +72,11 @@ export function registerMount(program: Command): void {
       const budget = parseSize(opts.cacheSize, '--cache-size');
       assertPatchedBinding();
       await checkMountpoint(mountpoint);
+      if (opts.daemon) {
+        process.exitCode = await mountInBackground(mountpoint, opts, path.resolve(opts.logFile ?? defaultMountLog(mountpoint)));
+        return;
+      }
+      if (opts.logFile) logTo(opts.logFile);
       mountRecordPath(mountpoint); // the runtime folder must be ours before anything starts
       // Set once the repository id is known (the cache folder is named by it).
       const remote: { cache: CachedBackend | null } = { cache: null };
