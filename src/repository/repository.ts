@@ -115,11 +115,15 @@ export class Repository {
 
   static async open(backend: Backend, secret: SlotSecret, options: RepositoryOptions = {}): Promise<Repository> {
     const config = options.config ?? (await readConfig(backend));
-    const { master } = await unlockMasterKey(backend, config.id, secret);
+    const { master, slotId } = await unlockMasterKey(backend, config.id, secret);
     const repo = new Repository(backend, config, master, deriveRepositoryKeys(master, config.id), options);
+    repo.openedSlot = slotId;
     if (!options.skipIndex) await repo.loadIndex();
     return repo;
   }
+
+  /** The key slot whose secret opened this repository (none for one just created). */
+  openedSlot: string | undefined;
 
   /** A key slot for another secret; the data is not touched. */
   async addKey(secret: SlotSecret, kdf: SlotKdf = 'iterated'): Promise<string> {
