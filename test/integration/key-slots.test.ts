@@ -41,6 +41,16 @@ describe('key slots', () => {
     expect(wrongKind.stderr).toContain('a key file has none');
   });
 
+  it('init --json says what it made', async () => {
+    const other = path.join(dir, 'other');
+    const made = await cairn(['init', other, '--json'], { CAIRN_PASSWORD: 'another one' });
+    expect(made.code, made.stderr).toBe(0);
+    const answer = JSON.parse(made.stdout) as { id: string; location: string; slot: { kind: string; kdf: string } };
+    expect(answer.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(answer.location).toContain(other);
+    expect(answer.slot).toEqual({ kind: 'passphrase', kdf: 'iterated' });
+  });
+
   it('removing the slot that opened the store needs --force; the last slot stays', async () => {
     const keyfile = path.join(dir, 'usb.key');
     await fs.writeFile(keyfile, randomBytes(1024));

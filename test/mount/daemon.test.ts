@@ -84,7 +84,24 @@ describe('cairn mount --daemon', () => {
     expect(mounted(mnt)).toBe(true);
     // Files saved by the first daemon are there.
     expect(await fs.readFile(path.join(mnt, 'note.txt'), 'utf8')).toBe('written while the daemon runs\n');
-    expect((await cairn(['unmount', mnt])).code).toBe(0);
+    const nothing = await cairn(['unmount', mnt, '--json']);
+    expect(nothing.code, nothing.stderr).toBe(0);
+    expect(JSON.parse(nothing.stdout)).toEqual({ mountpoint: mnt, snapshot: null }); // nothing changed
+  });
+
+  it('unmount --json names the snapshot it saved', async () => {
+    const mnt = path.join(dir, 'mnt2');
+    const started = await cairn(['mount', store, mnt, '--daemon', '--password-file', passFile, '--state-dir', path.join(dir, 'state'), '--log-file', path.join(dir, 'json.log')]);
+    expect(started.code, started.stderr).toBe(0);
+    await fs.writeFile(path.join(mnt, 'second.txt'), 'two\n');
+    const saved = await cairn(['unmount', mnt, '--json']);
+    expect(saved.code, saved.stderr).toBe(0);
+    const answer = JSON.parse(saved.stdout) as { mountpoint: string; snapshot: { name: string; id: string } };
+    expect(answer.mountpoint).toBe(mnt);
+    expect(answer.snapshot.name).toMatch(/^\d{4}-\d\d-\d\d_\d{6}$/);
+    expect(answer.snapshot.id).toMatch(/^[0-9a-f]{64}$/);
+    const listed = await cairn(['snapshots', store, '--json', '--password-file', passFile]);
+    expect(listed.stdout).toContain(answer.snapshot.id);
   });
 
   it('ships systemd units that systemd-analyze verify accepts', async () => {

@@ -64,10 +64,12 @@ export function registerControl(program: Command): void {
     .description('unmount: the mount commits, takes a snapshot if anything changed, finishes uploads, and exits')
     .argument('<mountpoint>', 'where it is mounted')
     .option('--no-wait', 'do not wait for queued uploads: they stay queued and the next mount on this machine sends them')
-    .action(async (mountpoint: string, opts: { wait: boolean }) => {
+    .option('--json', 'print {mountpoint, snapshot: {name, id} or null when nothing changed} for scripts')
+    .action(async (mountpoint: string, opts: { wait: boolean; json?: boolean }) => {
       const saved = await unmountAndWait(mountpoint, { wait: opts.wait, status: () => mountStatus(mountpoint) });
+      if (opts.json) out(JSON.stringify({ mountpoint: path.resolve(mountpoint), snapshot: saved ? { name: saved.name, id: saved.id } : null }));
       // Like `cairn snapshot`: the folder name in .snapshots/ and the id, for scripts.
-      if (saved) out(`${saved.name} ${saved.id}`);
+      else if (saved) out(`${saved.name} ${saved.id}`);
       else if (saved === null) note('cairn: nothing changed since the last snapshot; none taken');
       note('cairn: done');
     });

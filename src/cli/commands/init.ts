@@ -14,11 +14,13 @@ export function registerInit(program: Command): void {
       .argument('<store>', 'where to create it: a local folder (new or empty), sftp://user@host/path or user@host:path'),
   )
     .addOption(kdfOption())
-    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; kdf: SlotKdf; sshKey?: string; knownHosts?: string }) => {
+    .option('--json', 'print {id, location, slot: {kind, kdf}} for scripts')
+    .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; kdf: SlotKdf; sshKey?: string; knownHosts?: string; json?: boolean }) => {
       const backend = storeFromCli(store, opts);
       const secret = await secretFrom(opts, { confirm: true, prompt: `New passphrase for ${backend.location}: `, useEnvironment: true });
       const repo = await Repository.init(backend, secret, opts.kdf);
       await repo.close();
+      if (opts.json) return out(JSON.stringify({ id: repo.id, location: backend.location, slot: { kind: secret.kind, kdf: opts.kdf } }));
       out(`created cairn repository ${repo.id.slice(0, 12)} at ${backend.location}`);
       out(`key slot: ${secret.kind === 'keyfile' ? 'key file' : 'passphrase'} (${opts.kdf === 'argon2' ? 'Argon2id S2K' : 'OpenPGP iterated S2K, opens with stock gpg'})`);
       out('keep the passphrase or key file safe: without it the data cannot be recovered');
