@@ -65,6 +65,16 @@ describe('forget and prune on a mounted store', () => {
     expect(dry.stdout).toMatch(new RegExp(`keep\\s+${s3.id.slice(0, 12)}.*newest, last`));
     expect(dry.stdout).toContain('would forget 1 of 3');
     expect((await fs.readdir(path.join(f.store, 'snapshots'))).length).toBe(3);
+    // The same decision as one JSON object, field by field.
+    const dryJson = await cairn(['forget', f.store, '--keep-last', '2', '--dry-run', '--json'], env);
+    expect(dryJson.code, dryJson.stderr).toBe(0);
+    const decided = JSON.parse(dryJson.stdout) as { dryRun: boolean; forgotten: { id: string; time: string; tags: string[] }[]; kept: { id: string; reasons: string[] }[]; prune: null };
+    expect(decided.dryRun).toBe(true);
+    expect(decided.forgotten.map((x) => x.id)).toEqual([s1.id]);
+    expect(decided.forgotten[0]!.time).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    expect(decided.kept.map((x) => x.id).sort()).toEqual([s2.id, s3.id].sort());
+    expect(decided.kept.find((x) => x.id === s3.id)!.reasons).toEqual(expect.arrayContaining(['newest']));
+    expect(decided.prune).toBeNull();
 
     const forget = await cairn(['forget', f.store, '--keep-last', '2'], env);
     expect(forget.code, forget.stderr).toBe(0);
@@ -85,9 +95,18 @@ describe('forget and prune on a mounted store', () => {
     expectEqualTrees(v3, path.join(f.mnt, '.snapshots', s3.name));
     expect(await again.unmount()).toBe(0);
 
-    const prune = await cairn(['prune', f.store, '--state-dir', f.state], env);
+    const planned = await cairn(['prune', f.store, '--state-dir', f.state, '--dry-run', '--json'], env);
+    expect(planned.code, planned.stderr).toBe(0);
+    const plan = JSON.parse(planned.stdout) as { dryRun: boolean; freedBytes: number; packBytesBefore: number };
+    expect(plan.dryRun).toBe(true);
+    expect(plan.freedBytes).toBeGreaterThan(0);
+    const prune = await cairn(['prune', f.store, '--state-dir', f.state, '--json'], env);
     expect(prune.code, prune.stderr).toBe(0);
-    expect(prune.stdout).toMatch(/freed/);
+    const pruned = JSON.parse(prune.stdout) as { dryRun: boolean; freedBytes: number; packBytesBefore: number; packBytesAfter: number; packs: { deleted: number; unindexed: number } };
+    expect(pruned.dryRun).toBe(false);
+    expect(pruned.freedBytes).toBe(plan.freedBytes); // the dry run planned exactly this
+    expect(pruned.freedBytes).toBe(pruned.packBytesBefore - pruned.packBytesAfter);
+    expect(pruned.packs.deleted + pruned.packs.unindexed).toBeGreaterThan(0); // the killed prune left its rest
     const freed = before - (await packBytes(f.store));
     expect(freed).toBeGreaterThanOrEqual(5 * MiB);
     expect(freed).toBeLessThan(5 * MiB + 256 * 1024);

@@ -8,11 +8,12 @@ import { openFromCli } from '../open.js';
 import { formatBytes, formatLocalTime, out, table } from '../output.js';
 import { secretOptions } from './common.js';
 import { parseDuration } from '../duration.js';
-import { runPrune } from './prune.js';
+import { type PruneJson, runPrune } from './prune.js';
 
 interface ForgetOpts {
   keyfile?: string;
   passwordFile?: string;
+  json?: boolean;
   keepWithin?: string;
   keepLast?: number;
   keepHourly?: number;
@@ -43,6 +44,7 @@ export function registerForget(program: Command): void {
     .addOption(new Option('--policy <name>', 'a named policy: timemachine = all of the last 24 hours, daily for 30 days, weekly beyond; tagged snapshots kept').choices(['timemachine']))
     .option('--dry-run', 'show what would be forgotten; change nothing')
     .option('--prune', 'run `cairn prune` afterwards')
+    .option('--json', 'print one object for scripts: {dryRun, forgotten: [{id, time, tags}], kept: [{id, time, tags, reasons}], prune}')
     .action(async (store: string, ids: string[], opts: ForgetOpts) => {
       const policy: RetentionPolicy = {
         ...(opts.policy === 'timemachine' ? TIME_MACHINE_POLICY : {}),
@@ -65,39 +67,51 @@ export function registerForget(program: Command): void {
         'if a read-write mount holds it: a mount applies retention itself after each snapshot (mount --forget-policy timemachine), or unmount it, then forget; otherwise wait for the other command');
       try {
         const snapshots = await repo.listSnapshots();
-        const chosen = ids.length > 0 ? resolveIds(snapshots, ids) : forgetByPolicy(snapshots, policy);
+        const text = !opts.json;
+        const decisions = ids.length > 0 ? null : applyRetention(snapshots, policy);
+        const chosen = decisions ? forgetByPolicy(decisions, text) : resolveIds(snapshots, ids, text);
+        const report = (pruned: PruneJson | null) => out(JSON.stringify({
+          dryRun: opts.dryRun ?? false,
+          forgotten: chosen.map((s) => ({ id: s.id, time: formatLocalTime(s.snapshot.timeNs), tags: s.snapshot.tags })),
+          kept: snapshots.filter((s) => !chosen.includes(s)).map((s) => ({
+            id: s.id, time: formatLocalTime(s.snapshot.timeNs), tags: s.snapshot.tags, reasons: decisions?.find((d) => d.snapshot === s)?.reasons ?? [],
+          })),
+          prune: pruned,
+        }, null, 2));
         if (opts.dryRun) {
-          out(`would forget ${chosen.length} of ${snapshots.length} snapshot(s) (dry run: nothing changed)`);
+          if (text) out(`would forget ${chosen.length} of ${snapshots.length} snapshot(s) (dry run: nothing changed)`);
+          else report(null);
           return;
         }
         await forgetSnapshots(repo, chosen);
-        out(`forgot ${chosen.length} snapshot(s); ${snapshots.length - chosen.length} kept`);
+        if (text) out(`forgot ${chosen.length} snapshot(s); ${snapshots.length - chosen.length} kept`);
+        let pruned: PruneJson | null = null;
         if (opts.prune) {
           // Prune needs the index, which forget did not load.
           await repo.loadIndex();
-          await runPrune(repo, {});
-        } else if (chosen.length > 0) {
+          pruned = await runPrune(repo, { json: !text });
+        } else if (chosen.length > 0 && text) {
           out(`their data stays on the store until \`cairn prune ${store}\``);
         }
+        if (!text) report(pruned);
       } finally {
         await lock?.release().catch(() => undefined);
       }
     });
 }
 
-/** Prints the policy's decision for every snapshot; returns the ones to forget. */
-function forgetByPolicy(snapshots: StoredSnapshot[], policy: RetentionPolicy): StoredSnapshot[] {
-  const decisions = applyRetention(snapshots, policy);
+/** Prints the policy's decision for every snapshot (unless `print` is false); returns the ones to forget. */
+function forgetByPolicy(decisions: ReturnType<typeof applyRetention>, print: boolean): StoredSnapshot[] {
   const rows = [['', 'ID', 'TIME', 'TAGS', 'SIZE', 'WHY KEPT']];
   for (const d of decisions) {
     const s = d.snapshot.snapshot;
     rows.push([d.keep ? 'keep' : 'forget', d.snapshot.id.slice(0, 12), formatLocalTime(s.timeNs), s.tags.join(','), formatBytes(s.stats.bytes), d.reasons.join(', ')]);
   }
-  if (snapshots.length > 0) out(table(rows));
+  if (decisions.length > 0 && print) out(table(rows));
   return decisions.filter((d) => !d.keep).map((d) => d.snapshot);
 }
 
-function resolveIds(snapshots: StoredSnapshot[], ids: string[]): StoredSnapshot[] {
+function resolveIds(snapshots: StoredSnapshot[], ids: string[], print: boolean): StoredSnapshot[] {
   return ids.map((prefix) => {
     const matches = snapshots.filter((s) => s.id.startsWith(prefix.toLowerCase()));
     if (prefix.length < 4 || matches.length !== 1) {
@@ -105,7 +119,7 @@ function resolveIds(snapshots: StoredSnapshot[], ids: string[]): StoredSnapshot[
         hint: 'see the ids with `cairn snapshots STORE`',
       });
     }
-    out(`forget ${matches[0]!.id.slice(0, 12)}  ${formatLocalTime(matches[0]!.snapshot.timeNs)}`);
+    if (print) out(`forget ${matches[0]!.id.slice(0, 12)}  ${formatLocalTime(matches[0]!.snapshot.timeNs)}`);
     return matches[0]!;
   });
 }

@@ -13,6 +13,8 @@ export interface PruneCliOptions {
   dryRun?: boolean;
   repackUnused?: number;
   stateDir?: string;
+  /** Report as one JSON object (the caller prints it) instead of lines. */
+  json?: boolean;
 }
 
 export function registerPrune(program: Command): void {
@@ -25,19 +27,32 @@ export function registerPrune(program: Command): void {
     .option('--dry-run', 'show what would be deleted and repacked; change nothing')
     .option('--repack-unused <percent>', 'repack a pack when at least this much of it is unused', percent, 20)
     .option('--state-dir <dir>', 'the local state folder a mount of this repository uses, if not the default')
+    .option('--json', 'print one object for scripts: {dryRun, usedBlobs, unusedBlobs, packs: {total, kept, repacked, written, deleted, unindexed}, packBytesBefore, packBytesAfter, freedBytes}')
     .action(async (store: string, opts: PruneCliOptions & { keyfile?: string; passwordFile?: string }) => {
       const repo = await openFromCli(store, opts);
       const lock = opts.dryRun ? null : await RepositoryLock.acquire(repo, 'prune');
       try {
-        await runPrune(repo, opts);
+        const report = await runPrune(repo, opts);
+        if (opts.json) out(JSON.stringify(report, null, 2));
       } finally {
         await lock?.release().catch(() => undefined);
       }
     });
 }
 
-/** Runs prune on a repository whose exclusive lock the caller holds, and reports. */
-export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise<void> {
+/** What `prune --json` prints (and `forget --prune --json` under `prune`). */
+export interface PruneJson {
+  readonly dryRun: boolean;
+  readonly usedBlobs: number;
+  readonly unusedBlobs: number;
+  readonly packs: { readonly total: number; readonly kept: number; readonly repacked: number; readonly written: number; readonly deleted: number; readonly unindexed: number };
+  readonly packBytesBefore: number;
+  readonly packBytesAfter: number;
+  readonly freedBytes: number;
+}
+
+/** Runs prune on a repository whose exclusive lock the caller holds; reports in words unless `json`. */
+export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise<PruneJson> {
   // Changes a killed mount left in this machine's journal reference blobs no snapshot has
   // yet: pruning now would delete them.
   const stateDir = opts.stateDir ?? defaultStateDir(repo.id);
@@ -54,6 +69,13 @@ export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise
     onStep: faultInjection(),
   });
   const p = report.packs;
+  const freedBytes = Math.max(0, report.packBytesBefore - report.packBytesAfter);
+  const result: PruneJson = {
+    dryRun: opts.dryRun ?? false, usedBlobs: report.usedBlobs, unusedBlobs: report.unusedBlobs,
+    packs: { total: p.total, kept: p.kept, repacked: p.repacked, written: p.written, deleted: p.deleted, unindexed: p.unindexed },
+    packBytesBefore: report.packBytesBefore, packBytesAfter: report.packBytesAfter, freedBytes,
+  };
+  if (opts.json) return result;
   out(`${report.usedBlobs} blob(s) in use, ${report.unusedBlobs} unused`);
   out(`packs: ${p.total} on the store; ${p.kept} kept, ${p.repacked} repacked into ${p.written}, ${p.deleted} deleted, ${p.unindexed} unindexed removed`);
   const freed = report.packBytesBefore - report.packBytesAfter;
@@ -62,6 +84,7 @@ export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise
     out(`the unused blobs sit in packs that are still mostly in use (less than ${opts.repackUnused ?? 20} % unused), which are kept whole; they go once more of such a pack is unused, or now with --repack-unused 1`);
   }
   if (opts.dryRun) out('dry run: nothing changed');
+  return result;
 }
 
 /**
