@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CairnError } from '../errors/errors.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCheck } from './commands/check.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerControl } from './commands/control.js';
 import { registerForget } from './commands/forget.js';
 import { registerInit } from './commands/init.js';
@@ -38,6 +39,7 @@ registerKey(program);
 registerMount(program);
 registerControl(program);
 registerUnlock(program);
+registerCompletion(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),
 // Node would exit silently with code 13; say what happened instead.
