@@ -1,5 +1,5 @@
 /**
- * One progress line for long work (restore, verify --read-data, backup): entries, bytes,
+ * One progress line for long work (restore, verify --read-data, backup, check --read-data): entries, bytes,
  * rate and ETA, redrawn in place on a terminal; without one, a plain line every 30 s so a
  * log shows the run is alive without filling up.
  */
@@ -20,13 +20,17 @@ export class ProgressLine {
   private readonly started = Date.now();
   private lastPlain = Date.now();
 
-  constructor(private readonly verb: string) {}
+  /** `unit`: what `entries` counts (files and folders, or packs). */
+  constructor(
+    private readonly verb: string,
+    private readonly unit = 'entries',
+  ) {}
 
   update(c: Counts): void {
     const seconds = Math.max(0.001, (Date.now() - this.started) / 1000);
     const rate = c.bytes / seconds;
     const eta = c.totalBytes && rate > 0 ? Math.max(0, (c.totalBytes - c.bytes) / rate) : null;
-    const counts = `${c.entries}${c.totalEntries !== undefined ? ` of ${c.totalEntries}` : ''} entries, ${formatBytes(c.bytes)}${c.totalBytes !== undefined ? ` of ${formatBytes(c.totalBytes)}` : ''}`;
+    const counts = `${c.entries}${c.totalEntries !== undefined ? ` of ${c.totalEntries}` : ''} ${this.unit}, ${formatBytes(c.bytes)}${c.totalBytes !== undefined ? ` of ${formatBytes(c.totalBytes)}` : ''}`;
     const detail = `${formatBytes(rate)}/s${eta === null ? '' : `, ETA ${formatSeconds(eta)}`}`;
     if (process.stderr.isTTY) {
       const total = c.totalBytes || 1;

@@ -31,6 +31,8 @@ export interface CheckReport {
 export interface CheckOptions {
   readonly readData?: boolean;
   readonly onProgress?: (message: string) => void;
+  /** --read-data: after each pack, packs and bytes read so far and in all (a progress line). */
+  readonly onDataRead?: (read: { packs: number; bytes: number; totalPacks: number; totalBytes: number }) => void;
 }
 
 const packPath = (id: string) => objectPath({ kind: 'data', name: id });
@@ -139,11 +141,12 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   counts.dataBlobs = dataBlobs.size;
 
   if (options.readData) {
-    let done = 0;
+    progress(`reading ${stored.size} pack(s)`);
+    const totalBytes = [...stored.values()].reduce((a, b) => a + b, 0);
     for (const packId of stored.keys()) {
-      progress(`reading packs: ${++done}/${stored.size}`);
       counts.bytesRead += await readPack(repo, packId, indexed.get(packId) ?? [], error);
       counts.packsRead++;
+      options.onDataRead?.({ packs: counts.packsRead, bytes: counts.bytesRead, totalPacks: stored.size, totalBytes });
     }
   }
   return { problems, counts };

@@ -4,6 +4,7 @@ import { checkRepository } from '../../repository/check.js';
 import { EXIT } from '../exit-codes.js';
 import { openFromCli } from '../open.js';
 import { formatBytes, note, out } from '../output.js';
+import { ProgressLine } from '../progress.js';
 import { secretOptions } from './common.js';
 
 export function registerCheck(program: Command): void {
@@ -12,7 +13,14 @@ export function registerCheck(program: Command): void {
     .option('--json', 'print the result as one JSON object (problems, counts), for scripts and monitoring')
     .action(async (store: string, opts: { keyfile?: string; passwordFile?: string; readData?: boolean; json?: boolean }) => {
       const repo = await openFromCli(store, opts, { skipIndex: true });
-      const report = await checkRepository(repo, { readData: opts.readData, onProgress: opts.json ? undefined : (m) => note(m) });
+      // --read-data: one progress line (packs, bytes, rate, ETA) on a terminal, a line every 30 s without.
+      const line = opts.json ? null : new ProgressLine('reading data', 'packs');
+      const report = await checkRepository(repo, {
+        readData: opts.readData,
+        onProgress: opts.json ? undefined : (m) => note(m),
+        onDataRead: (r) => line?.update({ entries: r.packs, totalEntries: r.totalPacks, bytes: r.bytes, totalBytes: r.totalBytes }),
+      });
+      line?.stop();
       const errors = report.problems.filter((p) => p.severity === 'error').length;
       if (opts.json) {
         out(JSON.stringify({ ok: errors === 0, readData: opts.readData === true, errors, problems: report.problems, counts: report.counts }, null, 2));

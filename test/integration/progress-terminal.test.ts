@@ -1,0 +1,44 @@
+/**
+ * The progress line on a real terminal (script(1) gives the command a pty): `check
+ * --read-data` draws one updating bar with packs, bytes, rate and reaches 100 %; without a
+ * terminal the same run prints no bar at all.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { LocalBackend } from '../../src/backend/local.js';
+import { archiveDirectory } from '../../src/repository/archiver.js';
+import { Repository } from '../../src/repository/repository.js';
+import { CLI, cairn, run } from '../helpers/cli.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+describe('progress on a terminal', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let store: string;
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cairn-progress-'));
+    store = path.join(dir, 'store');
+    const source = path.join(dir, 'source');
+    await fs.mkdir(source);
+    for (let i = 0; i < 4; i++) await fs.writeFile(path.join(source, `f${i}`), randomBytes(3 * 1024 * 1024));
+    const repo = await Repository.init(new LocalBackend(store), passphrase('progress pass'));
+    await archiveDirectory(repo, source);
+    await repo.close();
+  });
+  afterAll(async () => cleanup());
+
+  it('check --read-data draws one bar to 100 % on a terminal, and none without one', async () => {
+    const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" check --read-data "${store}"`, '/dev/null'], { CAIRN_PASSWORD: 'progress pass' });
+    expect(onTerminal.code, onTerminal.stdout).toBe(0);
+    const text = onTerminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(text).toMatch(/cairn: reading data \[[█░]+\] 100% \| \d+ of \d+ packs, [\d.]+ MiB of [\d.]+ MiB \| [\d.]+ \w+\/s/);
+    expect(text).toContain('no errors: every byte verified');
+
+    const plain = await cairn(['check', '--read-data', store], { CAIRN_PASSWORD: 'progress pass' });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).not.toContain('[');
+    expect(plain.stdout).toContain('no errors: every byte verified');
+  });
+});
