@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { dropCaches, duBytes, haveCommand, timedCold } from './common.js';
+import { duBytes, haveCommand, timedCold } from './common.js';
 
 interface Row {
   readonly what: string;

@@ -8,7 +8,7 @@
  * BENCH_ONLY=repository|snapshot|mount|sftp|backup|history runs one part; BENCH_ONLY=sftp-tune measures
  * SFTP requests in flight.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backupBenchmarks } from './backup-bench.js';

@@ -74,29 +74,26 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
   const timeoutOf = (at: NodeRef) => (typeof at === 'object' && 'history' in at && at.history.length >= 2 ? HISTORY_TIMEOUT : liveTimeout);
 
   const fail = (slot: Slot, e: unknown) => native.replyErr(slot, -toFuseErrno(e, options.log));
-  /** Runs `fn`, then `answer` with its result, now when it is synchronous, else when it settles. */
-  const run = <T>(slot: Slot, fn: () => T | Promise<T>, answer: (value: T) => void) => {
+  /**
+   * Runs `fn`, then `answer` with its result: now when it is synchronous, else when it
+   * settles. A failure (of either) goes to `failed`, by default the errno answer.
+   */
+  const run = <T>(slot: Slot, fn: () => T | Promise<T>, answer: (value: T) => void, failed = (e: unknown) => fail(slot, e)) => {
+    const settle = (value: T) => {
+      try {
+        answer(value);
+      } catch (e) {
+        failed(e);
+      }
+    };
     let result: T | Promise<T>;
     try {
       result = fn();
     } catch (e) {
-      return fail(slot, e);
+      return failed(e);
     }
-    if (result instanceof Promise) {
-      result.then((v) => {
-        try {
-          answer(v);
-        } catch (e) {
-          fail(slot, e);
-        }
-      }, (e) => fail(slot, e));
-    } else {
-      try {
-        answer(result);
-      } catch (e) {
-        fail(slot, e);
-      }
-    }
+    if (result instanceof Promise) result.then(settle, failed);
+    else settle(result);
   };
   const ok = (slot: Slot) => () => native.replyErr(slot, 0);
   const replyAttr = (slot: Slot, at: NodeRef) => (stat: Stat) => {
@@ -122,18 +119,9 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     [Op.LOOKUP]: (slot, parent: number, name: string) => {
       const caller = currentCaller();
       const folder = ids.nodeOf(parent);
-      const found = (() => {
-        try {
-          return fs.lookup(folder, name, caller);
-        } catch (e) {
-          return Promise.reject(e);
-        }
-      })();
-      const answer = replyEntry(slot);
       // "No such name" is an answer the kernel may cache too (every create passes through it).
       const missing = (e: unknown) => (e instanceof FsError && e.errno === 'ENOENT' ? native.replyEntry(slot, 0, 0, timeoutOf(folder)) : fail(slot, e));
-      if (found instanceof Promise) found.then(answer, missing);
-      else answer(found);
+      run(slot, () => fs.lookup(folder, name, caller), replyEntry(slot), missing);
     },
     [Op.GETATTR]: (slot, ino: number, fh: number) => {
       const at = ids.nodeOf(ino);
