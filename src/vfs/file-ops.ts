@@ -11,7 +11,7 @@ import type { Inode } from './inode-table.js';
 import { describe, LiveTree, localDiskError, type NameAt, type NodeAt } from './live-tree.js';
 import type { NamespaceOps } from './namespace-ops.js';
 import { type Caller, mayAccess, modeAfterWrite, R, S_ISGID, S_ISUID, W } from './permissions.js';
-import type { StagingArea } from './staging.js';
+import type { StagedAt, StagingArea } from './staging.js';
 import { type Stat, statOf } from './stat.js';
 
 const O_ACCMODE = 3;
@@ -40,7 +40,16 @@ export interface CommitGate {
   idle(ino: number): Promise<void>;
   /** A file's handles are all closed and it has staged data: commit it in the background. */
   fileClosed(inode: Inode): void;
+  /** Commit this file now, open or not. */
+  commitSoon(ino: number): void;
 }
+
+/**
+ * A file rewritten in place while it stays open (a database, a VM image) leaves replaced
+ * bytes in the staging log; past this much it is committed while open, so that the log's
+ * segments can go (docs/LOCAL_STATE.md "Staging").
+ */
+export const OVERWRITE_COMMIT_BYTES = 64 * 1024 * 1024;
 
 export class FileOps {
   private readonly handles = new Map<number, Handle>();
@@ -121,12 +130,14 @@ export class FileOps {
     const offset = append ? inode.size : requestedOffset;
     // Bytes first, then the record that makes them part of the file: a crash between the two
     // leaves bytes nobody was told were written.
+    let staged: StagedAt;
     try {
-      this.staging.write(inode.ino, offset, data);
+      staged = this.staging.append(data);
     } catch (e) {
       throw localDiskError(e, 'staging');
     }
-    this.tree.record({ op: 'write', ino: inode.ino, offset, length: data.length, t: this.tree.now() }, LiveTree.journaled(inode));
+    this.tree.record({ op: 'write', ino: inode.ino, offset, length: data.length, seg: staged.seg, at: staged.at, t: this.tree.now() }, LiveTree.journaled(inode));
+    if (this.staging.overwritten(inode.ino) >= OVERWRITE_COMMIT_BYTES && !this.gate.isCommitting(inode.ino)) this.gate.commitSoon(inode.ino);
     if ((inode.mode & (S_ISUID | S_ISGID)) !== 0) {
       const mode = modeAfterWrite(caller, inode);
       if (mode !== inode.mode) this.tree.record({ op: 'setattr', ino: inode.ino, mode, t: this.tree.now() }, LiveTree.journaled(inode));
@@ -166,8 +177,8 @@ export class FileOps {
 
   /** Makes staged bytes and the journal durable on the local disk. */
   fsync(fh: number): void {
-    const { inode } = this.handle(fh);
-    this.staging.sync(inode.ino);
+    this.handle(fh);
+    this.staging.sync();
     this.tree.syncJournal();
   }
 }

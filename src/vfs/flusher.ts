@@ -5,7 +5,7 @@
  * Order per batch, so that no crash loses data: (1) chunk, seal and pack each file while
  * holding its commit lock (writes to it wait); (2) one repository flush puts the packs and
  * an index file on the store; (3) a `content` journal record per file, fsync'd, makes the
- * new chunk lists part of the live tree; only then (4) the staging files go.
+ * new chunk lists part of the live tree; only then (4) the staged bytes' space is reclaimed.
  * A background batch starts only while no snapshot holds the tree (its records change it).
  */
 import type { Barrier } from './barrier.js';
@@ -151,17 +151,16 @@ export class Flusher implements CommitGate {
         return;
       }
       await this.repo.flush();
-      // Records first, durable, then applied (which deletes staging files): power lost in
-      // between leaves both the record and the staged bytes, never neither.
-      const applied: typeof done = [];
+      // Records, then the sync that makes them durable: only then does the staging log
+      // delete the segments they made obsolete (src/vfs/staging.ts), so power lost at any
+      // point leaves the record or the staged bytes, never neither.
       for (const record of done) {
         const inode = this.table.get(record.ino);
         if (!inode) continue;
         if (storedLinks(inode) > 0) this.journal.append(record);
-        applied.push(record);
+        this.table.apply(record);
       }
       this.journal.sync();
-      for (const record of applied) this.table.apply(record);
       if (failure !== undefined) throw failure;
       this.retryDelayMs = 1000;
       this.lastFailure = undefined;

@@ -4,13 +4,15 @@
  * path. Tracks which directories changed since their tree blob was last written, so a
  * snapshot re-encodes only those (and their ancestors), not the whole tree.
  *
- * Replay applies records to the tree only: staging files already hold the final bytes of
- * the session (a record older than a later write must not truncate or delete them), and
- * the records rebuild which of those bytes are current.
+ * Replay applies the same records with the same code, staging included: the staging area
+ * only keeps, in memory, which staged bytes are current; it never deletes bytes a record
+ * could still need (src/vfs/staging.ts), so a replayed truncate or delete changes nothing
+ * on disk.
  */
 import type { NodeType } from '../format/tree.js';
 import { RangeSet } from './ranges.js';
 import type { ChunkRef, JournalRecord } from './records.js';
+import type { StagedAt } from './staging.js';
 
 export const ROOT_INO = 1;
 
@@ -57,7 +59,9 @@ export interface Inode {
 }
 
 export type StagingHooks = {
-  /** Called when a file's staged bytes must go (truncated away or file deleted). */
+  /** A write record: the file's bytes [offset, offset + length) are the ones staged at `where`. */
+  place(ino: number, offset: number, length: number, where: StagedAt | undefined): void;
+  /** A file's staged bytes are no longer current (truncated away, committed or file deleted). */
   truncate(ino: number, size: number): void;
   remove(ino: number): void;
 };
@@ -79,9 +83,6 @@ export function storedLinks(inode: Inode): number {
 export class InodeTable {
   private readonly inodes = new Map<number, Inode>();
   private nextIno = ROOT_INO + 1;
-  /** While replaying a journal: staging files are left alone (see the file comment). */
-  private replaying = false;
-
   constructor(private readonly staging: StagingHooks) {}
 
   get size(): number {
@@ -113,12 +114,7 @@ export class InodeTable {
 
   /** Applies a crashed session's records; throws UnappliableRecord at the first that does not fit. */
   replay(records: readonly JournalRecord[]): void {
-    this.replaying = true;
-    try {
-      for (const record of records) this.apply(record);
-    } finally {
-      this.replaying = false;
-    }
+    for (const record of records) this.apply(record);
   }
 
   all(): IterableIterator<Inode> {
@@ -197,7 +193,7 @@ export class InodeTable {
         if (record.size < inode.size) {
           inode.baseLimit = Math.min(inode.baseLimit, record.size);
           inode.dirty.truncate(record.size);
-          if (!this.replaying) this.staging.truncate(inode.ino, record.size);
+          this.staging.truncate(inode.ino, record.size);
         }
         inode.size = record.size;
         inode.mtimeNs = record.t;
@@ -209,6 +205,7 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`write to file id ${record.ino}, which is not a file`);
         inode.dirty.add(record.offset, record.offset + record.length);
+        this.staging.place(inode.ino, record.offset, record.length, record.seg === undefined ? undefined : { seg: record.seg, at: record.at! });
         inode.size = Math.max(inode.size, record.offset + record.length);
         inode.mtimeNs = record.t;
         inode.ctimeNs = record.t;
@@ -230,7 +227,7 @@ export class InodeTable {
         inode.size = record.size;
         inode.baseLimit = record.size;
         inode.dirty = new RangeSet();
-        if (!this.replaying) this.staging.remove(inode.ino);
+        this.staging.remove(inode.ino);
         this.changed(inode);
         return;
       }
@@ -290,6 +287,6 @@ export class InodeTable {
   freeIfUnused(inode: Inode): void {
     if (inode.nlink > 0 || inode.openCount > 0) return;
     this.inodes.delete(inode.ino);
-    if (inode.type === 'file' && !this.replaying) this.staging.remove(inode.ino);
+    if (inode.type === 'file') this.staging.remove(inode.ino);
   }
 }

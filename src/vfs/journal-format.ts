@@ -9,11 +9,13 @@
  */
 import { crc32 } from 'node:zlib';
 
-export const JOURNAL_VERSION = 2;
+export const JOURNAL_VERSION = 3;
+/** Version 2 journals are still read: their write records name per-file staging files. */
+const READABLE_VERSIONS: readonly number[] = [2, 3];
 
 export interface JournalHeader {
   readonly journal: 'cairn';
-  readonly version: typeof JOURNAL_VERSION;
+  readonly version: number;
   /** The snapshot the records apply to, or null for an empty repository. */
   readonly base: string | null;
 }
@@ -67,7 +69,7 @@ function lineJson(bytes: Uint8Array, start: number, end: number): unknown {
 
 function isHeader(value: unknown): value is JournalHeader {
   const h = value as Partial<JournalHeader> | undefined;
-  return typeof h === 'object' && h !== null && h.journal === 'cairn' && h.version === JOURNAL_VERSION && (h.base === null || (typeof h.base === 'string' && /^[0-9a-f]{64}$/.test(h.base)));
+  return typeof h === 'object' && h !== null && h.journal === 'cairn' && READABLE_VERSIONS.includes(h.version as number) && (h.base === null || (typeof h.base === 'string' && /^[0-9a-f]{64}$/.test(h.base)));
 }
 
 export function parseJournal(bytes: Uint8Array): ParsedJournal {

@@ -51,6 +51,15 @@ export interface OpenedJournal {
 export class Journal {
   /** Records appended or replayed since the base snapshot. */
   records: number;
+  /**
+   * Where the journal is, as a number that only grows (bytes appended over this process's
+   * life, plus one per reset): what is recorded at a position is on disk once `durable`
+   * reaches it.
+   */
+  position: number;
+  durable: number;
+  /** Called after each sync or reset with the new `durable` (staging reclaims space then). */
+  onDurable: ((durable: number) => void) | undefined;
 
   private constructor(
     private readonly file: string,
@@ -60,6 +69,8 @@ export class Journal {
     records: number,
   ) {
     this.records = records;
+    this.position = length;
+    this.durable = length;
   }
 
   static open(dir: string, defaultBase: string | null): OpenedJournal {
@@ -85,11 +96,10 @@ export class Journal {
       case 'ok': {
         const fd = openSync(file, 'r+');
         const cutBytes = bytes.length - parsed.validLength;
-        if (cutBytes > 0) {
-          // Never append after a torn record: the next one would be glued to it and lost.
-          ftruncateSync(fd, parsed.validLength);
-          fsyncSync(fd);
-        }
+        // Never append after a torn record: the next one would be glued to it and lost.
+        if (cutBytes > 0) ftruncateSync(fd, parsed.validLength);
+        // What a killed process left may be in the page cache only: durable before it is used.
+        fsyncSync(fd);
         const journal = new Journal(file, fd, parsed.validLength, parsed.records.length);
         return { journal, header: parsed.header, records: parsed.records, cutBytes };
       }
@@ -132,11 +142,18 @@ export class Journal {
       throw e;
     }
     this.length += line.length;
+    this.position += line.length;
     this.records++;
   }
 
   sync(): void {
     fsyncSync(this.fd);
+    this.madeDurable();
+  }
+
+  private madeDurable(): void {
+    this.durable = this.position;
+    this.onDurable?.(this.durable);
   }
 
   /** Starts over from a new base snapshot, atomically. */
@@ -146,7 +163,9 @@ export class Journal {
     this.fd = openSync(this.file, 'r+');
     this.length = encodeHeader(base).length;
     this.records = 0;
+    this.position++;
     rmSync(path.join(path.dirname(this.file), SNAPSHOT_MARK_FILE), { force: true });
+    this.madeDurable();
   }
 
   /** Records, durably, that a snapshot with this time is about to be saved from `base`. */

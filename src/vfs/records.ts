@@ -17,7 +17,8 @@ export type JournalRecord =
   | { op: 'rename'; parent: number; name: string; newParent: number; newName: string; t: bigint }
   | { op: 'setattr'; ino: number; mode?: number; uid?: number; gid?: number; atime?: bigint; mtime?: bigint; t: bigint }
   | { op: 'truncate'; ino: number; size: number; t: bigint }
-  | { op: 'write'; ino: number; offset: number; length: number; t: bigint }
+  /** `seg`/`at`: where the bytes are staged (staging/log.<seg> from byte at); absent in version-2 journals. */
+  | { op: 'write'; ino: number; offset: number; length: number; seg?: number; at?: number; t: bigint }
   | { op: 'xattr'; ino: number; name: string; value: string | null; t: bigint }
   | { op: 'content'; ino: number; content: ChunkRef[]; size: number };
 
@@ -72,8 +73,11 @@ export function parseRecord(raw: unknown): JournalRecord {
     }
     case 'truncate':
       return { op: 'truncate', ino: id('ino'), size: count('size'), ...t() };
-    case 'write':
-      return { op: 'write', ino: id('ino'), offset: count('offset'), length: count('length'), ...t() };
+    case 'write': {
+      if ((r.seg === undefined) !== (r.at === undefined)) bad('seg');
+      const staged = r.seg === undefined ? {} : { seg: id('seg'), at: count('at') };
+      return { op: 'write', ino: id('ino'), offset: count('offset'), length: count('length'), ...staged, ...t() };
+    }
     case 'xattr':
       if (r.value !== null && typeof r.value !== 'string') bad('value');
       return { op: 'xattr', ino: id('ino'), name: typeof r.name === 'string' ? r.name : bad('name'), value: r.value as string | null, ...t() };

@@ -167,8 +167,8 @@ export class LiveSession {
       const copy = Journal.rewrite(options.stateDir, header.base, rawRecords);
       return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: rawRecords.length } });
     }
-    const staging = new StagingArea(path.join(options.stateDir, 'staging'));
-    const table = new InodeTable({ truncate: (ino, size) => staging.truncate(ino, size), remove: (ino) => staging.remove(ino) });
+    const staging = new StagingArea(path.join(options.stateDir, 'staging'), () => journal.position);
+    const table = new InodeTable(staging);
     // New files are numbered above every id the repository has used (ids are never reused).
     table.raiseNextIno(await repo.nextFileIdFloor());
     const now = BigInt(Date.now()) * 1_000_000n;
@@ -214,7 +214,11 @@ export class LiveSession {
     });
     const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base, options);
     session.dropTransientNames();
-    session.dropStaleStaging();
+    // Staged bytes the replayed journal does not use (of files deleted or committed before
+    // the crash, whose segment's deletion was what the crash cut) go now; later ones as the
+    // journal becomes durable past the records that make them obsolete.
+    staging.reclaim(journal.durable);
+    journal.onDurable = (durable) => staging.reclaim(durable);
     fs.changedSinceSnapshot = rawRecords.length > 0;
     if (options.salvaged && !options.readOnly) {
       // What could be saved from a damaged or overtaken journal goes into a snapshot at once.
@@ -239,17 +243,6 @@ export class LiveSession {
         // Not journaled: no snapshot holds the name, and a replay ends here again.
         if (isTransientName(name)) this.table.apply({ op: 'unlink', parent: inode.ino, name, t: BigInt(Date.now()) * 1_000_000n });
       }
-    }
-  }
-
-  /**
-   * Staging files whose bytes the replayed journal does not use: of files deleted or
-   * committed before the crash (the deletion of the staging file was what the crash cut).
-   */
-  private dropStaleStaging(): void {
-    for (const ino of this.staging.inodes()) {
-      const inode = this.table.get(ino);
-      if (!inode || inode.type !== 'file' || inode.dirty.isEmpty) this.staging.remove(ino);
     }
   }
 

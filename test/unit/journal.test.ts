@@ -26,7 +26,7 @@ describe('journal', () => {
   it('writes the bytes docs/LOCAL_STATE.md shows for its example', () => {
     const { journal } = Journal.open(dir, null);
     journal.append({ op: 'mknod', parent: 1, name: 'a.txt', ino: 2, type: 'file', mode: 420, uid: 1000, gid: 1000, rdev: 0, t: 1763856000123456789n });
-    journal.append({ op: 'write', ino: 2, offset: 0, length: 6, t: 1763856000223456789n });
+    journal.append({ op: 'write', ino: 2, offset: 0, length: 6, seg: 1, at: 0, t: 1763856000223456789n });
     journal.close();
     const doc = readFileSync(path.resolve(__dirname, '../../docs/LOCAL_STATE.md'), 'utf8');
     const example = doc.split('\n').filter((l) => /^    [0-9a-f]{8} \{/.test(l)).map((l) => l.slice(4));

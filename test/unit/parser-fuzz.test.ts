@@ -67,7 +67,7 @@ const samples: Record<string, () => Buffer> = {
 
 const records: JournalRecord[] = [
   { op: 'mknod', parent: 1, name: 'f', ino: 7, type: 'file', mode: 0o644, uid: 1000, gid: 1000, rdev: 0, t: 1n },
-  { op: 'write', ino: 7, offset: 0, length: 10, t: 2n },
+  { op: 'write', ino: 7, offset: 0, length: 10, seg: 1, at: 0, t: 2n },
   { op: 'setattr', ino: 7, mode: 0o600, mtime: 3n, t: 3n },
   { op: 'rename', parent: 1, name: 'f', newParent: 1, newName: 'g', t: 4n },
   { op: 'xattr', ino: 7, name: 'user.k', value: 'AAE=', t: 5n },
@@ -235,6 +235,11 @@ describe('parsers under seeded damage', () => {
     const parsed = parseJournal(valid);
     expect(parsed).toMatchObject({ kind: 'ok' });
     expect((parsed as { records: unknown[] }).records.map(parseRecord)).toEqual(records);
+    // A version-2 journal (per-file staging: write records without seg/at) is still read.
+    const v2 = parseJournal(readFileSync(path.join(GOLDEN, 'journal-v2.bin'))); // written by version 2, kept as it was
+    expect(v2).toMatchObject({ kind: 'ok', header: { version: 2 } });
+    const { seg: _seg, at: _at, ...v2Write } = records[1] as Extract<JournalRecord, { op: 'write' }>;
+    expect((v2 as { records: unknown[] }).records.map(parseRecord)).toEqual([records[0], v2Write, ...records.slice(2)]);
     await fuzz('journal.bin', valid, false, (b) => {
       const result = parseJournal(b);
       expect(['ok', 'damaged', 'version1']).toContain(result.kind);

@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -11,6 +12,7 @@ import { CairnError } from '../../src/errors/errors.js';
 import { FsError } from '../../src/vfs/errors.js';
 import { needsCommit } from '../../src/vfs/flusher.js';
 import { ROOT_INO } from '../../src/vfs/inode-table.js';
+import { encodeLine } from '../../src/vfs/journal-format.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
@@ -132,6 +134,69 @@ describe('live filesystem (no FUSE)', () => {
     const third = await open();
     expect((await readAll(third, '/keep/a.bin')).equals(expected)).toBe(true);
     await third.close();
+  });
+
+  it('replays a version-2 journal (per-file staging files) left by an older cairn, and its staging file goes after the snapshot', async () => {
+    const stateDir = path.join(dir, 'state');
+    mkdirSync(path.join(stateDir, 'staging'), { recursive: true });
+    // What cairn before the staging log left after `printf 'hello world' > /old.txt; kill -9`.
+    const lines = [
+      { journal: 'cairn', version: 2, base: null },
+      { op: 'mknod', parent: 1, name: 'old.txt', ino: 2, type: 'file', mode: 420, uid: 1000, gid: 1000, rdev: 0, t: '1763856000123456789n' },
+      { op: 'write', ino: 2, offset: 0, length: 11, t: '1763856000223456789n' },
+      { op: 'write', ino: 2, offset: 6, length: 5, t: '1763856000323456789n' },
+    ].map((json) => encodeLine(JSON.stringify(json)));
+    writeFileSync(path.join(stateDir, 'journal'), Buffer.concat(lines));
+    writeFileSync(path.join(stateDir, 'staging', '2'), 'hello WORLD'); // the last bytes at each offset
+    const s = await open();
+    expect((await readAll(s, '/old.txt')).toString()).toBe('hello WORLD');
+    await writeFile(s, '/new.txt', Buffer.from('new'));
+    await s.close();
+    expect(readdirSync(path.join(stateDir, 'staging'))).toEqual([]);
+    expect(readFileSync(path.join(stateDir, 'journal'), 'utf8')).toContain('"version":3');
+    const again = await open();
+    expect((await readAll(again, '/old.txt')).toString()).toBe('hello WORLD');
+    expect((await readAll(again, '/new.txt')).toString()).toBe('new');
+    await again.close();
+  });
+
+  it('keeps the staging log small: committed files give their segments back without a snapshot', async () => {
+    const s = await open();
+    const stagingDir = path.join(dir, 'state', 'staging');
+    const stagedBytes = () => readdirSync(stagingDir).reduce((sum, name) => sum + statSync(path.join(stagingDir, name)).size, 0);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 20; i++) await writeFile(s, `/r${round}-${i}.bin`, randomBytes(512 * 1024));
+      expect(stagedBytes()).toBeGreaterThanOrEqual(10 * 1024 * 1024);
+      await s.flusher.commitAll(); // what the background commit does after a quiet second
+      expect(stagedBytes()).toBe(0);
+    }
+    const data = randomBytes(512 * 1024);
+    await writeFile(s, '/r0-0.bin', data);
+    await s.close();
+    const again = await open();
+    expect((await readAll(again, '/r0-0.bin')).equals(data)).toBe(true);
+    await again.close();
+  });
+
+  it('commits a file rewritten in place while it stays open, so the staging log does not grow without bound', async () => {
+    const s = await open();
+    const stagingDir = path.join(dir, 'state', 'staging');
+    const stagedBytes = () => readdirSync(stagingDir).reduce((sum, name) => sum + statSync(path.join(stagingDir, name)).size, 0);
+    const fh = await s.fs.create('/db.sqlite', 0o644);
+    let last = Buffer.alloc(0);
+    let peak = 0;
+    for (let round = 0; round < 200; round++) {
+      last = randomBytes(1024 * 1024); // a database rewriting its one-MiB file, never closing it
+      for (let at = 0; at < last.length; at += 131072) await s.fs.write(fh, at, last.subarray(at, at + 131072));
+      await new Promise((r) => setImmediate(r));
+      peak = Math.max(peak, stagedBytes());
+    }
+    await s.flusher.stop();
+    expect(s.flusher.rechunkedBytes).toBeGreaterThan(0); // committed while open
+    expect(peak).toBeLessThan(3 * 64 * 1024 * 1024); // 200 MiB were written
+    expect((await s.fs.read(fh, 0, last.length + 1)).equals(last)).toBe(true);
+    s.fs.release(fh);
+    await s.close();
   });
 
   it('applies a retention policy after each snapshot it takes, keeping the newest and named ones', async () => {
