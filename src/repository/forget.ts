@@ -10,10 +10,9 @@
  * The newest snapshot is never forgotten: the end of the chain must stay on the store, or
  * a rollback of the store could not be told from a forget.
  */
-import { createHash } from 'node:crypto';
+import { putSealed } from './sealed-store.js';
 import { CairnError } from '../errors/errors.js';
 import { encodeForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
-import { sealObject } from '../format/sealed.js';
 import type { Repository, StoredSnapshot } from './repository.js';
 import { applyRetention, type RetentionPolicy } from './retention.js';
 
@@ -29,9 +28,7 @@ export async function forgetSnapshots(repo: Repository, chosen: readonly StoredS
   const { records, ids } = await repo.listForgotten();
   const all = new Map<string, ForgottenSnapshot>(ids);
   for (const s of chosen) all.set(s.id, { id: s.id, seq: s.snapshot.seq });
-  const sealed = sealObject(repo.keys.encryption, 'forget', encodeForgetRecord({ timeNs: BigInt(Date.now()) * 1_000_000n, forgotten: [...all.values()] }));
-  const name = createHash('sha256').update(sealed).digest('hex');
-  await repo.backend.put({ kind: 'forgotten', name }, sealed);
+  const name = await putSealed(repo.backend, repo.keys.encryption, 'forget', encodeForgetRecord({ timeNs: BigInt(Date.now()) * 1_000_000n, forgotten: [...all.values()] }));
   for (const old of records) if (old !== name) await repo.backend.delete({ kind: 'forgotten', name: old });
   repo.invalidateSnapshots();
   await deleteForgottenObjects(repo, chosen.map((s) => s.id));

@@ -10,11 +10,12 @@
  * silently; one from another host not refreshed for STALE_AFTER_MS is reported as stale with
  * the command that breaks it (it may be a machine that is asleep, not dead).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { putSealed } from './sealed-store.js';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { currentUserName } from '../backend/local-user.js';
 import { CairnError, isCairnError } from '../errors/errors.js';
-import { openObject, sealObject } from '../format/sealed.js';
+import { openObject } from '../format/sealed.js';
 import type { Repository } from './repository.js';
 
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
@@ -132,10 +133,7 @@ export class RepositoryLock {
 }
 
 async function writeLock(repo: Repository, info: LockInfo): Promise<string> {
-  const sealed = sealObject(repo.keys.encryption, 'lock', Buffer.from(JSON.stringify(info)));
-  const name = createHash('sha256').update(sealed).digest('hex');
-  await repo.backend.put({ kind: 'locks', name }, sealed);
-  return name;
+  return putSealed(repo.backend, repo.keys.encryption, 'lock', Buffer.from(JSON.stringify(info)));
 }
 
 /** Every lock on the store; `info` is null for one that cannot be read (damaged or foreign). */

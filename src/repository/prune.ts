@@ -17,7 +17,7 @@
  *
  * Callers hold the exclusive lock: a writer's new blobs are not in any snapshot yet.
  */
-import { createHash } from 'node:crypto';
+import { putSealed } from './sealed-store.js';
 import { objectPath } from '../backend/backend.js';
 import { corrupt } from '../errors/errors.js';
 import { fromHex, toHex } from '../format/bytes.js';
@@ -160,8 +160,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   const allSuperseded = indexNames.map((name) => fromHex(name, 32));
   let indexWritten = 0;
   for (const file of splitIndex([...kept, ...written], allSuperseded)) {
-    const sealed = sealObject(repo.keys.encryption, 'index', encodeIndexFile(file));
-    await backend.put({ kind: 'index', name: createHash('sha256').update(sealed).digest('hex') }, sealed);
+    await putSealed(backend, repo.keys.encryption, 'index', encodeIndexFile(file));
     indexWritten++;
     step('index-written');
   }

@@ -5,6 +5,7 @@
  * Write order (docs/FORMAT.md "Write order"): packs, then the index file naming them, then
  * the snapshot naming the trees. A crash at any point leaves at worst unreferenced packs.
  */
+import { putSealed } from './sealed-store.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { currentUserName } from '../backend/local-user.js';
@@ -19,7 +20,7 @@ import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
-import { type BlobType, openBlob, openObject, sealBlob, sealObject, type SealedKind } from '../format/sealed.js';
+import { type BlobType, openBlob, openObject, sealBlob, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
 import { addKeySlot, unlockMasterKey } from './keyring.js';
@@ -201,9 +202,7 @@ export class Repository {
   }
 
   private async writeIndexFile(packs: IndexedPack[]): Promise<void> {
-    const sealed = sealObject(this.keys.encryption, 'index', encodeIndexFile({ superseded: [], packs }));
-    const name = createHash('sha256').update(sealed).digest('hex');
-    await this.backend.put({ kind: 'index', name }, sealed);
+    await putSealed(this.backend, this.keys.encryption, 'index', encodeIndexFile({ superseded: [], packs }));
   }
 
   /**
@@ -351,9 +350,7 @@ export class Repository {
       stats: fields.stats,
       nextFileId: Math.max(fields.nextFileId ?? 0, await this.nextFileIdFloor()),
     };
-    const sealed = sealObject(this.keys.encryption, 'snapshot', encodeSnapshot(snapshot));
-    const id = createHash('sha256').update(sealed).digest('hex');
-    await this.backend.put({ kind: 'snapshots', name: id }, sealed);
+    const id = await putSealed(this.backend, this.keys.encryption, 'snapshot', encodeSnapshot(snapshot));
     const stored = { id, snapshot };
     this.snapshots = [...existing, stored];
     return stored;
