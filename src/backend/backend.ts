@@ -1,6 +1,7 @@
 /**
  * The one interface between cairn and a store. Every store (local folder, memory, SFTP)
- * implements it; retry, caching and limits wrap it without the repository knowing.
+ * implements it; decorators with the same interface add retries (retrying.ts) and the
+ * local object cache and upload queue (cached.ts) without the repository knowing.
  *
  * Contract (test/conformance/backend.suite.ts checks it on every implementation):
  * - put() is atomic: a reader sees either no object or all of it, never a prefix. It writes
@@ -30,7 +31,11 @@ export interface Backend {
   readonly location: string;
   /** Over a network (worth a local object cache and write-back), not a local folder. */
   readonly remote?: boolean;
-  /** Creates the folder layout of a new store. Fails with EXISTS when the folder is not empty. */
+  /**
+   * Creates the folder layout of a new store. Fails with EXISTS when the folder is not empty;
+   * a store reached over a network accepts its own empty layout, so that a create whose
+   * connection dropped can be repeated.
+   */
   create(): Promise<void>;
   put(ref: ObjectRef, data: Uint8Array): Promise<void>;
   get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array>;

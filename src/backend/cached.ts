@@ -21,6 +21,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, isCairnError } from '../errors/errors.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, objectPath } from './backend.js';
+import { Backoff } from './backoff.js';
 import { TEMP_SUFFIX, writeFileDurably } from './durable-file.js';
 
 export interface CachedBackendOptions {
@@ -304,7 +305,7 @@ export class CachedBackend implements Backend {
   // ---- the uploader ----
 
   private async runUploader(): Promise<void> {
-    let delay = 1000;
+    const backoff = new Backoff();
     while (!this.stopped) {
       const batch = this.nextBatch();
       if (batch.length === 0) {
@@ -316,20 +317,19 @@ export class CachedBackend implements Backend {
       const results = await Promise.allSettled(batch.map((item) => this.upload(item)));
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) {
-        delay = 1000;
+        backoff.reset();
         continue;
       }
       this.noteFailure(failure.reason);
       if (this.stopped) break; // close() came while uploading: do not sleep through a backoff
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = setTimeout(resolve, backoff.next());
         this.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
       this.wake = null;
-      delay = Math.min(delay * 2, 30_000);
     }
   }
 

@@ -1,6 +1,7 @@
 /** Turns a STORE argument into a backend: a local folder, file://, sftp:// or user@host:path. */
 import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
+import { RetryingBackend } from './retrying.js';
 import { SftpBackend } from './sftp/sftp-backend.js';
 import { parseSftpLocation } from './sftp/location.js';
 import { CairnError } from '../errors/errors.js';
@@ -16,7 +17,8 @@ export interface LocateOptions {
 export function backendFor(store: string, options: LocateOptions = {}): Backend {
   if (store.startsWith('file://')) return new LocalBackend(decodeURIComponent(store.slice('file://'.length)), { syncReads: options.bulkReads });
   const sftp = parseSftpLocation(store);
-  if (sftp) return new SftpBackend({ location: sftp, sshKey: options.sshKey, knownHostsFile: options.knownHostsFile, ask: options.ask });
+  // Over a network a connection may drop: each operation is retried with backoff.
+  if (sftp) return new RetryingBackend(new SftpBackend({ location: sftp, sshKey: options.sshKey, knownHostsFile: options.knownHostsFile, ask: options.ask }));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(store)) {
     throw new CairnError('USAGE', `stores of the kind ${store.split(':')[0]}:// are not supported`, {
       hint: 'give a local folder (a path), file:///path, sftp://user@host/path or user@host:path',

@@ -20,12 +20,15 @@ export class CairnError extends Error {
   readonly code: ErrorCode;
   /** What the user can do about it; printed under the message by the CLI. */
   readonly hint: string | undefined;
+  /** Trying again will not help (an unreachable store that refused the login, say). */
+  readonly permanent: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown; permanent?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CairnError';
     this.code = code;
     this.hint = options.hint;
+    this.permanent = options.permanent ?? false;
   }
 }
 

@@ -8,6 +8,7 @@
  * new chunk lists part of the live tree; only then (4) the staged bytes' space is reclaimed.
  * A background batch starts only while no snapshot holds the tree (its records change it).
  */
+import { Backoff } from '../backend/backoff.js';
 import type { Barrier } from './barrier.js';
 import type { Repository } from '../repository/repository.js';
 import type { FileData } from './file-data.js';
@@ -40,7 +41,7 @@ export class Flusher implements CommitGate {
   /** When the oldest file waiting for a background commit was closed. */
   private waitingSince: number | undefined;
   private running: Promise<void> = Promise.resolve();
-  private retryDelayMs = 1000;
+  private readonly backoff = new Backoff();
   /** The last background commit that failed, until one succeeds again (for `cairn status`). */
   lastFailure: { readonly error: unknown; readonly at: number } | undefined;
   /** Bytes chunked by commits (for tests and stats: the work done). */
@@ -82,8 +83,7 @@ export class Flusher implements CommitGate {
         for (const ino of inos) this.closed.add(ino);
         this.lastFailure = { error: e, at: Date.now() };
         this.options.onError?.(e);
-        this.retryDelayMs = Math.min(this.retryDelayMs * 2, 60_000);
-        this.schedule(this.retryDelayMs);
+        this.schedule(this.backoff.next());
       });
     }, delayMs);
     this.timer.unref();
@@ -162,7 +162,7 @@ export class Flusher implements CommitGate {
       }
       this.journal.sync();
       if (failure !== undefined) throw failure;
-      this.retryDelayMs = 1000;
+      this.backoff.reset();
       this.lastFailure = undefined;
     } finally {
       for (const inode of pinned) {

@@ -4,12 +4,22 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
+import { FaultyBackend } from '../helpers/faulty-backend.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
+import { RetryingBackend } from '../../src/backend/retrying.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { backendConformance } from './backend.suite.js';
 
 backendConformance('memory', async () => ({ backend: new MemoryBackend(), cleanup: async () => {} }));
+
+// The decorators: retries over a store that drops requests and loses answers (each fault
+// happens to about 1 request in 30 here, and every answer is late by up to 3 ms) must keep
+// the whole contract.
+backendConformance('retrying over a faulty store', async () => ({
+  backend: new RetryingBackend(new FaultyBackend(new MemoryBackend(), { dropBefore: 0.03, dropAfter: 0.03, maxDelayMs: 3 }, 7)),
+  cleanup: async () => {},
+}));
 
 backendConformance('local folder', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cairn-backend-'));
@@ -26,12 +36,12 @@ backendConformance('sftp (real sshd)', async () => {
   }
   const folder = await mkdtemp(path.join(tmpdir(), 'cairn-sftp-store-'));
   const home = sshd.home;
-  const backend = new SftpBackend({
+  const backend = new RetryingBackend(new SftpBackend({
     location: parseSftpLocation(sshd.url(path.join(folder, 'store')))!,
     sshKey: path.join(home, '.ssh', 'id_ed25519'),
     knownHostsFile: path.join(home, '.ssh', 'known_hosts'),
     sshConfigFile: path.join(home, '.ssh', 'config'),
-  });
+  }));
   return { backend, cleanup: () => rm(folder, { recursive: true, force: true }) };
 });
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
+import { RetryingBackend } from '../../src/backend/retrying.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -32,14 +33,14 @@ describe('SFTP store when the server fails mid-operation (real sshd)', () => {
     await cleanup();
   });
 
+  // As cairn builds it (src/backend/locate.ts): one attempt per operation, retried with backoff.
   const backendAt = (folder: string, requestTimeoutMs?: number) =>
-    new SftpBackend({
+    new RetryingBackend(new SftpBackend({
       location: parseSftpLocation(sshd.url(path.join(dir, 'server', folder)))!,
       sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'),
       knownHostsFile: path.join(sshd.home, '.ssh', 'known_hosts'),
-      attempts: 8,
       ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
-    });
+    }), { attempts: 8 });
   const seconds = (since: number) => (Date.now() - since) / 1000;
 
   /** A backend that reaches the server through `proxy` (known_hosts names the proxy's port too). */
@@ -47,13 +48,12 @@ describe('SFTP store when the server fails mid-operation (real sshd)', () => {
     const knownHosts = path.join(dir, `known_hosts-${proxy.port}`);
     const line = readFileSync(path.join(sshd.home, '.ssh', 'known_hosts'), 'utf8').replace(`]:${sshd.port} `, `]:${proxy.port} `);
     writeFileSync(knownHosts, line);
-    return new SftpBackend({
+    return new RetryingBackend(new SftpBackend({
       location: parseSftpLocation(sshd.url(path.join(dir, 'server', folder)).replace(`:${sshd.port}/`, `:${proxy.port}/`))!,
       sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'),
       knownHostsFile: knownHosts,
-      attempts: 8,
       requestTimeoutMs,
-    });
+    }), { attempts: 8 });
   };
 
   it('never cuts a slow link that keeps answering (150 ms each way, 256 KiB/s, request timeout 3 s)', async () => {

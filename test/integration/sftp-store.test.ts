@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { SftpBackend } from '../../src/backend/sftp/sftp-backend.js';
+import { RetryingBackend } from '../../src/backend/retrying.js';
 import { parseSftpLocation } from '../../src/backend/sftp/location.js';
 import { cairn, CLI, run } from '../helpers/cli.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
@@ -160,7 +161,7 @@ describe('SFTP store with a real sshd', () => {
 
   it('reconnects by itself when the server restarts between operations', async () => {
     const folder = path.join(dir, 'server', 'reconnect');
-    const backend = new SftpBackend({ location: parseSftpLocation(sshd.url(folder))!, sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'), knownHostsFile: path.join(sshd.home, '.ssh', 'known_hosts') });
+    const backend = new RetryingBackend(new SftpBackend({ location: parseSftpLocation(sshd.url(folder))!, sshKey: path.join(sshd.home, '.ssh', 'id_ed25519'), knownHostsFile: path.join(sshd.home, '.ssh', 'known_hosts') }));
     await backend.create();
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const name = randomBytes(32).toString('hex');

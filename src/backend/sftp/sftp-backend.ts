@@ -6,9 +6,10 @@
  *
  * Transfers are split into pieces with several requests in flight, because SFTP is
  * request/response and one request at a time leaves the wire idle for a round trip.
- * A dropped or stalled connection (connection.ts) is re-established with backoff and the
- * operation repeated (every operation is idempotent); authentication and host-key failures
- * are not retried.
+ * Each operation is one attempt: a dropped or stalled connection (connection.ts) fails it
+ * as UNREACHABLE and the next attempt connects afresh. `sftpBackend()` wraps it in the
+ * retrying decorator (../retrying.ts), which repeats such operations with backoff (every
+ * operation is idempotent); authentication and host-key failures are not retried.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -35,8 +36,6 @@ export interface SftpBackendOptions {
   readonly sshConfigFile?: string;
   /** Asks the user (password, key passphrase); undefined when nobody can answer. */
   readonly ask?: (prompt: string) => Promise<string | undefined>;
-  /** Attempts per operation when the connection drops (default 5: 0.5 + 1 + 2 + 4 s of backoff, about 8 s). */
-  readonly attempts?: number;
   /** Requests in flight per transfer. */
   readonly requestsInFlight?: number;
   /**
@@ -75,7 +74,6 @@ export class SftpBackend implements Backend {
   private fatal: CairnError | null = null;
   /** Once connected, later refusals are retried (the mount keeps going offline). */
   private everConnected = false;
-  private readonly attempts: number;
   private readonly inFlight: number;
   private readonly requestTimeoutMs: number;
   private closed = false;
@@ -87,7 +85,6 @@ export class SftpBackend implements Backend {
     this.location = formatSftpLocation(options.location);
     this.host = resolveHost(options.location, options.sshConfigFile);
     this.root = options.location.path;
-    this.attempts = options.attempts ?? 5;
     this.inFlight = options.requestsInFlight ?? 4; // best of 1–16 on loopback (BENCHMARKS.md)
     this.requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs();
   }
@@ -146,6 +143,7 @@ export class SftpBackend implements Backend {
         throw (this.fatal = new CairnError('UNREACHABLE', `the server ${this.host.hostName} refused every way to log in as ${this.host.user}`, {
           hint: 'load your key into ssh-agent, give one with --ssh-key, or check the user name (user@host, or User in ~/.ssh/config)',
           cause: e,
+          permanent: true,
         }));
       }
       throw new CairnError('UNREACHABLE', `cannot reach ${this.host.hostName} port ${this.host.port}: ${shortReason(message)}`, {
@@ -229,23 +227,22 @@ export class SftpBackend implements Backend {
     return { type: 'publickey', username: this.host.user, key: data, ...(passphrase !== undefined ? { passphrase } : {}) };
   }
 
-  /** Runs an operation, reconnecting and repeating it when the connection drops. */
-  private async withRetry<T>(what: string, op: (sftp: SftpConnection) => Promise<T>): Promise<T> {
-    let delay = 500;
-    for (let attempt = 1; ; attempt++) {
-      if (this.fatal) throw this.fatal;
-      try {
-        debug(`${what}: attempt ${attempt}`);
-        return await op(await this.sftp());
-      } catch (e) {
-        debug(`${what}: attempt ${attempt} failed: ${(e as Error).message}`);
-        if (e instanceof CairnError && e.code !== 'UNREACHABLE') throw e;
-        if (isStatusError(e)) throw this.translate(e, what);
-        if (this.fatal || attempt >= this.attempts || this.closed) throw e instanceof CairnError ? e : this.unreachable(e, what);
-        if (!(e instanceof ConnectionLost)) this.connection?.kill(`it failed: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 8000);
-      }
+  /**
+   * Runs an operation once on the live connection (connecting first if there is none). A
+   * failure of the connection gives it up and fails as UNREACHABLE, for the retrying
+   * decorator to repeat on a new one; an SFTP status answer is translated, never repeated.
+   */
+  private async attempt<T>(what: string, op: (sftp: SftpConnection) => Promise<T>): Promise<T> {
+    if (this.fatal) throw this.fatal;
+    debug(what);
+    try {
+      return await op(await this.sftp());
+    } catch (e) {
+      debug(`${what} failed: ${(e as Error).message}`);
+      if (e instanceof CairnError) throw e;
+      if (isStatusError(e)) throw this.translate(e, what);
+      if (!(e instanceof ConnectionLost)) this.connection?.kill(`it failed: ${(e as Error).message}`);
+      throw this.unreachable(e, what);
     }
   }
 
@@ -278,15 +275,17 @@ export class SftpBackend implements Backend {
   // ---- Backend ----
 
   async create(): Promise<void> {
-    await this.withRetry(`creating ${this.root}`, async (c) => {
+    await this.attempt(`creating ${this.root}`, async (c) => {
       await mkdirs(c, this.root);
-      const entries = await c.readdir(this.root);
-      if (entries.length > 0) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
+      // Only the folder layout of an attempt that lost its connection may be there already
+      // (a repeated create finds its own folders), never anything else, and never a config.
+      const layout = new Set(storeFolders().filter((f) => !f.includes('/')));
+      const entries = (await c.readdir(this.root)).map((e) => e.filename);
+      if (entries.some((name) => !layout.has(name))) throw new CairnError('EXISTS', `${this.location} is not empty`, { hint: 'choose an empty or new folder for a new repository' });
     });
-    // Apart, so that a retry after a lost connection finds its own folders, not "not empty".
     // One mkdir each, 16 in flight: the folders above exist now, and 262 round trips one
     // after another made `cairn init` take minutes over a link with 300 ms of latency.
-    await this.withRetry(`creating the folders of ${this.root}`, async (c) => {
+    await this.attempt(`creating the folders of ${this.root}`, async (c) => {
       const folders = storeFolders();
       const top = folders.filter((f) => !f.includes('/'));
       const below = folders.filter((f) => f.includes('/'));
@@ -298,7 +297,7 @@ export class SftpBackend implements Backend {
 
   async put(ref: ObjectRef, data: Uint8Array): Promise<void> {
     const target = this.remotePath(ref);
-    await this.withRetry(`writing ${objectPath(ref)}`, async (c) => {
+    await this.attempt(`writing ${objectPath(ref)}`, async (c) => {
       const temp = `${target}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`;
       let handle: Handle;
       try {
@@ -331,7 +330,7 @@ export class SftpBackend implements Backend {
 
   async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
     const file = this.remotePath(ref);
-    return this.withRetry(`reading ${objectPath(ref)}`, (c) => c.withReader(file, async (handle) => {
+    return this.attempt(`reading ${objectPath(ref)}`, (c) => c.withReader(file, async (handle) => {
       const offset = range?.offset ?? 0;
       const length = range?.length ?? (await c.call<Stats>((cb) => c.sftp.fstat(handle, cb))).size - offset;
       const out = Buffer.allocUnsafe(length);
@@ -351,7 +350,7 @@ export class SftpBackend implements Backend {
 
   async size(ref: ObjectRef): Promise<number | null> {
     try {
-      return await this.withRetry(`looking at ${objectPath(ref)}`, async (c) => (await c.call<Stats>((cb) => c.sftp.stat(this.remotePath(ref), cb))).size);
+      return await this.attempt(`looking at ${objectPath(ref)}`, async (c) => (await c.call<Stats>((cb) => c.sftp.stat(this.remotePath(ref), cb))).size);
     } catch (e) {
       if (e instanceof CairnError && e.code === 'NOT_FOUND') return null;
       throw e;
@@ -360,7 +359,7 @@ export class SftpBackend implements Backend {
 
   async list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]> {
     const base = posix.join(this.root, kind);
-    return this.withRetry(`listing ${kind}/`, async (c) => {
+    return this.attempt(`listing ${kind}/`, async (c) => {
       let top: FileEntry[];
       try {
         top = await c.readdir(base);
@@ -382,7 +381,7 @@ export class SftpBackend implements Backend {
 
   async delete(ref: ObjectRef): Promise<void> {
     const file = this.remotePath(ref);
-    await this.withRetry(`deleting ${objectPath(ref)}`, async (c) => {
+    await this.attempt(`deleting ${objectPath(ref)}`, async (c) => {
       c.forgetReader(file);
       try {
         await c.call((cb) => c.sftp.unlink(file, cb));
