@@ -202,7 +202,7 @@ async function usedBlobs(repo: Repository, home: Map<string, string>): Promise<S
  * old files as superseded: until it is on the store the old index stays in force, so a crash
  * between two new files hides nothing.
  */
-function splitIndex(packs: IndexedPack[], superseded: Uint8Array[]): IndexFile[] {
+export function splitIndex(packs: IndexedPack[], superseded: Uint8Array[]): IndexFile[] {
   const groups: IndexedPack[][] = [[]];
   let blobs = 0;
   for (const pack of packs) {

@@ -207,6 +207,49 @@ describe('cairn CLI with bad input', () => {
     }
   });
 
+  it('repair index rebuilds a damaged or lost index from the packs, so writers can go on; a dry run changes nothing', async () => {
+    const store = await copyStore('bad-index');
+    const indexFiles = await objects(store, 'index');
+    expect(indexFiles.length).toBeGreaterThan(0);
+    for (const file of indexFiles) await flipByte(file, (n) => n >> 1);
+    await fs.mkdir(path.join(dir, 'mnt-bad-index'));
+    const writer = await cairn(['mount', store, path.join(dir, 'mnt-bad-index'), '--state-dir', path.join(dir, 'state-bad-index')], auth);
+    expect(writer.code).toBe(EXIT.corrupt);
+    expect(writer.stderr).toContain('cairn repair index');
+
+    const dry = await cairn(['repair', 'index', store, '--dry-run'], auth);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`${indexFiles.length} damaged`);
+    expect(dry.stdout).toMatch(/dry run: nothing changed/);
+    expect((await objects(store, 'index')).sort()).toEqual(indexFiles.sort());
+
+    const fixed = await cairn(['repair', 'index', store, '--json'], auth);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    const report = JSON.parse(fixed.stdout);
+    expect(report).toMatchObject({ dryRun: false, complete: false, damagedIndexFiles: indexFiles.map((f) => `index/${path.basename(f)}`).sort() });
+    expect(report.damagedIndexFiles.sort()).toEqual(indexFiles.map((f) => `index/${path.basename(f)}`).sort());
+    expect(report.packsReindexed).toBe((await objects(store, 'data')).length);
+    const check = await cairn(['check', store, '--read-data'], auth);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const cat = await cairn(['cat', store, 'latest', 'a.txt'], auth);
+    expect(cat.stdout).toBe('hello');
+    const again = await cairn(['repair', 'index', store], auth);
+    expect(again.stdout).toContain('the index is complete: nothing to repair');
+    const writerAfter = await mount(store, path.join(dir, 'mnt-bad-index'), path.join(dir, 'state-bad-index'), auth);
+    await fs.writeFile(path.join(dir, 'mnt-bad-index', 'after-repair.txt'), 'written');
+    expect(await writerAfter.unmount()).toBe(0);
+    expect((await cairn(['cat', store, 'latest', 'after-repair.txt'], auth)).stdout).toBe('written');
+
+    // A lost pack: its entries go, so that no writer dedups against blobs that are gone.
+    const lost = await copyStore('lost-pack');
+    await fs.rm((await objects(lost, 'data'))[0]!);
+    const dropped = await cairn(['repair', 'index', lost, '--json'], auth);
+    expect(dropped.code, dropped.stderr).toBe(0);
+    expect(JSON.parse(dropped.stdout).missingPacks).toHaveLength(1);
+    const stillDamaged = await cairn(['check', lost], auth);
+    expect(stillDamaged.code).toBe(EXIT.corrupt); // the snapshots that needed it are named
+  });
+
   it('names a deleted pack and a swapped pair of packs', async () => {
     const store = await copyStore('missing-pack');
     const packs = await objects(store, 'data');

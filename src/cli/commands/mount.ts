@@ -109,7 +109,7 @@ export function registerMount(program: Command): void {
 /** A writer cannot go on past damage; say how to reach everything that is still readable. */
 function damagedForWriting(e: CairnError): CairnError {
   return new CairnError('CORRUPT', e.message, {
-    hint: 'a read-write mount must read every snapshot and index file to continue the chain safely. `cairn mount --read-only STORE DIR` shows everything else (copy it off), and `cairn check STORE` lists all damage',
+    hint: 'a read-write mount must read every snapshot and index file to continue the chain safely. A damaged index file: `cairn repair index STORE` rebuilds the index from the packs (nothing else changes). For the rest, `cairn mount --read-only STORE DIR` shows everything still readable (copy it off), and `cairn check STORE` lists all damage',
     cause: e,
   });
 }
