@@ -48,6 +48,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   progress('checking key slots');
   for (const slot of await listKeySlots(backend)) {
     if (slot.kdf === null) error(`keys/${slot.id}`, 'not a readable OpenPGP message');
+    else if (!slot.nameMatches) error(`keys/${slot.id}`, 'its content does not match its name (SHA-256): changed, renamed or swapped with another slot');
   }
 
   progress('loading index files');
@@ -80,7 +81,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
     if (end + PACK_TRAILER_SIZE > size) error(packPath(packId), `too short: ${size} bytes, the index needs more than ${end}`);
   }
   for (const packId of stored.keys()) {
-    if (!indexed.has(packId)) warn(packPath(packId), 'not named by any index (left by an interrupted write; prune removes it)');
+    if (!indexed.has(packId)) warn(packPath(packId), 'not named by any index (left by an interrupted write, and then prune removes it; or its index file was lost: `cairn repair index STORE` indexes it again)');
   }
 
   progress('checking snapshots');

@@ -47,18 +47,30 @@ export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array
       hint: 'restore the keys/ folder from a copy of the store',
     });
   }
-  const note = damaged.length > 0 ? ` (${damaged.length} damaged slot(s) were skipped: ${damaged.map((d) => d.slice(0, 12)).join(', ')})` : '';
-  throw new CairnError('WRONG_KEY', `no key slot of ${backend.location} opens with ${what}${note}`, {
+  if (damaged.length > 0) {
+    // The slot this secret belongs to may be one of the damaged ones: saying "wrong
+    // passphrase" would send the user guessing passphrases instead of restoring keys/.
+    throw new CairnError('CORRUPT', `no key slot of ${backend.location} opens with ${what}, and ${damaged.length} slot(s) are damaged (${damaged.map((d) => `keys/${d.slice(0, 12)}…`).join(', ')}): ${what} may belong to one of them`, {
+      hint: 'if the passphrase or key file is right, restore the keys/ folder from a copy of the store; `cairn key list STORE` shows the slots',
+    });
+  }
+  throw new CairnError('WRONG_KEY', `no key slot of ${backend.location} opens with ${what}`, {
     hint: 'check the passphrase or key file; `cairn key list STORE` shows the slots',
   });
 }
 
 export interface KeySlotInfo {
   readonly id: string;
+  /** null: not a slot this version can read. */
   readonly kdf: SlotKdf | null;
+  /** Its bytes hash to its name; false when it was changed, renamed or swapped with another. */
+  readonly nameMatches: boolean;
 }
 
 export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
   const ids = (await backend.list('keys')).sort();
-  return Promise.all(ids.map(async (id) => ({ id, kdf: await describeKeySlot(await backend.get({ kind: 'keys', name: id })) })));
+  return Promise.all(ids.map(async (id) => {
+    const bytes = await backend.get({ kind: 'keys', name: id });
+    return { id, kdf: await describeKeySlot(bytes), nameMatches: createHash('sha256').update(bytes).digest('hex') === id };
+  }));
 }

@@ -2,6 +2,7 @@ import { afterAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { CachedBackend } from '../../src/backend/cached.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { FaultyBackend } from '../helpers/faulty-backend.js';
@@ -20,6 +21,14 @@ backendConformance('retrying over a faulty store', async () => ({
   backend: new RetryingBackend(new FaultyBackend(new MemoryBackend(), { dropBefore: 0.03, dropAfter: 0.03, maxDelayMs: 3 }, 7)),
   cleanup: async () => {},
 }));
+
+// What a mount of an SFTP store stacks: the upload queue over the object cache over retries.
+backendConformance('upload queue and object cache over a retried faulty store', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'cairn-cached-'));
+  const faulty = new FaultyBackend(new MemoryBackend(), { dropBefore: 0.03, dropAfter: 0.03, maxDelayMs: 3 }, 11);
+  const backend = await CachedBackend.open(new RetryingBackend(faulty), { dir, budgetBytes: 1 << 20 });
+  return { backend, cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
 
 backendConformance('local folder', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cairn-backend-'));

@@ -49,6 +49,12 @@ describe('cairn CLI with bad input', () => {
     return target;
   }
 
+  async function passwordFile(secret: string): Promise<string> {
+    const file = path.join(dir, `secret-${randomBytes(4).toString('hex')}`);
+    await fs.writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return file;
+  }
+
   async function flipByte(file: string, at: (size: number) => number) {
     const bytes = await fs.readFile(file);
     bytes[at(bytes.length)]! ^= 0x40;
@@ -152,6 +158,89 @@ describe('cairn CLI with bad input', () => {
       });
     }
   }
+
+  // The rest of the tampering matrix: each kind of object cut short, swapped with another of
+  // its kind, and deleted. check --read-data fails (exit 6) and names the object, with two
+  // limits no store format can pass without outside knowledge: deleting the newest snapshot
+  // (a rollback; an older one is named as missing from the chain) and deleting the slot a
+  // passphrase opens (the passphrase then opens nothing: exit 3, other slots still work).
+  for (const kind of ['data', 'index', 'snapshots', 'keys'] as const) {
+    for (const change of ['truncated', 'swapped', 'deleted'] as const) {
+      it(`names a ${kind} object ${change} (exit 6)`, async () => {
+        const store = await copyStore(`${change}-${kind}`);
+        const second = await passwordFile('the second slot');
+        if (kind === 'keys') expect((await cairn(['key', 'add', store, '--new-password-file', second], auth)).code).toBe(0);
+        if (kind === 'index') {
+          // A second index file: a backup of one more file into the store.
+          const more = path.join(dir, `more-${change}`);
+          await fs.mkdir(more, { recursive: true });
+          await fs.writeFile(path.join(more, 'c.bin'), randomBytes(100_000));
+          expect((await cairn(['backup', store, more, 'more'], auth)).code).toBe(0);
+        }
+        let victims = (await objects(store, kind)).sort();
+        if (kind === 'snapshots') {
+          const repo = await Repository.open(new LocalBackend(store), passphrase(pw), { skipIndex: true });
+          victims = (await repo.listSnapshots()).map((s) => path.join(store, 'snapshots', s.id)); // oldest first
+        }
+        expect(victims.length).toBeGreaterThanOrEqual(2);
+        const [victim, other] = victims as [string, string];
+        if (change === 'truncated') await fs.truncate(victim, Math.floor((await fs.stat(victim)).size / 2));
+        if (change === 'deleted') await fs.rm(victim);
+        if (change === 'swapped') {
+          const bytes = await fs.readFile(victim);
+          await fs.writeFile(victim, await fs.readFile(other));
+          await fs.writeFile(other, bytes);
+        }
+        const r = await cairn(['check', store, '--read-data'], auth);
+        const said = r.stdout + r.stderr;
+        if (kind === 'keys' && change === 'deleted') {
+          expect((await cairn(['key', 'list', store, '--json'])).stdout).not.toContain(path.basename(victim));
+          expect([EXIT.ok, EXIT.wrongKey]).toContain(r.code); // the deleted slot may be the passphrase's
+          expect((await cairn(['check', store, '--password-file', second])).code).toBe(EXIT.ok);
+          return;
+        }
+        expect(r.code, said).toBe(EXIT.corrupt);
+        if (kind === 'index' && change === 'deleted') expect(said).toContain('cairn repair index');
+        else expect(said).toContain(kind === 'snapshots' && change === 'deleted' ? 'snapshot #1: missing from the chain' : path.basename(victim));
+        if (kind === 'keys') {
+          const slots = JSON.parse((await cairn(['key', 'list', store, '--json'])).stdout) as { id: string; damaged: boolean }[];
+          const expected = change === 'swapped' ? [victim, other] : [victim];
+          expect(slots.filter((slot) => slot.damaged).map((slot) => slot.id).sort()).toEqual(expected.map((f) => path.basename(f)).sort());
+        }
+      });
+    }
+  }
+
+  it('ignores older copies put back: a forgotten snapshot and the index files prune replaced, each named by check', async () => {
+    const store = await copyStore('put-back');
+    // A snapshot with data of its own, then one without it: forgetting the first lets prune
+    // delete that data and rewrite the index.
+    const extra = path.join(dir, 'put-back-extra');
+    await fs.mkdir(extra, { recursive: true });
+    await fs.writeFile(path.join(extra, 'only-here.bin'), randomBytes(300_000));
+    expect((await cairn(['backup', store, extra, 'extra'], auth)).code).toBe(0);
+    await fs.rm(path.join(extra, 'only-here.bin'));
+    expect((await cairn(['backup', store, extra, 'extra'], auth)).code).toBe(0);
+    const repo = await Repository.open(new LocalBackend(store), passphrase(pw));
+    const withExtra = (await repo.listSnapshots()).at(-2)!;
+    const snapshotCopy = await fs.readFile(path.join(store, 'snapshots', withExtra.id));
+    const indexCopies = await Promise.all((await objects(store, 'index')).map(async (f) => ({ f, bytes: await fs.readFile(f) })));
+    expect((await cairn(['forget', store, withExtra.id, '--prune'], auth)).code).toBe(0);
+    const indexAfterPrune = await objects(store, 'index');
+    expect(indexCopies.every(({ f }) => !indexAfterPrune.includes(f))).toBe(true); // prune replaced them all
+
+    await fs.writeFile(path.join(store, 'snapshots', withExtra.id), snapshotCopy);
+    for (const { f, bytes } of indexCopies) await fs.writeFile(f, bytes);
+    const list = await cairn(['snapshots', store, '--json'], auth);
+    expect(list.code).toBe(EXIT.ok);
+    expect(list.stdout).not.toContain(withExtra.id);
+    const check = await cairn(['check', store, '--read-data'], auth);
+    const said = check.stdout + check.stderr;
+    expect(check.code, said).toBe(EXIT.ok); // nothing is lost or wrong: warnings only
+    expect(said).toMatch(new RegExp(`snapshots/${withExtra.id}: forgotten but still present`));
+    for (const { f } of indexCopies) expect(said).toMatch(new RegExp(`index/${path.basename(f)}: superseded`));
+    expect((await cairn(['cat', store, 'latest', 'a.txt'], auth)).stdout).toBe('hello');
+  });
 
   it('names a deleted snapshot in the middle of the chain', async () => {
     const store = await copyStore('rollback');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { SlotKdf } from '../../crypto/keyslot.js';
 import { CairnError } from '../../errors/errors.js';
-import { listKeySlots } from '../../repository/keyring.js';
+import { type KeySlotInfo, listKeySlots } from '../../repository/keyring.js';
 import { readConfig } from '../../repository/repository.js';
 import { openFromCli, storeFromCli } from '../open.js';
 import { out, table } from '../output.js';
@@ -31,8 +31,9 @@ export function registerKey(program: Command): void {
       const backend = storeFromCli(store, opts);
       await readConfig(backend);
       const slots = await listKeySlots(backend);
-      if (opts.json) return out(JSON.stringify(slots.map((s) => ({ id: s.id, kdf: s.kdf, damaged: s.kdf === null })), null, 2));
-      out(table([['ID', 'PROTECTION'], ...slots.map((s) => [s.id.slice(0, 12), s.kdf === null ? 'DAMAGED' : s.kdf === 'argon2' ? 'argon2' : 'iterated (gpg-compatible)'])]));
+      const damaged = (s: KeySlotInfo) => s.kdf === null || !s.nameMatches;
+      if (opts.json) return out(JSON.stringify(slots.map((s) => ({ id: s.id, kdf: s.kdf, damaged: damaged(s) })), null, 2));
+      out(table([['ID', 'PROTECTION'], ...slots.map((s) => [s.id.slice(0, 12), damaged(s) ? 'DAMAGED' : s.kdf === 'argon2' ? 'argon2' : 'iterated (gpg-compatible)'])]));
     });
 
   secretOptions(key.command('remove').description('remove a key slot; the last one cannot be removed, the one you opened with only with --force').argument('<store>', 'the repository').argument('<slot>', 'slot id or unique prefix'))
