@@ -330,7 +330,7 @@ describe('cairn CLI with bad input', () => {
     expect((await cairn(['cat', store, 'latest', 'after-repair.txt'], auth)).stdout).toBe('written');
 
     // A lost pack: its entries go, so that no writer dedups against blobs that are gone.
-    const lost = await copyStore('lost-pack');
+    const lost = await copyStore('repair-lost-pack');
     await fs.rm((await objects(lost, 'data'))[0]!);
     const dropped = await cairn(['repair', 'index', lost, '--json'], auth);
     expect(dropped.code, dropped.stderr).toBe(0);
