@@ -35,6 +35,16 @@ export interface PruneOptions {
   readonly onProgress?: (message: string) => void;
   /** Called after each step that changes the store (progress, and fault injection in tests). */
   readonly onStep?: (step: PruneStep) => void;
+  /** Called as packs are repacked (the long part: their used blobs are read and written again). */
+  readonly onRepack?: (progress: RepackProgress) => void;
+}
+
+export interface RepackProgress {
+  readonly packs: number;
+  readonly totalPacks: number;
+  /** Bytes of the packs being repacked read so far. */
+  readonly bytes: number;
+  readonly totalBytes: number;
 }
 
 export type PruneStep = 'pack-written' | 'index-written' | 'index-deleted' | 'pack-deleted';
@@ -137,8 +147,13 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   const written: IndexedPack[] = [];
   let writtenBytes = 0;
   const packer = new Packer(backend, repo.keys.encryption, () => step('pack-written'));
-  for (const packId of repack) {
+  const repackBytes = repack.reduce((sum, id) => sum + stored.get(id)!, 0);
+  let repackRead = 0;
+  options.onRepack?.({ packs: 0, totalPacks: repack.length, bytes: 0, totalBytes: repackBytes });
+  for (const [i, packId] of repack.entries()) {
     const bytes = await backend.get({ kind: 'data', name: packId });
+    repackRead += bytes.length;
+    options.onRepack?.({ packs: i + 1, totalPacks: repack.length, bytes: repackRead, totalBytes: repackBytes });
     for (const entry of packs.get(packId)!) {
       if (!used.has(entry.id) || home.get(entry.id) !== packId) continue;
       const box = Buffer.from(bytes.subarray(entry.offset, entry.offset + entry.length));

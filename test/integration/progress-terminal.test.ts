@@ -41,4 +41,26 @@ describe('progress on a terminal', () => {
     expect(plain.stderr).not.toContain('[');
     expect(plain.stdout).toContain('no errors: every byte verified');
   });
+
+  it('prune draws one bar for the repacking, to 100 %', async () => {
+    const pruned = path.join(dir, 'pruned');
+    const source = path.join(dir, 'prune-source');
+    await fs.mkdir(source);
+    for (let i = 0; i < 4; i++) await fs.writeFile(path.join(source, `f${i}`), randomBytes(2 * 1024 * 1024));
+    const repo = await Repository.init(new LocalBackend(pruned), passphrase('progress pass'));
+    const first = await archiveDirectory(repo, source);
+    const old = await repo.saveSnapshot({ tree: first.tree, stats: first.stats, nextFileId: first.nextFileId });
+    await fs.rm(path.join(source, 'f0'));
+    await fs.rm(path.join(source, 'f1'));
+    const second = await archiveDirectory(repo, source);
+    await repo.saveSnapshot({ tree: second.tree, stats: second.stats, nextFileId: second.nextFileId });
+    await repo.close();
+    expect((await cairn(['forget', pruned, old.id], { CAIRN_PASSWORD: 'progress pass' })).code).toBe(0);
+
+    const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" prune "${pruned}"`, '/dev/null'], { CAIRN_PASSWORD: 'progress pass' });
+    expect(onTerminal.code, onTerminal.stdout).toBe(0);
+    const text = onTerminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(text).toMatch(/cairn: repacking \[[█░]+\] 100% \| 1 of 1 packs, [\d.]+ MiB of [\d.]+ MiB \| [\d.]+ \w+\/s/);
+    expect(text).toMatch(/1 repacked into 1/);
+  });
 });

@@ -7,6 +7,7 @@ import { Journal } from '../../vfs/journal.js';
 import { defaultStateDir } from '../local-paths.js';
 import { openFromCli } from '../open.js';
 import { formatBytes, note, out } from '../output.js';
+import { ProgressLine } from '../progress.js';
 import { secretOptions } from './common.js';
 
 export interface PruneCliOptions {
@@ -62,12 +63,14 @@ export async function runPrune(repo: Repository, opts: PruneCliOptions): Promise
       hint: 'mount the store and unmount it again to save them into a snapshot, then prune',
     });
   }
+  const line = opts.json ? null : new ProgressLine('repacking', 'packs');
   const report = await pruneRepository(repo, {
     dryRun: opts.dryRun,
     repackUnused: (opts.repackUnused ?? 20) / 100,
     onProgress: (m) => note(m),
     onStep: faultInjection(),
-  });
+    onRepack: (r) => line?.update({ entries: r.packs, totalEntries: r.totalPacks, bytes: r.bytes, totalBytes: r.totalBytes }),
+  }).finally(() => line?.stop());
   const p = report.packs;
   const freedBytes = Math.max(0, report.packBytesBefore - report.packBytesAfter);
   const result: PruneJson = {
