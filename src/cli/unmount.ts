@@ -8,6 +8,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { controlRequest } from '../control/client.js';
 import type { MountStatus } from '../control/protocol.js';
 import { formatBytes, note } from './output.js';
+import { ProgressLine } from './progress.js';
 
 /** True while the process runs; a zombie (exited, not yet reaped by its parent) has finished. */
 function alive(pid: number): boolean {
@@ -57,10 +58,12 @@ export async function unmountAndWait(mountpoint: string, options: UnmountOptions
   }
   if (!record) return undefined;
   note('cairn: waiting for the mount to save its changes');
-  await waitShowingUploads(record.pid, options.status);
+  const saving = await waitShowingUploads(record.pid, options.status);
   // The daemon removes its record when it saved everything; a record left behind says it did not.
   const outcome = existsSync(recordFile) ? (JSON.parse(readFileSync(recordFile, 'utf8')) as MountRecord) : null;
   rmSync(recordFile, { force: true });
+  if (outcome) saving?.stop();
+  else saving?.complete();
   if (outcome?.failed) {
     throw new CairnError(outcome.failed.code, `the mount could not save everything: ${outcome.failed.message}`, {
       hint: 'nothing is lost: the changes are kept in its local journal and staging; fix the cause and mount again to save them',
@@ -84,16 +87,60 @@ function diedUnsaved(mountpoint: string, what: string): CairnError {
   });
 }
 
-/** Waits for the daemon to exit; while it uploads its queue, shows a progress bar. */
-async function waitShowingUploads(pid: number, status: (() => Promise<MountStatus>) | undefined): Promise<void> {
+/** The progress line of the commit a mount makes when it unmounts: staged data chunked and sealed. */
+class SavingProgress {
+  private readonly line = new ProgressLine('saving', 'files');
+  private finished = false;
+
+  constructor(private readonly first: MountStatus) {}
+
+  /** Shows where the commit is; false once nothing is staged any more (or this line ended). */
+  observe(s: MountStatus): boolean {
+    if (this.finished) return false;
+    if (s.stagedBytes === 0) {
+      this.complete();
+      return false;
+    }
+    this.line.update({
+      entries: Math.min(this.first.stagedFiles, s.committedFiles - this.first.committedFiles),
+      totalEntries: this.first.stagedFiles,
+      bytes: Math.min(this.first.stagedBytes, s.committedBytes - this.first.committedBytes),
+      totalBytes: this.first.stagedBytes,
+    });
+    return true;
+  }
+
+  /** Everything was committed (the mount saved it). */
+  complete(): void {
+    if (this.finished) return;
+    this.line.update({ entries: this.first.stagedFiles, totalEntries: this.first.stagedFiles, bytes: this.first.stagedBytes, totalBytes: this.first.stagedBytes });
+    this.stop();
+  }
+
+  stop(): void {
+    this.line.stop();
+    this.finished = true;
+  }
+}
+
+/**
+ * Waits for the daemon to exit; shows one progress line while it commits staged data (a
+ * big local write takes a while to chunk and seal), then a bar while it uploads its queue.
+ * Returns the commit's line, for the caller to complete once it knows the mount saved.
+ */
+async function waitShowingUploads(pid: number, status: (() => Promise<MountStatus>) | undefined): Promise<SavingProgress | null> {
   let bar: SingleBar | null = null;
   let total = 0;
   let lastLine = 0;
+  let saving: SavingProgress | null = null;
   try {
     while (alive(pid)) {
       await new Promise((r) => setTimeout(r, 300));
       const s = status ? await status().catch(() => null) : null;
-      const u = s?.unmounting ? s.uploads : null;
+      if (!s?.unmounting) continue;
+      if (!saving && s.stagedBytes > 0) saving = new SavingProgress(s);
+      if (saving?.observe(s)) continue;
+      const u = s.uploads;
       if (!u || u.queuedBytes === 0) continue;
       total = Math.max(total, u.queuedBytes);
       const done = total - u.queuedBytes;
@@ -111,6 +158,7 @@ async function waitShowingUploads(pid: number, status: (() => Promise<MountStatu
   } finally {
     bar?.stop();
   }
+  return saving;
 }
 
 interface MountRecord {

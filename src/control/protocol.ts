@@ -17,6 +17,12 @@ export interface MountStatus {
   readonly uploads: UploadStatus | null;
   /** Files whose written data is staged locally and not yet committed. */
   readonly stagedFiles: number;
+  /** Bytes of those files' staged data. */
+  readonly stagedBytes: number;
+  /** Bytes the mount's commits have chunked since it started (grows while it saves). */
+  readonly committedBytes: number;
+  /** Files the mount's commits have chunked since it started. */
+  readonly committedFiles: number;
   readonly unmounting: boolean;
   /** The snapshot the mount continues (the last one it took or started from): id and local time. */
   readonly lastSnapshot: { readonly id: string; readonly time: string } | null;

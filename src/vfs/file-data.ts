@@ -39,6 +39,9 @@ function chunkStarts(content: readonly ChunkRef[]): number[] {
 }
 
 export class FileData {
+  /** Bytes passed through the chunker by commits so far, counted as they go (for progress). */
+  chunkedBytes = 0;
+
   constructor(
     private readonly repo: Repository,
     private readonly staging: StagingArea,
@@ -116,9 +119,13 @@ export class FileData {
       let cursor = pos;
       let resynced = false;
       feed: while (cursor < size) {
+        // Let the event loop in between pieces: chunking and sealing a big file would
+        // otherwise hold every FUSE request (and `cairn status`) until the file is done.
+        if (cursor > pos) await new Promise((resolve) => setImmediate(resolve));
         const piece = await this.read(inode, cursor, Math.min(READ_PIECE, size - cursor));
         cursor += piece.length;
         rechunkedBytes += piece.length;
+        this.chunkedBytes += piece.length;
         for (const chunk of chunker.push(piece)) {
           await store(chunk);
           const j = boundary.get(pos);

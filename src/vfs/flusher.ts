@@ -46,6 +46,8 @@ export class Flusher implements CommitGate {
   lastFailure: { readonly error: unknown; readonly at: number } | undefined;
   /** Bytes chunked by commits (for tests and stats: the work done). */
   rechunkedBytes = 0;
+  /** Files whose data commits turned into chunks (for progress). */
+  committedFiles = 0;
   addedBytes = 0;
 
   constructor(
@@ -55,6 +57,11 @@ export class Flusher implements CommitGate {
     private readonly journal: Journal,
     private readonly options: FlusherOptions = {},
   ) {}
+
+  /** Bytes chunked by commits so far, also in the middle of a file (for progress). */
+  get chunkedBytes(): number {
+    return this.data.chunkedBytes;
+  }
 
   isCommitting(ino: number): boolean {
     return this.locks.has(ino);
@@ -138,6 +145,7 @@ export class Flusher implements CommitGate {
         try {
           const result = await this.data.commit(inode);
           this.rechunkedBytes += result.rechunkedBytes;
+          this.committedFiles++;
           this.addedBytes += result.addedBytes;
           done.push({ op: 'content', ino, content: result.content, size: result.size });
         } catch (e) {

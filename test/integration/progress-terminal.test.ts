@@ -11,6 +11,7 @@ import { LocalBackend } from '../../src/backend/local.js';
 import { archiveDirectory } from '../../src/repository/archiver.js';
 import { Repository } from '../../src/repository/repository.js';
 import { CLI, cairn, run } from '../helpers/cli.js';
+import { mount, unmountAll } from '../helpers/mount.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
 describe('progress on a terminal', () => {
@@ -27,7 +28,10 @@ describe('progress on a terminal', () => {
     await archiveDirectory(repo, source);
     await repo.close();
   });
-  afterAll(async () => cleanup());
+  afterAll(async () => {
+    await unmountAll();
+    await cleanup();
+  });
 
   it('check --read-data draws one bar to 100 % on a terminal, and none without one', async () => {
     const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" check --read-data "${store}"`, '/dev/null'], { CAIRN_PASSWORD: 'progress pass' });
@@ -41,6 +45,22 @@ describe('progress on a terminal', () => {
     expect(plain.stderr).not.toContain('[');
     expect(plain.stdout).toContain('no errors: every byte verified');
   });
+
+  it('unmount of a local store with much staged data draws one bar while the mount saves it', async () => {
+    const mnt = path.join(dir, 'mnt');
+    const m = await mount(store, mnt, path.join(dir, 'state'), { CAIRN_PASSWORD: 'progress pass' });
+    expect((await run('dd', ['if=/dev/urandom', `of=${path.join(mnt, 'big.bin')}`, 'bs=1M', 'count=400', 'status=none'])).code).toBe(0);
+    const exited = new Promise((r) => m.child.once('exit', r));
+    const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" unmount "${mnt}"`, '/dev/null']);
+    await exited;
+    expect(onTerminal.code, onTerminal.stdout).toBe(0);
+    const text = onTerminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(text).toMatch(/cairn: saving \[[█░]+\] \d+% \| [01] of 1 files, [\d.]+ MiB of 400\.0 MiB/);
+    expect(text).toMatch(/saving \[█+\] 100% \| 1 of 1 files, 400\.0 MiB of 400\.0 MiB/);
+    // The mount answered status while it saved: the bar moved in between.
+    expect(text).toMatch(/saving \[█*░+\] [1-9]\d?% \|/);
+    expect((await cairn(['check', store], { CAIRN_PASSWORD: 'progress pass' })).code).toBe(0);
+  }, 120_000);
 
   it('prune draws one bar for the repacking, to 100 %', async () => {
     const pruned = path.join(dir, 'pruned');

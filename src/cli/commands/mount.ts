@@ -180,11 +180,21 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   const status = (): MountStatus => {
     const uploads = cached?.status() ?? null;
     const last = session.lastSnapshot;
+    let stagedFiles = 0;
+    let stagedBytes = 0;
+    for (const inode of session.table.all()) {
+      if (inode.dirty.isEmpty) continue;
+      stagedFiles++;
+      for (const range of inode.dirty.list()) stagedBytes += range.end - range.start;
+    }
     return {
       store: repo.backend.location,
       readOnly,
       uploads,
-      stagedFiles: [...session.table.all()].filter((i) => !i.dirty.isEmpty).length,
+      stagedFiles,
+      stagedBytes,
+      committedBytes: session.flusher.chunkedBytes,
+      committedFiles: session.flusher.committedFiles,
       unmounting,
       lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
       problem: saveProblem(session.flusher.lastFailure, snapshotFailure, uploads),
