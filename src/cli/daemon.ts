@@ -44,7 +44,7 @@ export async function mountInBackground(mountpoint: string, options: SecretOptio
   closeSync(logFd);
   const pipe = child.stdio[3] as NodeJS.WritableStream;
   pipe.on('error', () => undefined); // a child that exits early closes it; its log says why
-  pipe.end(secret.kind === 'keyfile' ? '' : secret.passphrase);
+  pipe.end(secret.kind === 'passphrase' ? secret.passphrase : ''); // other secrets travel as options (files, gpg)
   let exitCode: number | null = null;
   child.on('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : 1)));
   const written = () => readFileSync(logFile).subarray(start).toString('utf8');

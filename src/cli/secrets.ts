@@ -1,17 +1,22 @@
 /**
- * Where the secret that opens a key slot comes from, in order: --keyfile, --password-file,
- * CAIRN_PASSWORD_FILE, CAIRN_PASSWORD, then an interactive prompt without echo (only on a
- * terminal: cron and systemd get a clear error instead of a hang).
+ * Where the secret that opens a key slot comes from, in order: --gpg (the system's gpg and
+ * its agent), --gpg-key, --keyfile, --password-file, CAIRN_PASSWORD_FILE, CAIRN_PASSWORD,
+ * then an interactive prompt without echo (only on a terminal: cron and systemd get a clear
+ * error instead of a hang).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { read } from 'read';
-import type { SlotSecret } from '../crypto/keyslot.js';
+import { readPrivateKey, type SlotSecret } from '../crypto/keyslot.js';
 import { CairnError } from '../errors/errors.js';
 
 export interface SecretOptions {
   readonly keyfile?: string;
   readonly passwordFile?: string;
+  /** An OpenPGP private key file that opens a recipient slot. */
+  readonly gpgKey?: string;
+  /** Open a recipient slot through the system's gpg. */
+  readonly gpg?: boolean;
 }
 
 export async function readSecretFile(file: string, what: string): Promise<Buffer> {
@@ -40,6 +45,17 @@ export interface SecretPurpose {
 }
 
 export async function secretFrom(options: SecretOptions, purpose: SecretPurpose): Promise<SlotSecret> {
+  if (options.gpg) return { kind: 'gpg' };
+  if (options.gpgKey) {
+    const bytes = await readSecretFile(options.gpgKey, 'OpenPGP key file');
+    try {
+      return { kind: 'openpgp-key', key: await readPrivateKey(bytes, () => askOnTerminal(`Passphrase of the OpenPGP key ${options.gpgKey}: `)) };
+    } catch (e) {
+      throw new CairnError('USAGE', `cannot use the OpenPGP key ${options.gpgKey}: ${(e as Error).message}`, {
+        hint: 'give an OpenPGP private key (gpg --export-secret-keys --armor KEYID > FILE), or --gpg to let the system\'s gpg and its agent open it',
+      });
+    }
+  }
   if (options.keyfile) return { kind: 'keyfile', contents: await readSecretFile(options.keyfile, 'key file') };
   const file = options.passwordFile ?? (purpose.useEnvironment ? process.env.CAIRN_PASSWORD_FILE : undefined);
   if (file) return nonEmpty(passphraseFromFile(await readSecretFile(file, 'password file')));

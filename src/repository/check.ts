@@ -47,7 +47,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
 
   progress('checking key slots');
   for (const slot of await listKeySlots(backend)) {
-    if (slot.kdf === null) error(`keys/${slot.id}`, 'not a readable OpenPGP message');
+    if (slot.description === null) error(`keys/${slot.id}`, 'not a readable OpenPGP message');
     else if (!slot.nameMatches) error(`keys/${slot.id}`, 'its content does not match its name (SHA-256): changed, renamed or swapped with another slot');
   }
 

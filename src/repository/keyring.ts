@@ -4,11 +4,22 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/backend.js';
-import { createKeySlot, describeKeySlot, openKeySlot, type SlotKdf, type SlotSecret } from '../crypto/keyslot.js';
+import { hostname } from 'node:os';
+import type * as openpgp from 'openpgp';
+import { createKeySlot, createRecipientSlot, describeKeySlot, openKeySlot, type SlotDescription, type SlotKdf, type SlotSecret } from '../crypto/keyslot.js';
 import { CairnError } from '../errors/errors.js';
 
-export async function addKeySlot(backend: Backend, master: Uint8Array, repositoryId: Uint8Array, secret: SlotSecret, kdf: SlotKdf): Promise<string> {
-  const slot = await createKeySlot(master, repositoryId, secret, kdf);
+/** A slot for a passphrase or key file; `label` is shown by `cairn key list`. */
+export async function addKeySlot(backend: Backend, master: Uint8Array, repositoryId: Uint8Array, secret: SlotSecret, kdf: SlotKdf, label?: string): Promise<string> {
+  return putSlot(backend, await createKeySlot(master, repositoryId, secret, kdf, { host: hostname(), label }));
+}
+
+/** A slot encrypted to an OpenPGP public key. */
+export async function addRecipientSlot(backend: Backend, master: Uint8Array, repositoryId: Uint8Array, publicKey: openpgp.Key, label?: string): Promise<string> {
+  return putSlot(backend, await createRecipientSlot(master, repositoryId, publicKey, { host: hostname(), label }));
+}
+
+async function putSlot(backend: Backend, slot: Uint8Array): Promise<string> {
   const name = createHash('sha256').update(slot).digest('hex');
   await backend.put({ kind: 'keys', name }, slot);
   return name;
@@ -35,7 +46,7 @@ export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array
     if (result.reason === 'other-repository') foreign.push(slotId);
     else if (result.reason !== 'wrong-secret') damaged.push(slotId);
   }
-  const what = secret.kind === 'keyfile' ? 'this key file' : 'this passphrase';
+  const what = { passphrase: 'this passphrase', keyfile: 'this key file', 'openpgp-key': 'this OpenPGP key', gpg: "gpg's keys" }[secret.kind];
   if (foreign.length > 0) {
     // The secret opened a slot, but the slot names another repository id than the config.
     throw new CairnError('CORRUPT', `the key slot ${foreign[0]!.slice(0, 12)}… opens with ${what} but belongs to another repository than the config of ${backend.location} says`, {
@@ -61,8 +72,8 @@ export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array
 
 export interface KeySlotInfo {
   readonly id: string;
-  /** null: not a slot this version can read. */
-  readonly kdf: SlotKdf | null;
+  /** What the slot shows without a secret; null: not a slot this version can read. */
+  readonly description: SlotDescription | null;
   /** Its bytes hash to its name; false when it was changed, renamed or swapped with another. */
   readonly nameMatches: boolean;
 }
@@ -71,6 +82,10 @@ export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
   const ids = (await backend.list('keys')).sort();
   return Promise.all(ids.map(async (id) => {
     const bytes = await backend.get({ kind: 'keys', name: id });
-    return { id, kdf: await describeKeySlot(bytes), nameMatches: createHash('sha256').update(bytes).digest('hex') === id };
+    return { id, description: await describeKeySlot(bytes), nameMatches: createHash('sha256').update(bytes).digest('hex') === id };
   }));
+}
+
+export function slotDamaged(slot: KeySlotInfo): boolean {
+  return slot.description === null || !slot.nameMatches;
 }

@@ -23,7 +23,8 @@ import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } fr
 import { type BlobType, openBlob, openObject, sealBlob, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
-import { addKeySlot, unlockMasterKey } from './keyring.js';
+import type * as openpgp from 'openpgp';
+import { addKeySlot, addRecipientSlot, unlockMasterKey } from './keyring.js';
 import { MasterIndex } from './master-index.js';
 import { Packer } from './packer.js';
 
@@ -127,8 +128,13 @@ export class Repository {
   openedSlot: string | undefined;
 
   /** A key slot for another secret; the data is not touched. */
-  async addKey(secret: SlotSecret, kdf: SlotKdf = 'iterated'): Promise<string> {
-    return addKeySlot(this.backend, this.master, this.config.id, secret, kdf);
+  async addKey(secret: SlotSecret, kdf: SlotKdf = 'iterated', label?: string): Promise<string> {
+    return addKeySlot(this.backend, this.master, this.config.id, secret, kdf, label);
+  }
+
+  /** A key slot encrypted to an OpenPGP public key; the data is not touched. */
+  async addRecipient(publicKey: openpgp.Key, label?: string): Promise<string> {
+    return addRecipientSlot(this.backend, this.master, this.config.id, publicKey, label);
   }
 
   newChunker(): Chunker {

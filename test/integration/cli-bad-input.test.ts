@@ -134,7 +134,10 @@ describe('cairn CLI with bad input', () => {
     expect(json.code).toBe(EXIT.ok);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, readData: true, errors: 0, problems: [], counts: { snapshots: 2 } });
     const slots = JSON.parse((await cairn(['key', 'list', pristine, '--json'])).stdout) as { id: string; kdf: string; damaged: boolean }[];
-    expect(slots).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{64}$/), kdf: 'iterated', damaged: false }]);
+    expect(slots).toEqual([{
+      id: expect.stringMatching(/^[0-9a-f]{64}$/), damaged: false, kind: 'passphrase', kdf: 'iterated',
+      created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), host: expect.any(String), label: null, recipient: null,
+    }]);
   });
 
   for (const kind of ['data', 'index', 'snapshots'] as const) {

@@ -10,6 +10,7 @@ import { LocalBackend } from '../../src/backend/local.js';
 import { ContentReader } from '../../src/repository/file-content.js';
 import { Repository } from '../../src/repository/repository.js';
 import { checkRepository } from '../../src/repository/check.js';
+import { listKeySlots } from '../../src/repository/keyring.js';
 import { decodeConfig } from '../../src/format/config.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
@@ -26,6 +27,9 @@ describe('frozen format v1 store', () => {
       const store = path.join(dir, 'store');
       await fs.cp(FIXTURE, store, { recursive: true });
       const repo = await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'));
+      // Its key slot is binary, without the label header later slots carry: still described.
+      const [slot] = await listKeySlots(new LocalBackend(store));
+      expect(slot).toMatchObject({ nameMatches: true, description: { kdf: 'iterated', recipientSlot: false, label: null } });
       const [snap] = await repo.listSnapshots();
       expect(snap!.snapshot).toMatchObject({ seq: 1, host: 'fixture', user: 'cairn', tags: ['v1'], timeNs: 1763856000000000000n });
       const root = await repo.loadTree(snap!.snapshot.tree);

@@ -50,7 +50,7 @@ describe('secrets and space', () => {
     const store = path.join(dir, 'argon2');
     const repo = await Repository.init(new LocalBackend(store), passphrase('memory hard'), 'argon2');
     await repo.close();
-    expect((await listKeySlots(new LocalBackend(store))).map((s) => s.kdf)).toEqual(['argon2']);
+    expect((await listKeySlots(new LocalBackend(store))).map((s) => s.description?.kdf)).toEqual(['argon2']);
     await Repository.open(new LocalBackend(store), passphrase('memory hard'));
     await expect(Repository.open(new LocalBackend(store), passphrase('memory hardd'))).rejects.toSatisfy((e) => isCairnError(e, 'WRONG_KEY'));
   });

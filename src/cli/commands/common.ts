@@ -11,7 +11,9 @@ export function storeOptions(command: Command): Command {
 export function secretOptions(command: Command): Command {
   return storeOptions(command)
     .option('--password-file <file>', 'read the passphrase from this file (or set CAIRN_PASSWORD_FILE / CAIRN_PASSWORD)')
-    .option('--keyfile <file>', 'open with a key file instead of a passphrase');
+    .option('--keyfile <file>', 'open with a key file instead of a passphrase')
+    .option('--gpg-key <file>', 'open a recipient slot with this OpenPGP private key file')
+    .option('--gpg', 'open a recipient slot through the system\'s gpg (gpg-agent, smartcards)');
 }
 
 export function kdfOption(): Option {
