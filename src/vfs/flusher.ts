@@ -96,11 +96,22 @@ export class Flusher implements CommitGate {
     this.timer.unref();
   }
 
-  /** Commits this file at once, even while it is open (the write budget is exhausted). */
+  /** Commits this file at once, even while it is open (it replaced much of its staged data). */
   commitSoon(ino: number): void {
     if (this.closed.has(ino) && this.timer) return;
     this.closed.add(ino);
     this.schedule(0);
+  }
+
+  /** Commits every file with staged data at once, open or not (the write budget is used up). */
+  commitStagedSoon(): void {
+    let added = false;
+    for (const inode of this.table.all()) {
+      if (inode.type !== 'file' || inode.dirty.isEmpty || storedLinks(inode) === 0 || this.closed.has(inode.ino)) continue;
+      this.closed.add(inode.ino);
+      added = true;
+    }
+    if (added || !this.timer) this.schedule(0);
   }
 
   /**

@@ -194,10 +194,13 @@ export class LiveSession {
     const budget = options.writeBudget;
     let space: Promise<void> | null = null;
     const overBudget = () => budget !== undefined && staging.bytes + budget.queuedBytes() > budget.limitBytes;
-    const waitForSpace = (ino: number): Promise<void> | null => {
+    const waitForSpace = (): Promise<void> | null => {
       if (!overBudget()) return null;
-      flusher.commitSoon(ino); // the writer's own file too, open or not: its bytes are the ones waiting
-      space ??= (async () => {
+      if (space) return space;
+      // Every file with staged bytes, open or not (the writer's own too): staging segments are
+      // shared, so one file's bytes alone may keep a segment, and its disk space, in use.
+      flusher.commitStagedSoon();
+      space = (async () => {
         while (overBudget()) await new Promise((r) => setTimeout(r, 100));
         space = null;
       })();

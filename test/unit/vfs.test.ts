@@ -199,6 +199,28 @@ describe('live filesystem (no FUSE)', () => {
     await s.close();
   });
 
+  it('at the write budget, commits every file with staged data (a file kept open shares the staging segments), and the writer goes on', async () => {
+    const opened = await LiveSession.open(repo, {
+      stateDir: path.join(dir, 'state'), uid: 1000, gid: 1000, quietMs: 60_000,
+      writeBudget: { limitBytes: 4 * 1024 * 1024, queuedBytes: () => 0 },
+    });
+    const s = opened.session;
+    const log = await s.fs.create('/app.log', 0o644);
+    await s.fs.write(log, 0, Buffer.from('started\n')); // stays open, never closed during the copy
+    const big = await s.fs.create('/big.bin', 0o644);
+    const data = randomBytes(16 * 1024 * 1024);
+    const copied = (async () => {
+      for (let at = 0; at < data.length; at += 131072) await s.fs.write(big, at, data.subarray(at, at + 131072));
+    })();
+    const outcome = await Promise.race([copied.then(() => 'done'), new Promise((r) => setTimeout(() => r('stuck'), 30_000))]);
+    expect(outcome).toBe('done');
+    expect((await s.fs.read(big, 0, data.length)).equals(data)).toBe(true);
+    expect((await s.fs.read(log, 0, 100)).toString()).toBe('started\n');
+    s.fs.release(big);
+    s.fs.release(log);
+    await s.close();
+  });
+
   it('applies a retention policy after each snapshot it takes, keeping the newest and named ones', async () => {
     // Old history made elsewhere: daily snapshots 60..11 days ago, one named.
     const s0 = await open();
