@@ -24,6 +24,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import * as openpgp from 'openpgp';
 import { MASTER_KEY_SIZE } from './keys.js';
 
@@ -207,7 +208,10 @@ function slotLabel(slot: Uint8Array): SlotLabel | null {
  */
 function decryptWithGpg(slot: Uint8Array): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
-    const gpg = spawn('gpg', ['--quiet', '--decrypt'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // gpg-agent's pinentry asks on the terminal GPG_TTY names; gpg's stdin is the slot here.
+    const tty = process.env.GPG_TTY || !process.stdin.isTTY ? '' : ttyName();
+    const env = { ...process.env, ...(tty ? { GPG_TTY: tty } : {}) };
+    const gpg = spawn('gpg', ['--quiet', '--decrypt'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     let errors = '';
     gpg.stdout.on('data', (d: Buffer) => out.push(d));
@@ -216,6 +220,15 @@ function decryptWithGpg(slot: Uint8Array): Promise<Uint8Array | undefined> {
     gpg.on('close', (code) => (code === 0 ? resolve(new Uint8Array(Buffer.concat(out))) : /no secret key|decryption failed/i.test(errors) ? resolve(undefined) : reject(new Error(`gpg failed: ${errors.trim()}`))));
     gpg.stdin.end(Buffer.from(slot));
   });
+}
+
+/** The terminal on this process's stdin (for GPG_TTY). */
+function ttyName(): string {
+  try {
+    return readlinkSync('/proc/self/fd/0');
+  } catch {
+    return '';
+  }
 }
 
 /** An OpenPGP public key from a file's bytes (armored or binary), for a recipient slot. */
