@@ -63,6 +63,22 @@ export interface OpenReport {
   readonly cutBytes: number;
   /** After --salvage: where the old journal was set aside, and how many records were kept. */
   readonly salvaged?: { readonly copy: string; readonly kept: number };
+  /** Files whose replayed changes name staged bytes that are gone (they read as zeros), by path. */
+  readonly lostStagedBytes: { readonly path: string; readonly bytes: number }[];
+}
+
+/** A path naming file `ino` in the live tree (its first name), for messages. */
+function pathOf(table: InodeTable, ino: number): string {
+  const parts: string[] = [];
+  for (let at = table.get(ino); at && at.ino !== ROOT_INO; ) {
+    const [parentIno] = at.parents.keys();
+    const parent = parentIno === undefined ? undefined : table.get(parentIno);
+    const name = parent && [...parent.children!].find(([, child]) => child === at!.ino)?.[0];
+    if (!name) return `(file id ${ino}, unlinked)`;
+    parts.unshift(name);
+    at = parent;
+  }
+  return `/${parts.join('/')}`;
 }
 
 /** Checks and applies a crashed session's records; throws JournalDamage naming the first that does not fit. */
@@ -232,9 +248,10 @@ export class LiveSession {
       await session.snapshot(['format-upgrade']);
     }
     const counts = countTree(table);
+    const lostStagedBytes = staging.missing().map(({ ino, bytes }) => ({ path: pathOf(table, ino), bytes }));
     return {
       session,
-      report: { base, replayed: rawRecords.length, files: counts.files, dirs: counts.dirs, cutBytes: opened.cutBytes, ...(options.salvaged ? { salvaged: options.salvaged } : {}) },
+      report: { base, replayed: rawRecords.length, files: counts.files, dirs: counts.dirs, cutBytes: opened.cutBytes, lostStagedBytes, ...(options.salvaged ? { salvaged: options.salvaged } : {}) },
     };
   }
 

@@ -14,7 +14,7 @@
  * in it *and* the records that made its bytes obsolete are durable in the journal, so power
  * lost at any moment never leaves a record pointing at a deleted segment.
  */
-import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** A segment grows to about this size before the next one starts (reclaimed one at a time). */
@@ -247,6 +247,23 @@ export class StagingArea {
       this.segments.delete(seg.name);
       this.bytes -= seg.size;
     }
+  }
+
+  /**
+   * Files whose current staged bytes are not all on disk (a segment deleted by hand, or
+   * bytes lost with a power cut before any fsync): those bytes read as zeros.
+   */
+  missing(): { ino: number; bytes: number }[] {
+    const found: { ino: number; bytes: number }[] = [];
+    for (const [ino, list] of this.extents) {
+      let bytes = 0;
+      for (const e of list) {
+        const available = e.seg.fd !== undefined || existsSync(path.join(this.dir, e.seg.name)) ? Math.max(0, Math.min(e.end - e.start, e.seg.size - e.at)) : 0;
+        bytes += e.end - e.start - available;
+      }
+      if (bytes > 0) found.push({ ino, bytes });
+    }
+    return found;
   }
 
   /** File ids with staged bytes (for tests and checks). */

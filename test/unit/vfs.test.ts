@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -219,6 +219,24 @@ describe('live filesystem (no FUSE)', () => {
     s.fs.release(big);
     s.fs.release(log);
     await s.close();
+  });
+
+  it('names the files whose staged bytes are gone after a crash (lost before any fsync), and reads them as zeros', async () => {
+    const s = await open();
+    s.fs.mkdir('/docs', 0o755);
+    await writeFile(s, '/docs/kept.txt', Buffer.from('kept safe'));
+    await writeFile(s, '/docs/torn.bin', Buffer.alloc(5000, 7));
+    // The process dies; the power cut took the staging log's tail with it.
+    const stagingDir = path.join(dir, 'state', 'staging');
+    const [segment] = readdirSync(stagingDir);
+    truncateSync(path.join(stagingDir, segment!), Buffer.byteLength('kept safe') + 1000);
+    const reopened = await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 1000, gid: 1000, quietMs: 60_000 });
+    expect(reopened.report.lostStagedBytes).toEqual([{ path: '/docs/torn.bin', bytes: 4000 }]);
+    const torn = await readAll(reopened.session, '/docs/torn.bin');
+    expect([...torn.subarray(0, 1000)].every((b) => b === 7)).toBe(true);
+    expect([...torn.subarray(1000)].every((b) => b === 0)).toBe(true);
+    expect((await readAll(reopened.session, '/docs/kept.txt')).toString()).toBe('kept safe');
+    await reopened.session.close();
   });
 
   it('applies a retention policy after each snapshot it takes, keeping the newest and named ones', async () => {

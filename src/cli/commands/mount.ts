@@ -158,6 +158,11 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   if (report.salvaged) note(`cairn: salvaged ${report.salvaged.kept} change(s) of a crashed mount into a snapshot tagged salvaged; the old journal is kept as ${report.salvaged.copy}`);
   if (report.cutBytes > 0) note(`cairn: cut ${report.cutBytes} byte(s) of an incomplete last journal record (a change the killed mount never acknowledged)`);
   if (report.replayed > 0) note(`cairn: replayed ${report.replayed} change(s) a previous mount left in ${stateDir}`);
+  if (report.lostStagedBytes.length > 0) {
+    note(`cairn: warning: ${report.lostStagedBytes.length} file(s) changed before the last crash lost written bytes that were never fsync'd (a power cut, or ${stateDir}/staging was changed); those bytes read as zeros:`);
+    for (const lost of report.lostStagedBytes.slice(0, 20)) note(`  ${lost.path} (${formatBytes(lost.bytes)})`);
+    if (report.lostStagedBytes.length > 20) note(`  … and ${report.lostStagedBytes.length - 20} more`);
+  }
   const queuedAtStart = cached?.status().queuedObjects ?? 0;
   if (queuedAtStart > 0) note(`cairn: resuming ${queuedAtStart} upload(s) a previous mount left queued`);
 
