@@ -26,6 +26,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import * as openpgp from 'openpgp';
+import { CairnError } from '../errors/errors.js';
 import { MASTER_KEY_SIZE } from './keys.js';
 
 export type SlotKdf = 'iterated' | 'argon2';
@@ -137,18 +138,20 @@ export async function openKeySlot(slot: Uint8Array, repositoryId: Uint8Array, se
   // them (gpg would even ask for a passphrase of its own).
   if (isRecipientSlot(message) !== forKeys) return { ok: false, reason: 'wrong-secret' };
   let data: Uint8Array;
-  try {
-    if (secret.kind === 'gpg') {
-      const decrypted = await decryptWithGpg(slot);
-      if (!decrypted) return { ok: false, reason: 'wrong-secret' };
-      data = decrypted;
-    } else {
+  if (secret.kind === 'gpg') {
+    // Outside the damage check below: gpg missing or a cancelled PIN entry must be said as
+    // such (it throws, naming gpg's words), not taken for a damaged slot.
+    const decrypted = await decryptWithGpg(slot);
+    if (!decrypted) return { ok: false, reason: 'wrong-secret' };
+    data = decrypted;
+  } else {
+    try {
       const keys = secret.kind === 'openpgp-key' ? { decryptionKeys: secret.key } : { passwords: [slotPassphrase(secret)] };
       data = (await openpgp.decrypt({ message, ...keys, format: 'binary' })).data as Uint8Array;
+    } catch (e) {
+      // A wrong passphrase or key fails the session-key check; anything else means the slot is damaged.
+      return { ok: false, reason: /session key decryption failed|no decryption key packets found|not a valid/i.test((e as Error).message) ? 'wrong-secret' : 'malformed' };
     }
-  } catch (e) {
-    // A wrong passphrase or key fails the session-key check; anything else means the slot is damaged.
-    return { ok: false, reason: /session key decryption failed|no decryption key packets found|not a valid/i.test((e as Error).message) ? 'wrong-secret' : 'malformed' };
   }
   let payload: { cairn?: unknown; repository?: unknown; masterKey?: unknown };
   try {
@@ -216,8 +219,14 @@ function decryptWithGpg(slot: Uint8Array): Promise<Uint8Array | undefined> {
     let errors = '';
     gpg.stdout.on('data', (d: Buffer) => out.push(d));
     gpg.stderr.on('data', (d: Buffer) => (errors += d));
-    gpg.on('error', (e) => reject(new Error(`cannot run gpg: ${e.message}`)));
-    gpg.on('close', (code) => (code === 0 ? resolve(new Uint8Array(Buffer.concat(out))) : /no secret key|decryption failed/i.test(errors) ? resolve(undefined) : reject(new Error(`gpg failed: ${errors.trim()}`))));
+    gpg.on('error', (e) => reject(new CairnError('USAGE', `cannot run gpg for --gpg: ${e.message}`, { hint: 'install GnuPG (apt-get install gnupg), or give the private key with --gpg-key FILE' })));
+    gpg.on('close', (code) => {
+      if (code === 0) return resolve(new Uint8Array(Buffer.concat(out)));
+      if (/no secret key/i.test(errors)) return resolve(undefined); // not this key's slot
+      reject(new CairnError('USAGE', `gpg could not open a recipient slot: ${errors.trim() || `exit ${code}`}`, {
+        hint: 'check that gpg-agent can ask for the key\'s passphrase or PIN here (GPG_TTY, pinentry), or give the key with --gpg-key FILE',
+      }));
+    });
     gpg.stdin.end(Buffer.from(slot));
   });
 }

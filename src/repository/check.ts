@@ -9,7 +9,6 @@ import { objectPath } from '../backend/backend.js';
 import { blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
 import type { ForgottenSnapshot } from '../format/forget-record.js';
-import type { IndexFile } from '../format/index-file.js';
 import { decodePackHeader, locatePackHeader, PACK_TRAILER_SIZE } from '../format/pack.js';
 import { openBlob, openObject } from '../format/sealed.js';
 import { listKeySlots } from './keyring.js';
@@ -52,14 +51,8 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
   }
 
   progress('loading index files');
-  const indexFiles: { name: string; file: IndexFile }[] = [];
-  for (const name of await backend.list('index')) {
-    try {
-      indexFiles.push({ name, file: await repo.readIndexFile(name) });
-    } catch (e) {
-      error(`index/${name}`, (e as Error).message);
-    }
-  }
+  const { readable: indexFiles, damaged: damagedIndexFiles } = await repo.readIndexFiles();
+  for (const { name, reason } of damagedIndexFiles) error(`index/${name}`, reason);
   const superseded = supersededIndexFiles(indexFiles.map((f) => f.file));
   for (const { name, file } of indexFiles) {
     if (superseded.has(name)) warn(`index/${name}`, 'superseded by a newer index file (left by an interrupted prune; prune removes it)');

@@ -10,9 +10,8 @@
  * Callers hold the exclusive lock.
  */
 import { objectPath } from '../backend/backend.js';
-import { isCairnError } from '../errors/errors.js';
 import { fromHex, toHex } from '../format/bytes.js';
-import { encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
+import { encodeIndexFile, type IndexedPack } from '../format/index-file.js';
 import { decodePackHeader, locatePackHeader, PACK_TRAILER_SIZE } from '../format/pack.js';
 import { openObject } from '../format/sealed.js';
 import { splitIndex } from './prune.js';
@@ -45,17 +44,9 @@ export async function repairIndex(repo: Repository, options: RepairOptions = {})
   const backend = repo.backend;
   const progress = options.onProgress ?? (() => undefined);
   progress('reading the index files');
-  const indexNames = await backend.list('index');
-  const readable: { name: string; file: IndexFile }[] = [];
-  const damagedIndexFiles: string[] = [];
-  for (const name of indexNames) {
-    try {
-      readable.push({ name, file: await repo.readIndexFile(name) });
-    } catch (e) {
-      if (!isCairnError(e, 'CORRUPT')) throw e;
-      damagedIndexFiles.push(objectPath({ kind: 'index', name }));
-    }
-  }
+  const { readable, damaged } = await repo.readIndexFiles();
+  const indexNames = [...readable, ...damaged].map((f) => f.name);
+  const damagedIndexFiles = damaged.map(({ name }) => objectPath({ kind: 'index', name }));
   const superseded = supersededIndexFiles(readable.map((r) => r.file));
   const onStore = new Set(await backend.list('data'));
 

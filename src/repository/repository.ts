@@ -256,6 +256,24 @@ export class Repository {
     return results.filter((r): r is R => r !== undefined);
   }
 
+  /**
+   * Every index file on the store, one by one: those that read, and those that do not
+   * (damaged or foreign: CORRUPT) with why. Any other failure (an unreachable store) throws.
+   */
+  async readIndexFiles(): Promise<{ readable: { name: string; file: IndexFile }[]; damaged: { name: string; reason: string }[] }> {
+    const readable: { name: string; file: IndexFile }[] = [];
+    const damaged: { name: string; reason: string }[] = [];
+    for (const name of await this.backend.list('index')) {
+      try {
+        readable.push({ name, file: await this.readIndexFile(name) });
+      } catch (e) {
+        if (!isCairnError(e, 'CORRUPT')) throw e;
+        damaged.push({ name, reason: (e as Error).message });
+      }
+    }
+    return { readable, damaged };
+  }
+
   /** Reads and decodes one index file; throws CORRUPT naming it. */
   async readIndexFile(name: string): Promise<IndexFile> {
     return this.loadSealed('index', name, decodeIndexFile);

@@ -14,7 +14,7 @@
  * in it *and* the records that made its bytes obsolete are durable in the journal, so power
  * lost at any moment never leaves a record pointing at a deleted segment.
  */
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** A segment grows to about this size before the next one starts (reclaimed one at a time). */
@@ -195,23 +195,25 @@ export class StagingArea {
   private cut(ino: number, start: number, end: number, overwrite: boolean): void {
     const list = this.extents.get(ino);
     if (!list) return;
-    const kept: Extent[] = [];
+    // Only the extents overlapping [start, end) change (a write calls this every time: no
+    // walk over a big file's other extents). The one before `first` may reach into it.
+    let first = lowerBound(list, start);
+    if (first > 0 && list[first - 1]!.end > start) first--;
+    let last = first;
+    while (last < list.length && list[last]!.start < end) last++;
+    if (first === last) return;
+    const replacement: Extent[] = [];
     let dropped = 0;
-    for (const e of list) {
-      if (e.end <= start || e.start >= end) {
-        kept.push(e);
-        continue;
-      }
-      if (e.start < start) kept.push({ start: e.start, end: start, seg: e.seg, at: e.at });
-      if (e.end > end) kept.push({ start: end, end: e.end, seg: e.seg, at: e.at + (end - e.start) });
+    for (const e of list.slice(first, last)) {
+      if (e.start < start) replacement.push({ start: e.start, end: start, seg: e.seg, at: e.at });
+      if (e.end > end) replacement.push({ start: end, end: e.end, seg: e.seg, at: e.at + (end - e.start) });
       const gone = Math.min(e.end, end) - Math.max(e.start, start);
       dropped += gone;
       e.seg.live -= gone;
       if (e.seg.live === 0 && e.seg !== this.current) e.seg.deadAt = this.position();
     }
-    if (dropped === 0) return;
-    if (kept.length === 0) this.extents.delete(ino);
-    else this.extents.set(ino, kept);
+    list.splice(first, last - first, ...replacement);
+    if (list.length === 0) this.extents.delete(ino);
     if (overwrite) this.overwrittenBytes.set(ino, this.overwritten(ino) + dropped);
   }
 
@@ -258,7 +260,8 @@ export class StagingArea {
     for (const [ino, list] of this.extents) {
       let bytes = 0;
       for (const e of list) {
-        const available = e.seg.fd !== undefined || existsSync(path.join(this.dir, e.seg.name)) ? Math.max(0, Math.min(e.end - e.start, e.seg.size - e.at)) : 0;
+        // A segment's size is what is on disk (0 for one a record names that is not there).
+        const available = Math.max(0, Math.min(e.end - e.start, e.seg.size - e.at));
         bytes += e.end - e.start - available;
       }
       if (bytes > 0) found.push({ ino, bytes });

@@ -109,6 +109,10 @@ describe('key slots', () => {
       const elsewhere = path.join(dir, 'gnupg-empty');
       await fs.mkdir(elsewhere, { mode: 0o700 });
       expect((await cairn(['snapshots', keys, '--gpg'], { GNUPGHOME: elsewhere })).code).toBe(EXIT.wrongKey);
+      // Without gpg, --gpg says so: not a damaged slot, not a wrong key.
+      const noGpg = await cairn(['snapshots', keys, '--gpg'], { GNUPGHOME: gnupg, PATH: '/nonexistent' });
+      expect(noGpg.code).toBe(EXIT.usage);
+      expect(noGpg.stderr).toContain('cannot run gpg');
       // Recovery without cairn: stock gpg gives the master key.
       const slotFile = (await fs.readdir(path.join(keys, 'keys'))).find((n) => n.startsWith(slot))!;
       const recovered = await gpg(['--decrypt', path.join(keys, 'keys', slotFile)]);

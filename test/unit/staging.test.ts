@@ -61,6 +61,28 @@ describe('staging log', () => {
     expect([...read(staging, 7, 10, 3)]).toEqual([0, 0, 0]);
   });
 
+  it('keeps the newest bytes at every offset through thousands of overlapping writes and truncates (checked against a plain buffer)', () => {
+    const staging = new StagingArea(stagingDir, () => 0, 1 << 20);
+    const model = Buffer.alloc(64 * 1024);
+    let size = 0;
+    let seed = 7;
+    const next = (below: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % below);
+    for (let i = 0; i < 3000; i++) {
+      if (next(20) === 0) {
+        size = next(model.length);
+        model.fill(0, size);
+        staging.truncate(1, size);
+        continue;
+      }
+      const offset = next(model.length - 512);
+      const data = Buffer.alloc(1 + next(511), i % 251);
+      write(staging, 1, offset, data);
+      data.copy(model, offset);
+      size = Math.max(size, offset + data.length);
+    }
+    expect(read(staging, 1, 0, model.length).equals(model)).toBe(true);
+  });
+
   it('counts bytes that later writes replaced, until the file is committed', () => {
     const staging = new StagingArea(stagingDir, () => 0);
     write(staging, 3, 0, Buffer.alloc(1000, 1));
