@@ -20,7 +20,7 @@ export async function addRecipientSlot(backend: Backend, master: Uint8Array, rep
 }
 
 async function putSlot(backend: Backend, slot: Uint8Array): Promise<string> {
-  const name = createHash('sha256').update(slot).digest('hex');
+  const name = createHash('sha256').update(slot).digest('hex'); // see nameMatches
   await backend.put({ kind: 'keys', name }, slot);
   return name;
 }
@@ -44,7 +44,7 @@ export async function unlockMasterKey(backend: Backend, repositoryId: Uint8Array
     const result = await openKeySlot(slot, repositoryId, secret);
     if (result.ok) return { master: result.master, slotId };
     if (result.reason === 'other-repository') foreign.push(slotId);
-    else if (result.reason !== 'wrong-secret') damaged.push(slotId);
+    else if (result.reason === 'malformed' || !nameMatches(slotId, slot)) damaged.push(slotId);
   }
   const what = { passphrase: 'this passphrase', keyfile: 'this key file', 'openpgp-key': 'this OpenPGP key', gpg: "gpg's keys" }[secret.kind];
   if (foreign.length > 0) {
@@ -82,8 +82,13 @@ export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
   const ids = (await backend.list('keys')).sort();
   return Promise.all(ids.map(async (id) => {
     const bytes = await backend.get({ kind: 'keys', name: id });
-    return { id, description: await describeKeySlot(bytes), nameMatches: createHash('sha256').update(bytes).digest('hex') === id };
+    return { id, description: await describeKeySlot(bytes), nameMatches: nameMatches(id, bytes) };
   }));
+}
+
+/** A slot is named by the SHA-256 of its bytes: any change, rename or swap shows here. */
+function nameMatches(id: string, bytes: Uint8Array): boolean {
+  return createHash('sha256').update(bytes).digest('hex') === id;
 }
 
 export function slotDamaged(slot: KeySlotInfo): boolean {
