@@ -10,19 +10,20 @@
  * (names outside the folder count). Metadata: type, mode, owner, ns times, xattrs, symlink
  * target, device number. A file or folder that cannot be read is reported, not fatal: the
  * parent's version is kept if there is one, otherwise it is left out.
+ *
+ * Folders are listed and files read and sealed by a SourceReader (worker threads); this
+ * thread walks, decides, dedups and packs.
  */
-import { createReadStream, promises as fs, readFileSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
-import { compareNames, type Tree, type TreeNode } from '../format/tree.js';
-import { localXattrs, nodeTypeOf, type Problem } from '../localfs/metadata.js';
-import { saveContent } from './file-content.js';
+import type { Tree, TreeNode } from '../format/tree.js';
+import type { Problem } from '../localfs/metadata.js';
+import { type KnownEntry, type LocalStat, type StattedEntry, untouched } from './scan-folder.js';
+import { SourceReader } from './source-reader.js';
 import type { Repository } from './repository.js';
 
-/** Files up to this size are read in one exact-size read instead of a stream. */
-const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
-/** Files read at once across the whole run: hides open and read latency, bounds memory. */
-const CONCURRENT_FILES = 8;
+/** Files being sealed at once across the whole run: keeps every sealing thread busy, bounds memory. */
+const CONCURRENT_FILES = 32;
 /** Extra folder walks at once (see archiveFolder). */
 const CONCURRENT_FOLDERS = 4;
 
@@ -35,6 +36,8 @@ export interface ArchiveOptions {
   readonly keepSharedId?: (fileId: number) => boolean;
   readonly onProgress?: (progress: ArchiveCounts) => void;
   readonly onProblem?: (problem: Problem) => void;
+  /** Threads reading the folder and sealing files (source-reader.ts); default cores − 1, 0 for none. */
+  readonly sealingThreads?: number;
 }
 
 export interface ArchiveCounts {
@@ -78,6 +81,7 @@ class ArchiveRun {
 
   constructor(
     readonly repo: Repository,
+    readonly reader: SourceReader,
     readonly options: ArchiveOptions,
     public nextFileId: number,
   ) {}
@@ -118,40 +122,39 @@ class ArchiveRun {
 }
 
 export async function archiveDirectory(repo: Repository, root: string, options: ArchiveOptions = {}): Promise<ArchiveResult> {
-  const run = new ArchiveRun(repo, options, await repo.nextFileIdFloor());
-  const tree = await archiveFolder(run, root, '', options.parentTree ?? null);
-  const { files, dirs, bytes, addedBytes } = run.stats;
-  return { tree, stats: { files, dirs, bytes, addedBytes }, nextFileId: run.nextFileId, counts: run.counts };
+  const reader = new SourceReader(repo.sealingKeys(), options.sealingThreads);
+  try {
+    const run = new ArchiveRun(repo, reader, options, await repo.nextFileIdFloor());
+    const tree = await archiveFolder(run, root, '', options.parentTree ?? null);
+    const { files, dirs, bytes, addedBytes } = run.stats;
+    return { tree, stats: { files, dirs, bytes, addedBytes }, nextFileId: run.nextFileId, counts: run.counts };
+  } finally {
+    await reader.close();
+  }
 }
 
 async function archiveFolder(run: ArchiveRun, folder: string, relative: string, parentTree: string | null): Promise<string> {
   const parent: Tree = parentTree ? await run.repo.loadTree(parentTree) : { nodes: [] };
   const previous = new Map(parent.nodes.map((n) => [n.name, n]));
-  const names = (await fs.readdir(folder)).sort(compareNames);
-  const entries = await Promise.all(names.map(async (name) => {
-    const rel = relative === '' ? name : `${relative}/${name}`;
-    try {
-      const st = await fs.lstat(path.join(folder, name), { bigint: true });
-      if (run.options.exclude?.(rel, st.isDirectory())) return null;
-      return { name, rel, st };
-    } catch (e) {
-      run.problem({ path: rel, message: `cannot read: ${(e as Error).message}` });
-      return null;
-    }
-  }));
+  const known = new Map<string, KnownEntry>(parent.nodes.map((n) => [n.name, { type: n.type, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs }]));
+  const entries: { entry: StattedEntry; rel: string }[] = [];
+  for (const entry of await run.reader.scanFolder(folder, known)) {
+    const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    if ('statError' in entry) run.problem({ path: rel, message: `cannot read: ${entry.statError}` });
+    else if (!run.options.exclude?.(rel, entry.stat.type === 'dir')) entries.push({ entry, rel });
+  }
   const nodes: TreeNode[] = [];
   // Files side by side. A subfolder runs beside the rest when one of a few folder slots is
-  // free (its lstats then overlap ours: that is where a cold walk waits), else in turn, depth
-  // first; so memory stays near a few paths of folders, never the whole tree.
+  // free (its listing then overlaps ours), else in turn, depth first; so memory stays near a
+  // few paths of folders, never the whole tree.
   const pending: Promise<TreeNode | null>[] = [];
-  for (const entry of entries) {
-    if (!entry) continue;
+  for (const { entry, rel } of entries) {
     const old = previous.get(entry.name);
-    pending.push(archiveEntry(run, path.join(folder, entry.name), entry.rel, entry.name, entry.st, old).catch((e: unknown) => {
-      run.problem({ path: entry.rel, message: `cannot read: ${(e as Error).message}${old ? '; kept the previous version' : ''}` });
+    pending.push(archiveEntry(run, path.join(folder, entry.name), rel, entry, old).catch((e: unknown) => {
+      run.problem({ path: rel, message: `cannot read: ${(e as Error).message}${old ? '; kept the previous version' : ''}` });
       return old ?? null;
     }));
-    if (!entry.st.isDirectory()) continue;
+    if (entry.stat.type !== 'dir') continue;
     if (run.freeFolderSlots > 0) {
       run.freeFolderSlots--;
       void pending[pending.length - 1]!.finally(() => run.freeFolderSlots++);
@@ -168,24 +171,25 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
   return saved.id;
 }
 
-async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, name: string, st: BigIntStats, old: TreeNode | undefined): Promise<TreeNode> {
-  const type = nodeTypeOf(st);
+async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, entry: StattedEntry, old: TreeNode | undefined): Promise<TreeNode> {
+  if (entry.readError !== undefined) throw new Error(entry.readError);
+  const st = entry.stat;
+  const type = st.type;
   const previous = old?.type === type ? old : undefined;
-  // Any change to an inode but its atime moves its ctime (xattrs included). With ctime and
-  // mtime unchanged, the recorded atime stays (reading moved it, under relatime), so the
-  // folder's tree id stays too, and the recorded xattrs are still true without asking.
-  const untouched = previous !== undefined && previous.ctimeNs === st.ctimeNs && previous.mtimeNs === st.mtimeNs;
+  // Untouched (mtime and ctime as recorded): the recorded atime stays (reading moved it,
+  // under relatime), so the folder's tree id stays too, and so do the recorded xattrs.
+  const same = untouched(previous, st);
   const base = {
-    name,
+    name: entry.name,
     type,
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
     mtimeNs: st.mtimeNs,
-    atimeNs: untouched ? previous.atimeNs : st.atimeNs,
+    atimeNs: same ? previous!.atimeNs : st.atimeNs,
     ctimeNs: st.ctimeNs,
-    links: Number(st.nlink),
-    xattrs: untouched ? (previous.xattrs ?? []) : localXattrs(fullPath),
+    links: st.nlink,
+    xattrs: same ? (previous!.xattrs ?? []) : entry.xattrs!,
   };
   run.counts.entries++;
   run.progress();
@@ -195,11 +199,11 @@ async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, name
       return { ...base, size: 0, fileId, subtree: await archiveFolder(run, fullPath, rel, previous?.subtree ?? null) };
     }
     case 'symlink': {
-      const target = await fs.readlink(fullPath);
+      const target = entry.target!;
       return { ...base, size: Buffer.byteLength(target), fileId: run.idFor(previous), target };
     }
     case 'file': {
-      const linked = st.nlink > 1n;
+      const linked = st.nlink > 1;
       const key = `${st.dev}:${st.ino}`;
       let stored = linked ? run.inodes.get(key) : undefined;
       if (!stored) {
@@ -211,18 +215,18 @@ async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, name
     }
     case 'chardev':
     case 'blockdev':
-      return { ...base, size: 0, fileId: run.idFor(previous), rdev: Number(st.rdev) };
+      return { ...base, size: 0, fileId: run.idFor(previous), rdev: st.rdev };
     default:
       return { ...base, size: 0, fileId: run.idFor(previous) };
   }
 }
 
 /** A file unchanged since the parent snapshot by size, mtime and ctime (rsync's quick check). */
-function unchanged(st: BigIntStats, previous: TreeNode | undefined): previous is TreeNode {
+function unchanged(st: LocalStat, previous: TreeNode | undefined): previous is TreeNode {
   return previous !== undefined && BigInt(previous.size) === st.size && previous.mtimeNs === st.mtimeNs && previous.ctimeNs === st.ctimeNs && previous.content !== undefined;
 }
 
-async function storeFile(run: ArchiveRun, fullPath: string, st: BigIntStats, previous: TreeNode | undefined): Promise<StoredFile> {
+async function storeFile(run: ArchiveRun, fullPath: string, st: LocalStat, previous: TreeNode | undefined): Promise<StoredFile> {
   const fileId = run.idFor(previous);
   run.stats.files++;
   if (unchanged(st, previous)) {
@@ -232,19 +236,19 @@ async function storeFile(run: ArchiveRun, fullPath: string, st: BigIntStats, pre
   }
   if (previous) run.counts.changedFiles++;
   else run.counts.newFiles++;
-  const saved = await run.readSlot(async () => {
-    const source = st.size <= BigInt(WHOLE_READ_LIMIT) ? [readFileSync(fullPath)] : createReadStream(fullPath, { highWaterMark: 1024 * 1024 });
-    return saveContent(run.repo, counted(run, source));
-  });
-  run.stats.bytes += saved.size;
-  run.stats.addedBytes += saved.addedBytes;
-  return { fileId, content: saved.content, size: saved.size };
-}
-
-async function* counted(run: ArchiveRun, source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
-  for await (const piece of source) {
-    run.counts.bytesRead += piece.length;
-    run.progress();
-    yield piece;
-  }
+  const content: string[] = [];
+  let addedBytes = 0;
+  const size = await run.readSlot(() =>
+    run.reader.sealFile(fullPath, async (chunks) => {
+      for (const chunk of chunks) {
+        addedBytes += await run.repo.saveSealedBlob('data', chunk.id, chunk.sealed);
+        content.push(chunk.id);
+        run.counts.bytesRead += chunk.plainLength;
+      }
+      run.progress();
+    }),
+  );
+  run.stats.bytes += size;
+  run.stats.addedBytes += addedBytes;
+  return { fileId, content, size };
 }

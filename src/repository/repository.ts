@@ -12,6 +12,7 @@ import { currentUserName } from '../backend/local-user.js';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
+import type { SealingKeys } from './seal-file.js';
 import { plainSize } from '../crypto/aead.js';
 import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
 import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
@@ -145,10 +146,30 @@ export class Repository {
     return toHex(blobIdOf(this.keys.blobId, plaintext));
   }
 
+  /** Whether a blob with this id is stored or waiting in a pack to be. */
+  private holds(id: string): boolean {
+    return this.index.has(id) || this.packer.pendingBlob(id) !== undefined;
+  }
+
+  /** What file-sealer.ts needs to seal data blobs of this repository on another thread. */
+  sealingKeys(): SealingKeys {
+    return { encryption: this.keys.encryption, blobId: this.keys.blobId, gear: this.gear };
+  }
+
+  /**
+   * Stores a blob sealed elsewhere (file-sealer.ts) unless one with its id exists; returns
+   * the sealed bytes added. The caller vouches that `sealed` is sealBlob of the id's plaintext.
+   */
+  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer): Promise<number> {
+    if (this.holds(id)) return 0;
+    await this.packer.add(type, id, sealed);
+    return sealed.length;
+  }
+
   /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
   async saveBlob(type: BlobType, plaintext: Uint8Array): Promise<{ id: string; addedBytes: number }> {
     const id = this.blobId(plaintext);
-    if (this.index.has(id) || this.packer.pendingBlob(id)) return { id, addedBytes: 0 };
+    if (this.holds(id)) return { id, addedBytes: 0 };
     const sealed = sealBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
     await this.packer.add(type, id, sealed);
     return { id, addedBytes: sealed.length };

@@ -1,0 +1,132 @@
+/**
+ * Turns one local file into sealed data blobs: read, chunk, blob id, seal. The CPU and
+ * read-side work of a backup, kept free of repository state so it can run on a worker
+ * thread (file-sealer.ts) beside the thread that walks the tree and packs. Whether a blob
+ * is already stored is decided by the caller: sealing a duplicate costs a little CPU, asking
+ * across threads before each chunk would cost a round trip.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Chunker } from '../chunker/fastcdc.js';
+import { BLOB_ID_SIZE, blobIdOf } from '../crypto/keys.js';
+import { sealBlob } from '../format/sealed.js';
+
+/** What sealing needs of the repository's keys (docs/FORMAT.md "Keys"). */
+export interface SealingKeys {
+  readonly encryption: Uint8Array;
+  readonly blobId: Uint8Array;
+  readonly gear: Uint32Array;
+}
+
+/**
+ * Consecutive chunks of one file, sealed. Flat buffers so a batch crosses threads as two
+ * transferred buffers instead of one object per chunk.
+ */
+export interface SealedBatch {
+  /** n × 32 bytes: the chunks' blob ids, in file order. */
+  readonly ids: Uint8Array;
+  /** n plaintext lengths. */
+  readonly plainLengths: readonly number[];
+  /** The sealed boxes one after another, in the same order. */
+  readonly sealed: Uint8Array;
+  /** n sealed lengths. */
+  readonly sealedLengths: readonly number[];
+}
+
+/** Reads in pieces of this size; a file up to it is read in one call. */
+const READ_PIECE = 1024 * 1024;
+/** A batch is handed over once its sealed bytes reach this (and at the end of the file). */
+export const BATCH_BYTES = 4 * 1024 * 1024;
+
+class BatchBuilder {
+  private ids: Uint8Array[] = [];
+  private plainLengths: number[] = [];
+  private boxes: Buffer[] = [];
+  private bytes = 0;
+
+  add(id: Uint8Array, plainLength: number, box: Buffer): void {
+    this.ids.push(id);
+    this.plainLengths.push(plainLength);
+    this.boxes.push(box);
+    this.bytes += box.length;
+  }
+
+  get full(): boolean {
+    return this.bytes >= BATCH_BYTES;
+  }
+
+  get empty(): boolean {
+    return this.ids.length === 0;
+  }
+
+  /** The batch so far in buffers that own their memory (transferable), then starts anew. */
+  take(): SealedBatch {
+    const ids = new Uint8Array(this.ids.length * BLOB_ID_SIZE);
+    this.ids.forEach((id, i) => ids.set(id, i * BLOB_ID_SIZE));
+    const sealed = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const box of this.boxes) {
+      sealed.set(box, at);
+      at += box.length;
+    }
+    const batch = { ids, plainLengths: this.plainLengths, sealed, sealedLengths: this.boxes.map((b) => b.length) };
+    this.ids = [];
+    this.plainLengths = [];
+    this.boxes = [];
+    this.bytes = 0;
+    return batch;
+  }
+}
+
+/** Chunks, ids and seals a stream of bytes, handing out batches as they fill. */
+class StreamSealer {
+  private readonly chunker: Chunker;
+  private readonly batch = new BatchBuilder();
+
+  constructor(private readonly keys: SealingKeys) {
+    this.chunker = new Chunker(keys.gear);
+  }
+
+  /** The batches this data completes (push copies what it keeps: `data` is free afterwards). */
+  *push(data: Uint8Array): Generator<SealedBatch> {
+    yield* this.seal(this.chunker.push(data));
+  }
+
+  *finish(): Generator<SealedBatch> {
+    yield* this.seal(this.chunker.finish());
+    if (!this.batch.empty) yield this.batch.take();
+  }
+
+  private *seal(chunks: Buffer[]): Generator<SealedBatch> {
+    for (const chunk of chunks) {
+      const id = blobIdOf(this.keys.blobId, chunk);
+      this.batch.add(id, chunk.length, sealBlob(this.keys.encryption, 'data', id, chunk));
+      if (this.batch.full) yield this.batch.take();
+    }
+  }
+}
+
+/**
+ * Seals the file at `path`, yielding each batch as it fills and the last at the end of the
+ * file; returns the bytes read. Throws the file system's error (ENOENT, EACCES, EISDIR, EIO)
+ * as it comes. Memory: one batch and one chunk, whatever the file's size.
+ */
+export function* sealFile(path: string, keys: SealingKeys): Generator<SealedBatch, number> {
+  const sealer = new StreamSealer(keys);
+  const fd = openSync(path, 'r');
+  let size = 0;
+  try {
+    for (;;) {
+      const got = readSync(fd, readBuffer, 0, READ_PIECE, null);
+      if (got === 0) break;
+      size += got;
+      yield* sealer.push(readBuffer.subarray(0, got));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  yield* sealer.finish();
+  return size;
+}
+
+/** One read buffer per thread: sealFile's pieces are copied by the chunker before it yields. */
+const readBuffer = Buffer.allocUnsafe(READ_PIECE);

@@ -1,0 +1,230 @@
+/**
+ * Reads the local folder a backup stores, on worker threads, while the calling thread
+ * decides what changed and packs. A backup's time goes to the kernel (readdir, lstat,
+ * xattrs, reading files) and to chunking, hashing and sealing; on one thread all of that
+ * queues behind the tree walk and the pack writes. Here each worker lists folders
+ * (scan-folder.ts) and reads and seals whole files (seal-file.ts), handing back sealed
+ * batches in file order; the caller decides what is new and packs it. Measured in
+ * docs/BENCHMARKS.md ("Without a mount").
+ *
+ * Scheduling is ours, not the workers' message queues: a worker gets at most eight tasks at a
+ * time, and folder listings go before files, so the walk stays ahead of the sealing and no
+ * listing waits behind a big file.
+ *
+ * With no workers (threads 0, or when the worker script is not there: running from the
+ * TypeScript sources, as the unit tests do) the same code runs on the calling thread.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BLOB_ID_SIZE } from '../crypto/keys.js';
+import { toHex } from '../format/bytes.js';
+import { type KnownEntry, type ScannedEntry, scanFolder } from './scan-folder.js';
+import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
+
+/** One chunk of a file, sealed, as the caller receives it. */
+export interface SealedChunk {
+  readonly id: string;
+  readonly plainLength: number;
+  readonly sealed: Buffer;
+}
+
+/** Called with each batch of a file's chunks in order; the next waits for it to finish. */
+export type BatchHandler = (chunks: SealedChunk[]) => Promise<void>;
+
+export interface ReaderWorkerData {
+  readonly keys: SealingKeys;
+  /** One Int32: batches posted and not yet handled by the main thread. */
+  readonly credit: SharedArrayBuffer;
+  readonly maxOutstanding: number;
+}
+export type ReaderRequest =
+  | { readonly job: number; readonly scan: string; readonly known: ReadonlyMap<string, KnownEntry> }
+  | { readonly job: number; readonly seal: string };
+export interface ReaderFailure {
+  readonly message: string;
+  readonly code?: string;
+}
+export type ReaderReply =
+  /** A file's next batch; the last one (or a reply without a batch) carries the size read. */
+  | { readonly job: number; readonly batch: SealedBatch; readonly size?: number }
+  | { readonly job: number; readonly size: number }
+  | { readonly job: number; readonly entries: ScannedEntry[] }
+  | { readonly job: number; readonly error: ReaderFailure };
+
+/** Sealed batches (of up to ~4 MiB) a worker may have waiting for the main thread. */
+export const MAX_OUTSTANDING = 4;
+/** Tasks handed to one worker at once: enough queued that it never waits for the main thread between small files. */
+const TASKS_PER_WORKER = 8;
+const WORKER_SCRIPT = new URL('./source-reader-worker.js', import.meta.url);
+
+interface Task {
+  readonly request: ReaderRequest;
+  readonly onBatch?: BatchHandler;
+  readonly resolve: (value: number | ScannedEntry[]) => void;
+  readonly reject: (error: Error) => void;
+  /** Batches are handled one after another, in order. */
+  chain: Promise<void>;
+  failure?: Error;
+}
+
+class ReaderThread {
+  readonly worker: Worker;
+  private readonly outstanding: Int32Array;
+  readonly tasks = new Map<number, Task>();
+
+  constructor(script: string, keys: SealingKeys, onCrash: (error: Error) => void, private readonly onTaskDone: () => void) {
+    const credit = new SharedArrayBuffer(4);
+    this.outstanding = new Int32Array(credit);
+    const data: ReaderWorkerData = { keys, credit, maxOutstanding: MAX_OUTSTANDING };
+    this.worker = new Worker(script, { workerData: data });
+    this.worker.unref();
+    this.worker.on('message', (reply: ReaderReply) => this.receive(reply));
+    this.worker.on('error', onCrash);
+  }
+
+  get batchesWaiting(): number {
+    return Atomics.load(this.outstanding, 0);
+  }
+
+  start(task: Task): void {
+    this.tasks.set(task.request.job, task);
+    this.worker.postMessage(task.request);
+  }
+
+  /** A handled batch gives its credit back and wakes the worker if it waits for one. */
+  private release(): void {
+    Atomics.sub(this.outstanding, 0, 1);
+    Atomics.notify(this.outstanding, 0);
+  }
+
+  private receive(reply: ReaderReply): void {
+    const task = this.tasks.get(reply.job);
+    if (!task) return;
+    if ('batch' in reply) {
+      task.chain = task.chain
+        .then(() => (task.failure ? undefined : task.onBatch!(chunksOf(reply.batch))))
+        .catch((e: unknown) => void (task.failure ??= e as Error))
+        .finally(() => this.release());
+      if (reply.size === undefined) return;
+    }
+    this.tasks.delete(reply.job);
+    this.onTaskDone();
+    void task.chain.then(() => {
+      if (task.failure) task.reject(task.failure);
+      else if ('error' in reply) task.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else task.resolve('entries' in reply ? reply.entries : reply.size!);
+    });
+  }
+}
+
+export class SourceReader {
+  private readonly threads: ReaderThread[] = [];
+  private readonly scans: Task[] = [];
+  private readonly seals: Task[] = [];
+  private nextJob = 1;
+  private crash: Error | undefined;
+
+  private readonly threadCount: number;
+  private readonly workerScript: string;
+
+  /**
+   * `threads` workers; 0 does all on the calling thread. The default leaves one core to the
+   * calling thread (walk, dedup, packing): on 2 cores one worker was as fast as two, with
+   * 50 MB less memory and a faster start on small trees (docs/BENCHMARKS.md).
+   * `workerScript` is for tests that run from the sources: the compiled worker to start.
+   */
+  constructor(
+    private readonly keys: SealingKeys,
+    threads = Math.max(1, Math.min(4, availableParallelism() - 1)),
+    workerScript = fileURLToPath(WORKER_SCRIPT),
+  ) {
+    this.workerScript = workerScript;
+    this.threadCount = existsSync(workerScript) ? threads : 0;
+  }
+
+  /** The folder's entries in tree order (scan-folder.ts); rejects with readdir's error. */
+  scanFolder(folder: string, known: ReadonlyMap<string, KnownEntry>): Promise<ScannedEntry[]> {
+    if (this.threadCount === 0) return new Promise((resolve) => resolve(scanFolder(folder, known)));
+    return this.submit(this.scans, { job: this.nextJob++, scan: folder, known }) as Promise<ScannedEntry[]>;
+  }
+
+  /**
+   * Reads and seals the file at `path`, calling `onBatch` with its chunks in file order;
+   * resolves to the bytes read. Rejects with the file system's error (with its `code`) or
+   * the first error `onBatch` threw (the file's later batches are then dropped).
+   */
+  sealFile(path: string, onBatch: BatchHandler): Promise<number> {
+    if (this.threadCount === 0) return this.sealHere(path, onBatch);
+    return this.submit(this.seals, { job: this.nextJob++, seal: path }, onBatch) as Promise<number>;
+  }
+
+  private submit(queue: Task[], request: ReaderRequest, onBatch?: BatchHandler): Promise<number | ScannedEntry[]> {
+    if (this.crash) return Promise.reject(this.crash);
+    return new Promise((resolve, reject) => {
+      queue.push({ request, onBatch, resolve, reject, chain: Promise.resolve() });
+      this.dispatch();
+    });
+  }
+
+  /** Hands queued tasks, listings first, to workers with room; starts workers as needed. */
+  private dispatch(): void {
+    for (;;) {
+      const queue = this.scans.length > 0 ? this.scans : this.seals;
+      if (queue.length === 0) return;
+      let thread = this.threads.reduce<ReaderThread | undefined>((best, t) => (t.tasks.size < (best?.tasks.size ?? TASKS_PER_WORKER) ? t : best), undefined);
+      if ((!thread || thread.tasks.size > 0) && this.threads.length < this.threadCount) {
+        thread = new ReaderThread(this.workerScript, this.keys, (e) => this.crashed(e), () => this.dispatch());
+        this.threads.push(thread);
+      }
+      if (!thread) return;
+      thread.start(queue.shift()!);
+    }
+  }
+
+  private async sealHere(path: string, onBatch: BatchHandler): Promise<number> {
+    const batches = sealFile(path, this.keys);
+    for (let step = batches.next(); ; step = batches.next()) {
+      if (step.done) return step.value;
+      await onBatch(chunksOf(step.value));
+    }
+  }
+
+  /** A worker that died takes its tasks with it: they fail, and so does every later one. */
+  private crashed(error: Error): void {
+    this.crash ??= new Error(`a thread reading the source folder failed: ${error.message}`);
+    for (const thread of this.threads) {
+      for (const task of thread.tasks.values()) task.reject(this.crash);
+      thread.tasks.clear();
+    }
+    for (const task of [...this.scans.splice(0), ...this.seals.splice(0)]) task.reject(this.crash);
+  }
+
+  /** Sealed batches posted by workers and not yet handled: never more than MAX_OUTSTANDING each. */
+  get batchesWaiting(): number {
+    return this.threads.reduce((sum, t) => sum + t.batchesWaiting, 0);
+  }
+
+  /** Workers started so far (they start as tasks come). */
+  get threadsStarted(): number {
+    return this.threads.length;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.splice(0).map((t) => t.worker.terminate()));
+  }
+}
+
+function chunksOf(batch: SealedBatch): SealedChunk[] {
+  const ids = Buffer.from(batch.ids.buffer, batch.ids.byteOffset, batch.ids.byteLength);
+  const sealed = Buffer.from(batch.sealed.buffer, batch.sealed.byteOffset, batch.sealed.byteLength);
+  const chunks: SealedChunk[] = [];
+  let at = 0;
+  for (let i = 0; i < batch.plainLengths.length; i++) {
+    const length = batch.sealedLengths[i]!;
+    chunks.push({ id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)), plainLength: batch.plainLengths[i]!, sealed: sealed.subarray(at, at + length) });
+    at += length;
+  }
+  return chunks;
+}

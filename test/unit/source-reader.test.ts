@@ -1,0 +1,133 @@
+/**
+ * The backup's source reader, on real worker threads (the compiled worker from dist/, which
+ * `npm test` builds first) and on the calling thread: both must list folders and seal files
+ * identically, keep each file's batches in order, hold back a big file while its batches
+ * are not taken, and hand on every error.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gearTableFrom } from '../../src/chunker/fastcdc.js';
+import { openBlob } from '../../src/format/sealed.js';
+import { lsetxattr } from '../../src/fuse/native-files.js';
+import type { ScannedEntry } from '../../src/repository/scan-folder.js';
+import type { SealingKeys } from '../../src/repository/seal-file.js';
+import { MAX_OUTSTANDING, type SealedChunk, SourceReader } from '../../src/repository/source-reader.js';
+import { tempDir } from '../helpers/store.js';
+
+const WORKER = path.resolve('dist/src/repository/source-reader-worker.js');
+const keys: SealingKeys = { encryption: randomBytes(32), blobId: randomBytes(32), gear: gearTableFrom(randomBytes(1024)) };
+
+async function sealAll(reader: SourceReader, file: string, onBatch?: (chunks: SealedChunk[]) => Promise<void>) {
+  const chunks: SealedChunk[] = [];
+  const size = await reader.sealFile(file, async (batch) => {
+    await onBatch?.(batch);
+    chunks.push(...batch);
+  });
+  return { size, chunks };
+}
+
+function plaintextOf(chunks: SealedChunk[]): Buffer {
+  return Buffer.concat(chunks.map((c) => openBlob(keys.encryption, 'data', Buffer.from(c.id, 'hex'), c.sealed, c.id)));
+}
+
+describe('the source reader', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let big: Buffer;
+
+  beforeAll(async () => {
+    expect(existsSync(WORKER), `${WORKER} is missing: run npm run build first`).toBe(true);
+    ({ dir, cleanup } = await tempDir());
+    big = randomBytes(30 * 1024 * 1024);
+    await fs.writeFile(path.join(dir, 'big'), big);
+    await fs.writeFile(path.join(dir, 'small'), 'hello');
+    await fs.writeFile(path.join(dir, 'empty'), '');
+    await fs.symlink('small', path.join(dir, 'link'));
+    await fs.mkdir(path.join(dir, 'sub'));
+    lsetxattr(path.join(dir, 'small'), 'user.note', Buffer.from('kept'));
+  });
+  afterAll(() => cleanup());
+
+  for (const threads of [2, 0]) {
+    const mode = threads ? 'on worker threads' : 'on the calling thread';
+
+    it(`seals files ${mode}: every chunk opens, in order, to the file's bytes`, async () => {
+      const reader = new SourceReader(keys, threads, WORKER);
+      try {
+        const results = await Promise.all(['big', 'small', 'empty'].map((n) => sealAll(reader, path.join(dir, n))));
+        expect(reader.threadsStarted).toBe(threads);
+        expect(results.map((r) => r.size)).toEqual([big.length, 5, 0]);
+        expect(plaintextOf(results[0]!.chunks).equals(big)).toBe(true);
+        expect(results[0]!.chunks.length).toBeGreaterThan(4);
+        expect(plaintextOf(results[1]!.chunks).toString()).toBe('hello');
+        expect(results[2]!.chunks).toEqual([]);
+      } finally {
+        await reader.close();
+      }
+    });
+
+    it(`hands on the file system's errors and the handler's own ${mode}, then goes on`, async () => {
+      const reader = new SourceReader(keys, threads, WORKER);
+      try {
+        await expect(reader.sealFile(path.join(dir, 'missing'), async () => undefined)).rejects.toMatchObject({ code: 'ENOENT' });
+        await expect(reader.sealFile(path.join(dir, 'sub'), async () => undefined)).rejects.toMatchObject({ code: 'EISDIR' });
+        let batches = 0;
+        await expect(reader.sealFile(path.join(dir, 'big'), async () => {
+          batches++;
+          throw new Error('the store is full');
+        })).rejects.toThrow('the store is full');
+        expect(batches).toBe(1); // later batches of the file are dropped, not handled
+        await expect(reader.scanFolder(path.join(dir, 'missing'), new Map())).rejects.toMatchObject({ code: 'ENOENT' });
+        expect((await sealAll(reader, path.join(dir, 'small'))).size).toBe(5);
+      } finally {
+        await reader.close();
+      }
+    });
+  }
+
+  it('lists a folder the same on a worker as on the calling thread, and skips xattrs of untouched entries', async () => {
+    const here = new SourceReader(keys, 0);
+    const there = new SourceReader(keys, 1, WORKER);
+    try {
+      // Xattr values cross threads as Uint8Array, not Buffer: compare the bytes. Reading a
+      // symlink moves its atime: leave atimes out.
+      const plain = (entries: ScannedEntry[]) => entries.map((e) => ('stat' in e ? { ...e, stat: { ...e.stat, atimeNs: 0n }, xattrs: e.xattrs?.map((x) => ({ name: x.name, value: [...x.value] })) } : e));
+      const local = await here.scanFolder(dir, new Map());
+      expect(plain(await there.scanFolder(dir, new Map()))).toEqual(plain(local));
+      expect(local.map((e) => e.name)).toEqual(['big', 'empty', 'link', 'small', 'sub']);
+      const small = local.find((e) => e.name === 'small');
+      expect(small && 'stat' in small && small.xattrs?.map((x) => [x.name, Buffer.from(x.value).toString()])).toEqual([['user.note', 'kept']]);
+      const link = local.find((e) => e.name === 'link');
+      expect(link && 'stat' in link && link.target).toBe('small');
+      const { stat } = small as { stat: { type: 'file'; mtimeNs: bigint; ctimeNs: bigint } };
+      const again = await there.scanFolder(dir, new Map([['small', { type: 'file', mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs }]]));
+      const smallAgain = again.find((e) => e.name === 'small');
+      expect(smallAgain && 'stat' in smallAgain && smallAgain.xattrs).toBeUndefined();
+    } finally {
+      await Promise.all([here.close(), there.close()]);
+    }
+  });
+
+  it('holds a big file back while its batches are not taken (at most a few batches ahead)', async () => {
+    const reader = new SourceReader(keys, 1, WORKER);
+    try {
+      let mostWaiting = 0;
+      let batches = 0;
+      const result = await sealAll(reader, path.join(dir, 'big'), async () => {
+        batches++;
+        await new Promise((r) => setTimeout(r, 40));
+        mostWaiting = Math.max(mostWaiting, reader.batchesWaiting);
+      });
+      expect(plaintextOf(result.chunks).equals(big)).toBe(true);
+      // 30 MiB in batches of about 4 MiB: the worker ran ahead of the slow handler, but
+      // never further than its credit.
+      expect(batches).toBeGreaterThanOrEqual(6);
+      expect(mostWaiting).toBeGreaterThan(1);
+      expect(mostWaiting).toBeLessThanOrEqual(MAX_OUTSTANDING);
+    } finally {
+      await reader.close();
+    }
+  });
+});
