@@ -36,8 +36,6 @@ export interface ArchiveOptions {
   readonly keepSharedId?: (fileId: number) => boolean;
   readonly onProgress?: (progress: ArchiveCounts) => void;
   readonly onProblem?: (problem: Problem) => void;
-  /** Threads reading the folder and sealing files (source-reader.ts); default cores − 1, 0 for none. */
-  readonly sealingThreads?: number;
 }
 
 export interface ArchiveCounts {
@@ -122,7 +120,7 @@ class ArchiveRun {
 }
 
 export async function archiveDirectory(repo: Repository, root: string, options: ArchiveOptions = {}): Promise<ArchiveResult> {
-  const reader = new SourceReader(repo.sealingKeys(), options.sealingThreads);
+  const reader = new SourceReader(repo.sealingKeys());
   try {
     const run = new ArchiveRun(repo, reader, options, await repo.nextFileIdFloor());
     const tree = await archiveFolder(run, root, '', options.parentTree ?? null);
@@ -222,14 +220,14 @@ async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, entr
 }
 
 /** A file unchanged since the parent snapshot by size, mtime and ctime (rsync's quick check). */
-function unchanged(st: LocalStat, previous: TreeNode | undefined): previous is TreeNode {
+function unchanged(st: LocalStat, previous: TreeNode | undefined): boolean {
   return previous !== undefined && BigInt(previous.size) === st.size && previous.mtimeNs === st.mtimeNs && previous.ctimeNs === st.ctimeNs && previous.content !== undefined;
 }
 
 async function storeFile(run: ArchiveRun, fullPath: string, st: LocalStat, previous: TreeNode | undefined): Promise<StoredFile> {
   const fileId = run.idFor(previous);
   run.stats.files++;
-  if (unchanged(st, previous)) {
+  if (previous && unchanged(st, previous)) {
     run.counts.unchangedFiles++;
     run.stats.bytes += previous.size;
     return { fileId, content: [...previous.content!], size: previous.size };
@@ -238,8 +236,10 @@ async function storeFile(run: ArchiveRun, fullPath: string, st: LocalStat, previ
   else run.counts.newFiles++;
   const content: string[] = [];
   let addedBytes = 0;
+  // A changed file mostly keeps its chunks: those the store holds need no sealing again.
+  const stored = (previous?.content ?? []).filter((id) => run.repo.holds(id));
   const size = await run.readSlot(() =>
-    run.reader.sealFile(fullPath, async (chunks) => {
+    run.reader.sealFile(fullPath, stored, async (chunks) => {
       for (const chunk of chunks) {
         addedBytes += await run.repo.saveSealedBlob('data', chunk.id, chunk.sealed);
         content.push(chunk.id);

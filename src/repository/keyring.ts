@@ -20,7 +20,7 @@ export async function addRecipientSlot(backend: Backend, master: Uint8Array, rep
 }
 
 async function putSlot(backend: Backend, slot: Uint8Array): Promise<string> {
-  const name = createHash('sha256').update(slot).digest('hex'); // see nameMatches
+  const name = slotName(slot);
   await backend.put({ kind: 'keys', name }, slot);
   return name;
 }
@@ -86,9 +86,13 @@ export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
   }));
 }
 
-/** A slot is named by the SHA-256 of its bytes: any change, rename or swap shows here. */
+/** A slot is named by the SHA-256 of its bytes: any change, rename or swap shows as a mismatch. */
+function slotName(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 function nameMatches(id: string, bytes: Uint8Array): boolean {
-  return createHash('sha256').update(bytes).digest('hex') === id;
+  return slotName(bytes) === id;
 }
 
 export function slotDamaged(slot: KeySlotInfo): boolean {

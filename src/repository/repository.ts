@@ -147,21 +147,23 @@ export class Repository {
   }
 
   /** Whether a blob with this id is stored or waiting in a pack to be. */
-  private holds(id: string): boolean {
+  holds(id: string): boolean {
     return this.index.has(id) || this.packer.pendingBlob(id) !== undefined;
   }
 
-  /** What file-sealer.ts needs to seal data blobs of this repository on another thread. */
+  /** What source-reader.ts needs to seal data blobs of this repository on another thread. */
   sealingKeys(): SealingKeys {
     return { encryption: this.keys.encryption, blobId: this.keys.blobId, gear: this.gear };
   }
 
   /**
-   * Stores a blob sealed elsewhere (file-sealer.ts) unless one with its id exists; returns
-   * the sealed bytes added. The caller vouches that `sealed` is sealBlob of the id's plaintext.
+   * Stores a blob sealed elsewhere (source-reader.ts) unless one with its id exists; returns
+   * the sealed bytes added. The caller vouches that `sealed` is sealBlob of the id's
+   * plaintext; it is empty only for an id the caller found held (holds only ever grows).
    */
   async saveSealedBlob(type: BlobType, id: string, sealed: Buffer): Promise<number> {
     if (this.holds(id)) return 0;
+    if (sealed.length === 0) throw new Error(`blob ${id} came unsealed but is not stored`);
     await this.packer.add(type, id, sealed);
     return sealed.length;
   }

@@ -1,13 +1,15 @@
 /**
  * Turns one local file into sealed data blobs: read, chunk, blob id, seal. The CPU and
  * read-side work of a backup, kept free of repository state so it can run on a worker
- * thread (file-sealer.ts) beside the thread that walks the tree and packs. Whether a blob
- * is already stored is decided by the caller: sealing a duplicate costs a little CPU, asking
- * across threads before each chunk would cost a round trip.
+ * thread (source-reader.ts) beside the thread that walks the tree and packs. Whether a blob
+ * is already stored is decided by the caller, which alone has the index; but chunks of the
+ * file's previous version that the caller says are stored are not sealed again (a big file
+ * changed in one place would otherwise be encrypted and handed over whole).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Chunker } from '../chunker/fastcdc.js';
 import { BLOB_ID_SIZE, blobIdOf } from '../crypto/keys.js';
+import { toHex } from '../format/bytes.js';
 import { sealBlob } from '../format/sealed.js';
 
 /** What sealing needs of the repository's keys (docs/FORMAT.md "Keys"). */
@@ -28,14 +30,15 @@ export interface SealedBatch {
   readonly plainLengths: readonly number[];
   /** The sealed boxes one after another, in the same order. */
   readonly sealed: Uint8Array;
-  /** n sealed lengths. */
+  /** n sealed lengths; 0 for a chunk left unsealed because it is stored already. */
   readonly sealedLengths: readonly number[];
 }
 
-/** Reads in pieces of this size; a file up to it is read in one call. */
+/** Reads in pieces of this size. */
 const READ_PIECE = 1024 * 1024;
 /** A batch is handed over once its sealed bytes reach this (and at the end of the file). */
-export const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
+const NOT_SEALED = Buffer.alloc(0);
 
 class BatchBuilder {
   private ids: Uint8Array[] = [];
@@ -82,7 +85,10 @@ class StreamSealer {
   private readonly chunker: Chunker;
   private readonly batch = new BatchBuilder();
 
-  constructor(private readonly keys: SealingKeys) {
+  constructor(
+    private readonly keys: SealingKeys,
+    private readonly stored: ReadonlySet<string>,
+  ) {
     this.chunker = new Chunker(keys.gear);
   }
 
@@ -99,7 +105,8 @@ class StreamSealer {
   private *seal(chunks: Buffer[]): Generator<SealedBatch> {
     for (const chunk of chunks) {
       const id = blobIdOf(this.keys.blobId, chunk);
-      this.batch.add(id, chunk.length, sealBlob(this.keys.encryption, 'data', id, chunk));
+      const box = this.stored.has(toHex(id)) ? NOT_SEALED : sealBlob(this.keys.encryption, 'data', id, chunk);
+      this.batch.add(id, chunk.length, box);
       if (this.batch.full) yield this.batch.take();
     }
   }
@@ -107,11 +114,12 @@ class StreamSealer {
 
 /**
  * Seals the file at `path`, yielding each batch as it fills and the last at the end of the
- * file; returns the bytes read. Throws the file system's error (ENOENT, EACCES, EISDIR, EIO)
- * as it comes. Memory: one batch and one chunk, whatever the file's size.
+ * file; returns the bytes read. Chunks whose id is in `stored` (hex) come with an empty box.
+ * Throws the file system's error (ENOENT, EACCES, EISDIR, EIO) as it comes. Memory: one
+ * batch and one chunk, whatever the file's size.
  */
-export function* sealFile(path: string, keys: SealingKeys): Generator<SealedBatch, number> {
-  const sealer = new StreamSealer(keys);
+export function* sealFile(path: string, keys: SealingKeys, stored: ReadonlySet<string> = new Set()): Generator<SealedBatch, number> {
+  const sealer = new StreamSealer(keys, stored);
   const fd = openSync(path, 'r');
   let size = 0;
   try {

@@ -36,7 +36,7 @@ port.on('message', (request: ReaderRequest) => {
     }
     // Each batch is held until the next is ready, so the last one carries the file's size:
     // one message for most files instead of two.
-    const batches = sealFile(request.seal, keys);
+    const batches = sealFile(request.seal, keys, new Set(request.stored));
     let held: SealedBatch | undefined;
     for (let step = batches.next(); ; step = batches.next()) {
       if (step.done) {

@@ -27,6 +27,7 @@ import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
 export interface SealedChunk {
   readonly id: string;
   readonly plainLength: number;
+  /** Empty for a chunk whose id the caller named as stored. */
   readonly sealed: Buffer;
 }
 
@@ -41,7 +42,8 @@ export interface ReaderWorkerData {
 }
 export type ReaderRequest =
   | { readonly job: number; readonly scan: string; readonly known: ReadonlyMap<string, KnownEntry> }
-  | { readonly job: number; readonly seal: string };
+  /** `stored`: ids (hex) of the file's previous chunks that the store holds: not sealed again. */
+  | { readonly job: number; readonly seal: string; readonly stored: readonly string[] };
 export interface ReaderFailure {
   readonly message: string;
   readonly code?: string;
@@ -152,12 +154,14 @@ export class SourceReader {
 
   /**
    * Reads and seals the file at `path`, calling `onBatch` with its chunks in file order;
-   * resolves to the bytes read. Rejects with the file system's error (with its `code`) or
-   * the first error `onBatch` threw (the file's later batches are then dropped).
+   * resolves to the bytes read. Chunks whose id is in `stored` (hex ids the store holds,
+   * typically the file's previous version) are not sealed again. Rejects with the file
+   * system's error (with its `code`) or the first error `onBatch` threw (the file's later
+   * batches are then dropped).
    */
-  sealFile(path: string, onBatch: BatchHandler): Promise<number> {
-    if (this.threadCount === 0) return this.sealHere(path, onBatch);
-    return this.submit(this.seals, { job: this.nextJob++, seal: path }, onBatch) as Promise<number>;
+  sealFile(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
+    if (this.threadCount === 0) return this.sealHere(path, stored, onBatch);
+    return this.submit(this.seals, { job: this.nextJob++, seal: path, stored }, onBatch) as Promise<number>;
   }
 
   private submit(queue: Task[], request: ReaderRequest, onBatch?: BatchHandler): Promise<number | ScannedEntry[]> {
@@ -183,8 +187,8 @@ export class SourceReader {
     }
   }
 
-  private async sealHere(path: string, onBatch: BatchHandler): Promise<number> {
-    const batches = sealFile(path, this.keys);
+  private async sealHere(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
+    const batches = sealFile(path, this.keys, new Set(stored));
     for (let step = batches.next(); ; step = batches.next()) {
       if (step.done) return step.value;
       await onBatch(chunksOf(step.value));

@@ -19,9 +19,9 @@ import { tempDir } from '../helpers/store.js';
 const WORKER = path.resolve('dist/src/repository/source-reader-worker.js');
 const keys: SealingKeys = { encryption: randomBytes(32), blobId: randomBytes(32), gear: gearTableFrom(randomBytes(1024)) };
 
-async function sealAll(reader: SourceReader, file: string, onBatch?: (chunks: SealedChunk[]) => Promise<void>) {
+async function sealAll(reader: SourceReader, file: string, onBatch?: (chunks: SealedChunk[]) => Promise<void>, stored: string[] = []) {
   const chunks: SealedChunk[] = [];
-  const size = await reader.sealFile(file, async (batch) => {
+  const size = await reader.sealFile(file, stored, async (batch) => {
     await onBatch?.(batch);
     chunks.push(...batch);
   });
@@ -68,13 +68,33 @@ describe('the source reader', () => {
       }
     });
 
+    it(`does not seal again the chunks it is told are stored ${mode}: a file changed in one place`, async () => {
+      const reader = new SourceReader(keys, threads, WORKER);
+      const changed = path.join(dir, 'sub', `changed-${threads}`);
+      try {
+        await fs.writeFile(changed, big);
+        const before = await sealAll(reader, changed);
+        await fs.appendFile(changed, 'one more line\n');
+        const after = await sealAll(reader, changed, undefined, before.chunks.map((c) => c.id));
+        const kept = after.chunks.filter((c) => before.chunks.some((b) => b.id === c.id));
+        expect(kept.length).toBe(before.chunks.length - 1); // only the last chunk changed
+        expect(kept.every((c) => c.sealed.length === 0)).toBe(true);
+        const fresh = after.chunks.filter((c) => c.sealed.length > 0);
+        expect(fresh).toHaveLength(1);
+        expect(plaintextOf(fresh).toString().endsWith('one more line\n')).toBe(true);
+        expect(after.size).toBe(big.length + 14);
+      } finally {
+        await reader.close();
+      }
+    });
+
     it(`hands on the file system's errors and the handler's own ${mode}, then goes on`, async () => {
       const reader = new SourceReader(keys, threads, WORKER);
       try {
-        await expect(reader.sealFile(path.join(dir, 'missing'), async () => undefined)).rejects.toMatchObject({ code: 'ENOENT' });
-        await expect(reader.sealFile(path.join(dir, 'sub'), async () => undefined)).rejects.toMatchObject({ code: 'EISDIR' });
+        await expect(reader.sealFile(path.join(dir, 'missing'), [], async () => undefined)).rejects.toMatchObject({ code: 'ENOENT' });
+        await expect(reader.sealFile(path.join(dir, 'sub'), [], async () => undefined)).rejects.toMatchObject({ code: 'EISDIR' });
         let batches = 0;
-        await expect(reader.sealFile(path.join(dir, 'big'), async () => {
+        await expect(reader.sealFile(path.join(dir, 'big'), [], async () => {
           batches++;
           throw new Error('the store is full');
         })).rejects.toThrow('the store is full');
