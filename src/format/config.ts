@@ -7,10 +7,11 @@ import { fromHex, toHex } from './bytes.js';
 
 export const FORMAT_MAGIC = 'cairn-repository';
 /**
- * Version 2: trees carry stable file ids and snapshots `nextFileId`. A version-1 store is
- * read as it is and becomes version 2 when a writer first saves a snapshot into it.
+ * Version 3: blobs may be zstd-compressed, and pack headers and index files record each
+ * blob's encoding and length. Version 2: trees carry stable file ids and snapshots
+ * `nextFileId`. Older stores are read as they are and become version 3 at their first write.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 export interface RepositoryConfig {
   readonly version: number;

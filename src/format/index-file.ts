@@ -2,24 +2,20 @@
  * Index files (docs/FORMAT.md "Index files"): which pack holds each blob, at which offset.
  * Plaintext layout, sealed as kind "index":
  *
- *   version u8 = 1
+ *   version u8 = 2
  *   superseded count u32, then that many index ids (32 bytes each)
  *   pack count u32, then per pack: pack id (32), blob count u32,
- *     per blob: type u8, blob id (32), offset u32, sealed length u32
+ *     per blob: type u8, encoding u8, blob id (32), offset u32, sealed length u32, blob length u32
  *
  * "superseded" lists index files this one replaces (written by prune before it deletes them).
+ * Version-1 files (no encoding, no blob length) are still read.
  */
+import { type BlobEntry, readBlobEntry, writeBlobEntry } from './blob-entry.js';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
-import { type BlobType, BLOB_TYPE_CODE, blobTypeFromCode } from './sealed.js';
 
-export const INDEX_VERSION = 1;
+export const INDEX_VERSION = 2;
 
-export interface IndexedBlob {
-  readonly type: BlobType;
-  readonly id: Uint8Array;
-  readonly offset: number;
-  readonly length: number;
-}
+export type IndexedBlob = BlobEntry;
 
 export interface IndexedPack {
   readonly packId: Uint8Array;
@@ -38,7 +34,7 @@ export function encodeIndexFile(index: IndexFile): Buffer {
   writer.u32(index.packs.length);
   for (const pack of index.packs) {
     writer.bytes(pack.packId).u32(pack.blobs.length);
-    for (const blob of pack.blobs) writer.u8(BLOB_TYPE_CODE[blob.type]).bytes(blob.id).u32(blob.offset).u32(blob.length);
+    for (const blob of pack.blobs) writeBlobEntry(writer, blob, true);
   }
   return writer.finish();
 }
@@ -46,19 +42,14 @@ export function encodeIndexFile(index: IndexFile): Buffer {
 export function decodeIndexFile(plaintext: Uint8Array): IndexFile {
   const reader = new ByteReader(plaintext);
   const version = reader.u8();
-  if (version !== INDEX_VERSION) throw new DecodeError(`index version ${version} is not supported`);
+  if (version !== 1 && version !== INDEX_VERSION) throw new DecodeError(`index version ${version} is not supported`);
   const superseded: Uint8Array[] = [];
   for (let n = reader.u32(); n > 0; n--) superseded.push(Uint8Array.from(reader.bytes(32)));
   const packs: IndexedPack[] = [];
   for (let p = reader.u32(); p > 0; p--) {
     const packId = Uint8Array.from(reader.bytes(32));
     const blobs: IndexedBlob[] = [];
-    for (let b = reader.u32(); b > 0; b--) {
-      const code = reader.u8();
-      const type = blobTypeFromCode(code);
-      if (!type) throw new DecodeError(`unknown blob type ${code}`);
-      blobs.push({ type, id: Uint8Array.from(reader.bytes(32)), offset: reader.u32(), length: reader.u32() });
-    }
+    for (let b = reader.u32(); b > 0; b--) blobs.push(readBlobEntry(reader, version, true));
     packs.push({ packId, blobs });
   }
   reader.end();

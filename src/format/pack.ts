@@ -3,32 +3,27 @@
  *
  *   sealed blob 1 || ... || sealed blob n || sealed header || header length (u32 LE)
  *
- * The header lists each blob's type, id and sealed length in order, so a pack describes
- * itself and the index can be rebuilt from packs alone. Pure: bytes in, bytes out.
+ * The header lists each blob's type, encoding, id, sealed length and blob length in order,
+ * so a pack describes itself and the index can be rebuilt from packs alone. Version-1
+ * headers (no encoding, no blob length) are still read. Pure: bytes in, bytes out.
  */
+import { type BlobEntry, readBlobEntry, writeBlobEntry } from './blob-entry.js';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
-import { type BlobType, BLOB_TYPE_CODE, blobTypeFromCode } from './sealed.js';
 
-export const PACK_HEADER_VERSION = 1;
+export const PACK_HEADER_VERSION = 2;
 export const PACK_TRAILER_SIZE = 4;
-const ENTRY_SIZE = 1 + 32 + 4;
+const ENTRY_SIZE: Record<number, number> = { 1: 1 + 32 + 4, 2: 1 + 1 + 32 + 4 + 4 };
 
-export interface PackEntry {
-  readonly type: BlobType;
-  readonly id: Uint8Array;
-  /** Offset of the sealed blob in the pack file. */
-  readonly offset: number;
-  /** Length of the sealed blob (plaintext + 40). */
-  readonly length: number;
-}
+/** A blob in a pack; `offset` is where its box starts in the pack file. */
+export type PackEntry = BlobEntry;
 
 export function encodePackHeader(entries: readonly PackEntry[]): Buffer {
-  const writer = new ByteWriter(5 + entries.length * ENTRY_SIZE);
+  const writer = new ByteWriter(5 + entries.length * ENTRY_SIZE[PACK_HEADER_VERSION]!);
   writer.u8(PACK_HEADER_VERSION).u32(entries.length);
   let expectedOffset = 0;
   for (const entry of entries) {
     if (entry.offset !== expectedOffset) throw new RangeError('pack entries must be contiguous and in order');
-    writer.u8(BLOB_TYPE_CODE[entry.type]).bytes(entry.id).u32(entry.length);
+    writeBlobEntry(writer, entry, false);
     expectedOffset += entry.length;
   }
   return writer.finish();
@@ -37,19 +32,16 @@ export function encodePackHeader(entries: readonly PackEntry[]): Buffer {
 export function decodePackHeader(plaintext: Uint8Array): PackEntry[] {
   const reader = new ByteReader(plaintext);
   const version = reader.u8();
-  if (version !== PACK_HEADER_VERSION) throw new DecodeError(`pack header version ${version} is not supported`);
+  const entrySize = ENTRY_SIZE[version];
+  if (entrySize === undefined) throw new DecodeError(`pack header version ${version} is not supported`);
   const count = reader.u32();
-  if (count * ENTRY_SIZE > plaintext.length) throw new DecodeError('pack header count exceeds its size');
+  if (count * entrySize > plaintext.length) throw new DecodeError('pack header count exceeds its size');
   const entries: PackEntry[] = [];
   let offset = 0;
   for (let i = 0; i < count; i++) {
-    const typeCode = reader.u8();
-    const type = blobTypeFromCode(typeCode);
-    if (!type) throw new DecodeError(`unknown blob type ${typeCode}`);
-    const id = Uint8Array.from(reader.bytes(32));
-    const length = reader.u32();
-    entries.push({ type, id, offset, length });
-    offset += length;
+    const entry = readBlobEntry(reader, version, false, offset);
+    entries.push(entry);
+    offset += entry.length;
   }
   reader.end();
   return entries;

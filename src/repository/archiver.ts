@@ -241,7 +241,7 @@ async function storeFile(run: ArchiveRun, fullPath: string, st: LocalStat, previ
   const size = await run.readSlot(() =>
     run.reader.sealFile(fullPath, stored, async (chunks) => {
       for (const chunk of chunks) {
-        addedBytes += await run.repo.saveSealedBlob('data', chunk.id, chunk.sealed);
+        addedBytes += await run.repo.saveSealedBlob('data', chunk.id, chunk);
         content.push(chunk.id);
         run.counts.bytesRead += chunk.plainLength;
       }

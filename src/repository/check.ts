@@ -10,7 +10,8 @@ import { blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
 import type { ForgottenSnapshot } from '../format/forget-record.js';
 import { decodePackHeader, locatePackHeader, PACK_TRAILER_SIZE } from '../format/pack.js';
-import { openBlob, openObject } from '../format/sealed.js';
+import { decodeBlob } from '../format/blob-codec.js';
+import { openObject } from '../format/sealed.js';
 import { listKeySlots } from './keyring.js';
 import type { BlobLocation } from './master-index.js';
 import { type Repository, type StoredSnapshot, supersededIndexFiles } from './repository.js';
@@ -203,7 +204,8 @@ async function readPack(
   const inHeader = new Map(entries.map((e) => [toHex(e.id), e]));
   for (const { id, location } of indexed) {
     const entry = inHeader.get(id);
-    if (!entry || entry.offset !== location.offset || entry.length !== location.length || entry.type !== location.type) {
+    const agrees = entry && entry.offset === location.offset && entry.length === location.length && entry.type === location.type && entry.encoding === location.encoding && entry.plainLength === location.plainLength;
+    if (!agrees) {
       error(where, `the index places blob ${id} here, but the pack header disagrees`);
     }
   }
@@ -211,7 +213,7 @@ async function readPack(
     const id = toHex(entry.id);
     const box = bytes.subarray(entry.offset, entry.offset + entry.length);
     try {
-      const plaintext = openBlob(repo.keys.encryption, entry.type, entry.id, box, `blob ${id} in ${where}`);
+      const plaintext = await decodeBlob(repo.keys.encryption, entry, entry.id, box, `blob ${id} in ${where}`);
       if (toHex(blobIdOf(repo.keys.blobId, plaintext)) !== id) error(where, `blob ${id} decrypts but its content does not match its id`);
     } catch (e) {
       error(where, (e as Error).message);

@@ -1,17 +1,20 @@
 /**
- * The in-memory index: every blob's pack, offset and sealed length, merged from all index
+ * The in-memory index: every blob's pack, offset, sealed length, encoding and length, merged from all index
  * files on the store plus the packs written in this session.
  */
 import { toHex } from '../format/bytes.js';
 import type { IndexFile, IndexedPack } from '../format/index-file.js';
-import type { BlobType } from '../format/sealed.js';
+import type { BlobEncoding, BlobType } from '../format/sealed.js';
 
 export interface BlobLocation {
   readonly type: BlobType;
+  readonly encoding: BlobEncoding;
   readonly packId: string;
   readonly offset: number;
   /** Sealed length in the pack. */
   readonly length: number;
+  /** The blob's own length. */
+  readonly plainLength: number;
 }
 
 export class MasterIndex {
@@ -32,7 +35,8 @@ export class MasterIndex {
   addPack(pack: IndexedPack): void {
     const packId = toHex(pack.packId);
     for (const blob of pack.blobs) {
-      this.blobs.set(toHex(blob.id), { type: blob.type, packId, offset: blob.offset, length: blob.length });
+      const { type, encoding, offset, length, plainLength } = blob;
+      this.blobs.set(toHex(blob.id), { type, encoding, packId, offset, length, plainLength });
     }
   }
 

@@ -9,6 +9,7 @@ import type { Backend } from '../backend/backend.js';
 import { fromHex } from '../format/bytes.js';
 import type { IndexedPack } from '../format/index-file.js';
 import { encodePackHeader, type PackEntry, packTrailer } from '../format/pack.js';
+import type { EncodedBlob } from '../format/blob-codec.js';
 import { type BlobType, sealObject } from '../format/sealed.js';
 
 export const PACK_TARGET_SIZE = 8 * 1024 * 1024;
@@ -20,9 +21,8 @@ interface OpenPack {
   size: number;
 }
 
-export interface PendingBlob {
+export interface PendingBlob extends EncodedBlob {
   readonly type: BlobType;
-  readonly sealed: Buffer;
 }
 
 export class Packer {
@@ -48,15 +48,16 @@ export class Packer {
   }
 
   /** Adds a sealed blob; may wait while too many packs are uploading (back-pressure). */
-  async add(type: BlobType, id: string, sealed: Buffer): Promise<void> {
+  async add(type: BlobType, id: string, blob: EncodedBlob): Promise<void> {
     this.throwIfFailed();
     if (this.pending.has(id)) return;
     let pack = this.open.get(type);
     if (!pack) this.open.set(type, (pack = { parts: [], entries: [], size: 0 }));
-    pack.entries.push({ type, id: fromHex(id, 32), offset: pack.size, length: sealed.length });
+    const { sealed, encoding, plainLength } = blob;
+    pack.entries.push({ type, encoding, id: fromHex(id, 32), offset: pack.size, length: sealed.length, plainLength });
     pack.parts.push(sealed);
     pack.size += sealed.length;
-    this.pending.set(id, { type, sealed });
+    this.pending.set(id, { type, sealed, encoding, plainLength });
     if (pack.size >= this.targetSize) {
       this.open.delete(type);
       while (this.uploads.size >= MAX_UPLOADS_IN_FLIGHT) await Promise.race(this.uploads);
@@ -84,7 +85,7 @@ export class Packer {
     const upload = this.backend
       .put({ kind: 'data', name: packId.toString('hex') }, file)
       .then(() => {
-        const stored: IndexedPack = { packId, blobs: pack.entries.map(({ type, id, offset, length }) => ({ type, id, offset, length })) };
+        const stored: IndexedPack = { packId, blobs: pack.entries };
         this.finished.push(stored);
         this.onPackStored(stored);
         for (const entry of pack.entries) this.pending.delete(Buffer.from(entry.id).toString('hex'));

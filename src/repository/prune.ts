@@ -21,6 +21,7 @@ import { putSealed } from './sealed-store.js';
 import { objectPath } from '../backend/backend.js';
 import { corrupt } from '../errors/errors.js';
 import { fromHex, toHex } from '../format/bytes.js';
+import type { BlobEntry } from '../format/blob-entry.js';
 import { encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
 import { encodePackHeader, type PackEntry, packTrailer } from '../format/pack.js';
 import { openBlob, sealObject, type BlobType } from '../format/sealed.js';
@@ -61,11 +62,9 @@ export interface PruneReport {
   readonly snapshotObjectsDeleted: number;
 }
 
-interface PackEntryInfo {
-  readonly type: BlobType;
+/** A pack header or index entry with its id in hex. */
+interface PackEntryInfo extends Omit<BlobEntry, 'id'> {
   readonly id: string;
-  readonly offset: number;
-  readonly length: number;
 }
 
 /** Blobs per index file written by prune (keeps each file a few MiB at most). */
@@ -91,7 +90,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     for (const pack of file.packs) {
       const packId = toHex(pack.packId);
       if (packs.has(packId)) continue;
-      packs.set(packId, pack.blobs.map((b) => ({ type: b.type, id: toHex(b.id), offset: b.offset, length: b.length })));
+      packs.set(packId, pack.blobs.map((b) => ({ ...b, id: toHex(b.id) })));
       for (const b of pack.blobs) if (!home.has(toHex(b.id))) home.set(toHex(b.id), packId);
     }
   }
@@ -143,6 +142,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   }
   if (!indexStale) return report(packBytesBefore, 0, 0);
 
+  await repo.prepareToWrite();
   progress(`repacking ${repack.length} pack(s)`);
   const written: IndexedPack[] = [];
   let writtenBytes = 0;
@@ -158,8 +158,8 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
       if (!used.has(entry.id) || home.get(entry.id) !== packId) continue;
       const box = Buffer.from(bytes.subarray(entry.offset, entry.offset + entry.length));
       // Verify before the original goes: a damaged blob must not be copied and trusted.
-      openBlob(repo.keys.encryption, entry.type, fromHex(entry.id, 32), box, `blob ${entry.id} in ${objectPath({ kind: 'data', name: packId })}`);
-      await packer.add(entry.type, entry.id, box);
+      openBlob(repo.keys.encryption, entry.type, fromHex(entry.id, 32), box, `blob ${entry.id} in ${objectPath({ kind: 'data', name: packId })}`, entry.encoding);
+      await packer.add(entry.type, entry.id, { sealed: box, encoding: entry.encoding, plainLength: entry.plainLength });
     }
   }
   for (const pack of await packer.flush()) {
@@ -170,7 +170,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   progress('writing the new index');
   const kept: IndexedPack[] = keep.map((packId) => ({
     packId: fromHex(packId, 32),
-    blobs: packs.get(packId)!.map((e) => ({ type: e.type, id: fromHex(e.id, 32), offset: e.offset, length: e.length })),
+    blobs: packs.get(packId)!.map((e) => ({ ...e, id: fromHex(e.id, 32) })),
   }));
   const allSuperseded = indexNames.map((name) => fromHex(name, 32));
   let indexWritten = 0;
@@ -248,7 +248,7 @@ function plannedRepack(key: Uint8Array, blobs: readonly PackEntryInfo[]): { pack
   for (const blob of blobs) {
     const pack = open.get(blob.type) ?? { entries: [], size: 0 };
     open.set(blob.type, pack);
-    pack.entries.push({ type: blob.type, id: fromHex(blob.id, 32), offset: pack.size, length: blob.length });
+    pack.entries.push({ ...blob, id: fromHex(blob.id, 32), offset: pack.size });
     pack.size += blob.length;
     if (pack.size >= PACK_TARGET_SIZE) {
       close(pack);

@@ -79,6 +79,7 @@ export async function repairIndex(repo: Repository, options: RepairOptions = {})
   });
   if (complete || options.dryRun) return report(0, 0);
 
+  await repo.prepareToWrite();
   progress('writing the new index');
   let written = 0;
   for (const file of splitIndex([...packs.values()], indexNames.map((name) => fromHex(name, 32)))) {
@@ -98,5 +99,5 @@ async function readPackHeader(repo: Repository, id: string): Promise<IndexedPack
   const at = locatePackHeader(trailer, size);
   const sealed = await repo.backend.get(ref, at);
   const entries = decodePackHeader(openObject(repo.keys.encryption, 'pack-header', sealed, objectPath(ref)));
-  return { packId: fromHex(id, 32), blobs: entries.map((e) => ({ type: e.type, id: e.id, offset: e.offset, length: e.length })) };
+  return { packId: fromHex(id, 32), blobs: entries };
 }

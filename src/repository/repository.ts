@@ -13,7 +13,6 @@ import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
 import type { SealingKeys } from './seal-file.js';
-import { plainSize } from '../crypto/aead.js';
 import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
 import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
 import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
@@ -21,12 +20,13 @@ import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
-import { type BlobType, openBlob, openObject, sealBlob, type SealedKind } from '../format/sealed.js';
+import { decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
+import { type BlobType, openObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
 import type * as openpgp from 'openpgp';
 import { addKeySlot, addRecipientSlot, unlockMasterKey } from './keyring.js';
-import { MasterIndex } from './master-index.js';
+import { type BlobLocation, MasterIndex } from './master-index.js';
 import { Packer } from './packer.js';
 
 export interface StoredSnapshot {
@@ -67,8 +67,9 @@ const LOADS_IN_FLIGHT = 16;
 
 export class Repository {
   readonly index = new MasterIndex();
-  /** The format version of the store's config; a v1 store becomes v2 at its first new snapshot. */
+  /** The format version of the store's config; an older store becomes current at its first write. */
   private formatVersion: number;
+  private upgrading: Promise<void> | undefined;
   private readonly packer: Packer;
   private readonly cache: BlobCache;
   private readonly gear: Uint32Array;
@@ -158,23 +159,44 @@ export class Repository {
 
   /**
    * Stores a blob sealed elsewhere (source-reader.ts) unless one with its id exists; returns
-   * the sealed bytes added. The caller vouches that `sealed` is sealBlob of the id's
-   * plaintext; it is empty only for an id the caller found held (holds only ever grows).
+   * the sealed bytes added. The caller vouches that `blob` is encodeBlob of the id's
+   * plaintext; its box is empty only for an id the caller found held (holds only ever grows).
    */
-  async saveSealedBlob(type: BlobType, id: string, sealed: Buffer): Promise<number> {
+  async saveSealedBlob(type: BlobType, id: string, blob: EncodedBlob): Promise<number> {
     if (this.holds(id)) return 0;
-    if (sealed.length === 0) throw new Error(`blob ${id} came unsealed but is not stored`);
-    await this.packer.add(type, id, sealed);
-    return sealed.length;
+    if (blob.sealed.length === 0) throw new Error(`blob ${id} came unsealed but is not stored`);
+    await this.prepareToWrite();
+    await this.packer.add(type, id, blob);
+    return blob.sealed.length;
   }
 
   /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
   async saveBlob(type: BlobType, plaintext: Uint8Array): Promise<{ id: string; addedBytes: number }> {
     const id = this.blobId(plaintext);
     if (this.holds(id)) return { id, addedBytes: 0 };
-    const sealed = sealBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
-    await this.packer.add(type, id, sealed);
-    return { id, addedBytes: sealed.length };
+    const blob = await encodeBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
+    // Another save of the same blob may have finished while this one compressed.
+    if (this.holds(id)) return { id, addedBytes: 0 };
+    await this.prepareToWrite();
+    await this.packer.add(type, id, blob);
+    return { id, addedBytes: blob.sealed.length };
+  }
+
+  /**
+   * Raises the store's config to the current format version before the first object of that
+   * version is written, so an older cairn refuses the store instead of misreading it (or
+   * taking a version-2 index file for damage). Objects already there stay as they are.
+   */
+  async prepareToWrite(): Promise<void> {
+    if (this.formatVersion >= FORMAT_VERSION) return;
+    this.upgrading ??= this.backend.put(CONFIG_REF, encodeConfig({ version: FORMAT_VERSION, id: this.config.id })).then(
+      () => void (this.formatVersion = FORMAT_VERSION),
+      (e: unknown) => {
+        this.upgrading = undefined;
+        throw e;
+      },
+    );
+    await this.upgrading;
   }
 
   async loadBlob(type: BlobType, id: string): Promise<Buffer> {
@@ -190,30 +212,29 @@ export class Repository {
 
   private async fetchBlob(type: BlobType, id: string): Promise<Buffer> {
     const what = `blob ${id}`;
-    let sealed: Uint8Array;
     const pending = this.packer.pendingBlob(id);
-    if (pending) {
-      sealed = pending.sealed;
-    } else {
-      const location = this.index.lookup(id);
-      if (!location) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
-      sealed = await this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length }).catch((e: unknown) => {
-        // The index says the pack is there: a store without it has lost data (damage, exit 6).
-        if (isCairnError(e, 'NOT_FOUND')) throw corrupt(what, `its pack data/${location.packId.slice(0, 2)}/${location.packId} is missing from the store`, e);
-        throw e;
-      });
-    }
-    const plaintext = openBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), sealed, what);
+    const form = pending ?? this.index.lookup(id);
+    if (!form) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
+    const sealed = 'sealed' in form ? form.sealed : await this.readBox(form, what);
+    // The type asked for, not the index's: a tree id must not serve as data or the reverse.
+    const plaintext = await decodeBlob(this.keys.encryption, { ...form, type }, Buffer.from(id, 'hex'), sealed, what);
     this.cache.set(id, plaintext);
     return plaintext;
   }
 
+  private async readBox(location: BlobLocation, what: string): Promise<Uint8Array> {
+    return this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length }).catch((e: unknown) => {
+      // The index says the pack is there: a store without it has lost data (damage, exit 6).
+      if (isCairnError(e, 'NOT_FOUND')) throw corrupt(what, `its pack data/${location.packId.slice(0, 2)}/${location.packId} is missing from the store`, e);
+      throw e;
+    });
+  }
+
   /** Plaintext size of a stored blob, from the index alone. */
   blobPlainSize(id: string): number {
-    const pending = this.packer.pendingBlob(id);
-    const sealedLength = pending ? pending.sealed.length : this.index.lookup(id)?.length;
-    if (sealedLength === undefined) throw corrupt(`blob ${id}`, 'no index entry names it');
-    return plainSize(sealedLength);
+    const plainLength = (this.packer.pendingBlob(id) ?? this.index.lookup(id))?.plainLength;
+    if (plainLength === undefined) throw corrupt(`blob ${id}`, 'no index entry names it');
+    return plainLength;
   }
 
   async saveTree(tree: Tree): Promise<{ id: string; addedBytes: number }> {
@@ -373,12 +394,7 @@ export class Repository {
   /** Flushes data and index, then writes the snapshot as the next link of the chain. */
   async saveSnapshot(fields: NewSnapshot): Promise<StoredSnapshot> {
     await this.flush();
-    if (this.formatVersion < FORMAT_VERSION) {
-      // Version-2 trees are about to be named by a snapshot: say so in the config first, so
-      // an older cairn refuses the store instead of misreading it. Old objects stay as they are.
-      await this.backend.put(CONFIG_REF, encodeConfig({ version: FORMAT_VERSION, id: this.config.id }));
-      this.formatVersion = FORMAT_VERSION;
-    }
+    await this.prepareToWrite();
     const existing = await this.listSnapshots();
     const head = existing[existing.length - 1];
     // Numbers continue after the highest ever used, forgotten snapshots included.

@@ -1,5 +1,5 @@
 /**
- * Turns one local file into sealed data blobs: read, chunk, blob id, seal. The CPU and
+ * Turns one local file into sealed data blobs: read, chunk, blob id, compress, seal. The CPU and
  * read-side work of a backup, kept free of repository state so it can run on a worker
  * thread (source-reader.ts) beside the thread that walks the tree and packs. Whether a blob
  * is already stored is decided by the caller, which alone has the index; but chunks of the
@@ -10,7 +10,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Chunker } from '../chunker/fastcdc.js';
 import { BLOB_ID_SIZE, blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
-import { sealBlob } from '../format/sealed.js';
+import { encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
+import { BLOB_ENCODING_CODE } from '../format/sealed.js';
 
 /** What sealing needs of the repository's keys (docs/FORMAT.md "Keys"). */
 export interface SealingKeys {
@@ -28,6 +29,8 @@ export interface SealedBatch {
   readonly ids: Uint8Array;
   /** n plaintext lengths. */
   readonly plainLengths: readonly number[];
+  /** n encoding codes (docs/FORMAT.md "Blob encodings"). */
+  readonly encodings: readonly number[];
   /** The sealed boxes one after another, in the same order. */
   readonly sealed: Uint8Array;
   /** n sealed lengths; 0 for a chunk left unsealed because it is stored already. */
@@ -38,19 +41,21 @@ export interface SealedBatch {
 const READ_PIECE = 1024 * 1024;
 /** A batch is handed over once its sealed bytes reach this (and at the end of the file). */
 const BATCH_BYTES = 4 * 1024 * 1024;
-const NOT_SEALED = Buffer.alloc(0);
+const NOT_SEALED: EncodedBlob = { sealed: Buffer.alloc(0), encoding: 'raw', plainLength: 0 };
 
 class BatchBuilder {
   private ids: Uint8Array[] = [];
   private plainLengths: number[] = [];
+  private encodings: number[] = [];
   private boxes: Buffer[] = [];
   private bytes = 0;
 
-  add(id: Uint8Array, plainLength: number, box: Buffer): void {
+  add(id: Uint8Array, plainLength: number, blob: EncodedBlob): void {
     this.ids.push(id);
     this.plainLengths.push(plainLength);
-    this.boxes.push(box);
-    this.bytes += box.length;
+    this.encodings.push(BLOB_ENCODING_CODE[blob.encoding]);
+    this.boxes.push(blob.sealed);
+    this.bytes += blob.sealed.length;
   }
 
   get full(): boolean {
@@ -71,9 +76,10 @@ class BatchBuilder {
       sealed.set(box, at);
       at += box.length;
     }
-    const batch = { ids, plainLengths: this.plainLengths, sealed, sealedLengths: this.boxes.map((b) => b.length) };
+    const batch = { ids, plainLengths: this.plainLengths, encodings: this.encodings, sealed, sealedLengths: this.boxes.map((b) => b.length) };
     this.ids = [];
     this.plainLengths = [];
+    this.encodings = [];
     this.boxes = [];
     this.bytes = 0;
     return batch;
@@ -93,20 +99,21 @@ class StreamSealer {
   }
 
   /** The batches this data completes (push copies what it keeps: `data` is free afterwards). */
-  *push(data: Uint8Array): Generator<SealedBatch> {
+  async *push(data: Uint8Array): AsyncGenerator<SealedBatch> {
     yield* this.seal(this.chunker.push(data));
   }
 
-  *finish(): Generator<SealedBatch> {
+  async *finish(): AsyncGenerator<SealedBatch> {
     yield* this.seal(this.chunker.finish());
     if (!this.batch.empty) yield this.batch.take();
   }
 
-  private *seal(chunks: Buffer[]): Generator<SealedBatch> {
-    for (const chunk of chunks) {
-      const id = blobIdOf(this.keys.blobId, chunk);
-      const box = this.stored.has(toHex(id)) ? NOT_SEALED : sealBlob(this.keys.encryption, 'data', id, chunk);
-      this.batch.add(id, chunk.length, box);
+  /** The chunks of one read compress side by side (on libuv's pool), then join the batch in order. */
+  private async *seal(chunks: Buffer[]): AsyncGenerator<SealedBatch> {
+    const ids = chunks.map((chunk) => blobIdOf(this.keys.blobId, chunk));
+    const blobs = await Promise.all(chunks.map((chunk, i) => (this.stored.has(toHex(ids[i]!)) ? NOT_SEALED : encodeBlob(this.keys.encryption, 'data', ids[i]!, chunk))));
+    for (const [i, chunk] of chunks.entries()) {
+      this.batch.add(ids[i]!, chunk.length, blobs[i]!);
       if (this.batch.full) yield this.batch.take();
     }
   }
@@ -118,23 +125,29 @@ class StreamSealer {
  * Throws the file system's error (ENOENT, EACCES, EISDIR, EIO) as it comes. Memory: one
  * batch and one chunk, whatever the file's size.
  */
-export function* sealFile(path: string, keys: SealingKeys, stored: ReadonlySet<string> = new Set()): Generator<SealedBatch, number> {
+export async function* sealFile(path: string, keys: SealingKeys, stored: ReadonlySet<string> = new Set()): AsyncGenerator<SealedBatch, number> {
   const sealer = new StreamSealer(keys, stored);
-  const fd = openSync(path, 'r');
+  // Each file in progress has its own read buffer: files are sealed side by side while blobs compress.
+  const readBuffer = freeReadBuffers.pop() ?? Buffer.allocUnsafe(READ_PIECE);
   let size = 0;
   try {
-    for (;;) {
-      const got = readSync(fd, readBuffer, 0, READ_PIECE, null);
-      if (got === 0) break;
-      size += got;
-      yield* sealer.push(readBuffer.subarray(0, got));
+    const fd = openSync(path, 'r');
+    try {
+      for (;;) {
+        const got = readSync(fd, readBuffer, 0, READ_PIECE, null);
+        if (got === 0) break;
+        size += got;
+        yield* sealer.push(readBuffer.subarray(0, got));
+      }
+    } finally {
+      closeSync(fd);
     }
   } finally {
-    closeSync(fd);
+    freeReadBuffers.push(readBuffer);
   }
   yield* sealer.finish();
   return size;
 }
 
-/** One read buffer per thread: sealFile's pieces are copied by the chunker before it yields. */
-const readBuffer = Buffer.allocUnsafe(READ_PIECE);
+/** Read buffers of finished files, for the next ones (a thread seals a few files at a time). */
+const freeReadBuffers: Buffer[] = [];

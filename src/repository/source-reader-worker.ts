@@ -1,6 +1,6 @@
 /**
- * The worker side of source-reader.ts: lists folders and seals files, one task after
- * another, posting each file's batches in order. It blocks (Atomics.wait) while the main
+ * The worker side of source-reader.ts: lists folders and seals files (several at a time,
+ * while their blobs compress), posting each file's batches in order. It blocks (Atomics.wait) while the main
  * thread holds too many of its batches, so a big file never piles up in memory.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,27 +28,36 @@ function send(reply: ReaderReply & { batch: SealedBatch }): void {
 }
 
 port.on('message', (request: ReaderRequest) => {
-  const { job } = request;
-  try {
-    if ('scan' in request) {
-      post({ job, entries: scanFolder(request.scan, request.known) });
+  if ('scan' in request) {
+    try {
+      post({ job: request.job, entries: scanFolder(request.scan, request.known) });
+    } catch (e) {
+      fail(request.job, e);
+    }
+    return;
+  }
+  // Files are sealed side by side (the thread reads one while blobs of others compress on
+  // libuv's pool); each file's batches still go out in order.
+  sealAndPost(request.job, request.seal, request.stored).catch((e: unknown) => fail(request.job, e));
+});
+
+async function sealAndPost(job: number, path: string, stored: readonly string[]): Promise<void> {
+  // Each batch is held until the next is ready, so the last one carries the file's size:
+  // one message for most files instead of two.
+  const batches = sealFile(path, keys, new Set(stored));
+  let held: SealedBatch | undefined;
+  for (let step = await batches.next(); ; step = await batches.next()) {
+    if (step.done) {
+      if (held) send({ job, batch: held, size: step.value });
+      else post({ job, size: step.value });
       return;
     }
-    // Each batch is held until the next is ready, so the last one carries the file's size:
-    // one message for most files instead of two.
-    const batches = sealFile(request.seal, keys, new Set(request.stored));
-    let held: SealedBatch | undefined;
-    for (let step = batches.next(); ; step = batches.next()) {
-      if (step.done) {
-        if (held) send({ job, batch: held, size: step.value });
-        else post({ job, size: step.value });
-        return;
-      }
-      if (held) send({ job, batch: held });
-      held = step.value;
-    }
-  } catch (e) {
-    const error = e as NodeJS.ErrnoException;
-    post({ job, error: { message: error.message, code: error.code } });
+    if (held) send({ job, batch: held });
+    held = step.value;
   }
-});
+}
+
+function fail(job: number, e: unknown): void {
+  const error = e as NodeJS.ErrnoException;
+  post({ job, error: { message: error.message, code: error.code } });
+}

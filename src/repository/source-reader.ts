@@ -19,16 +19,15 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BLOB_ID_SIZE } from '../crypto/keys.js';
+import type { EncodedBlob } from '../format/blob-codec.js';
 import { toHex } from '../format/bytes.js';
+import { blobEncodingFromCode } from '../format/sealed.js';
 import { type KnownEntry, type ScannedEntry, scanFolder } from './scan-folder.js';
 import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
 
-/** One chunk of a file, sealed, as the caller receives it. */
-export interface SealedChunk {
+/** One chunk of a file, sealed (its box empty for a chunk whose id the caller named as stored). */
+export interface SealedChunk extends EncodedBlob {
   readonly id: string;
-  readonly plainLength: number;
-  /** Empty for a chunk whose id the caller named as stored. */
-  readonly sealed: Buffer;
 }
 
 /** Called with each batch of a file's chunks in order; the next waits for it to finish. */
@@ -189,7 +188,7 @@ export class SourceReader {
 
   private async sealHere(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
     const batches = sealFile(path, this.keys, new Set(stored));
-    for (let step = batches.next(); ; step = batches.next()) {
+    for (let step = await batches.next(); ; step = await batches.next()) {
       if (step.done) return step.value;
       await onBatch(chunksOf(step.value));
     }
@@ -227,7 +226,12 @@ function chunksOf(batch: SealedBatch): SealedChunk[] {
   let at = 0;
   for (let i = 0; i < batch.plainLengths.length; i++) {
     const length = batch.sealedLengths[i]!;
-    chunks.push({ id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)), plainLength: batch.plainLengths[i]!, sealed: sealed.subarray(at, at + length) });
+    chunks.push({
+      id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
+      plainLength: batch.plainLengths[i]!,
+      encoding: blobEncodingFromCode(batch.encodings[i]!)!,
+      sealed: sealed.subarray(at, at + length),
+    });
     at += length;
   }
   return chunks;

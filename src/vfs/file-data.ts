@@ -16,6 +16,8 @@ import type { StagingArea } from './staging.js';
 const READ_PIECE = 1024 * 1024;
 /** Chunks fetched ahead of a read, so sequential readers rarely wait for the store. */
 const PREFETCH_CHUNKS = 2;
+/** Chunks of one commit compressing and sealing at once (compression runs on libuv's pool). */
+const SAVES_IN_FLIGHT = 4;
 
 export interface CommitResult {
   readonly content: ChunkRef[];
@@ -101,11 +103,25 @@ export class FileData {
     let addedBytes = 0;
     let rechunkedBytes = 0;
     let pos = 0;
+    // A chunk takes its place in `content` at once and its id when its save is done; a few
+    // saves run side by side. The commit's result is used only after every one is done.
+    const saving = new Set<Promise<void>>();
+    let failure: unknown;
     const store = async (chunk: Buffer) => {
-      const saved = await this.repo.saveBlob('data', chunk);
-      content.push({ id: saved.id, size: chunk.length });
-      addedBytes += saved.addedBytes;
+      const slot = content.length;
+      content.push({ id: '', size: chunk.length });
       pos += chunk.length;
+      const save = this.repo.saveBlob('data', chunk).then(
+        (saved) => {
+          content[slot] = { id: saved.id, size: chunk.length };
+          addedBytes += saved.addedBytes;
+        },
+        (e: unknown) => void (failure ??= e),
+      );
+      saving.add(save);
+      void save.finally(() => saving.delete(save));
+      if (saving.size >= SAVES_IN_FLIGHT) await Promise.race(saving);
+      if (failure !== undefined) throw failure;
     };
 
     while (pos < size) {
@@ -137,6 +153,8 @@ export class FileData {
       }
       if (!resynced) for (const chunk of chunker.finish()) await store(chunk);
     }
+    await Promise.all(saving);
+    if (failure !== undefined) throw failure;
     return { content, size, addedBytes, rechunkedBytes };
   }
 }

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
 import { CairnError } from '../../src/errors/errors.js';
+import { FORMAT_VERSION } from '../../src/format/config.js';
 import { LocalBackend } from '../../src/backend/local.js';
 import { archiveDirectory } from '../../src/repository/archiver.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -120,10 +121,10 @@ describe('cairn CLI with bad input', () => {
   it('refuses a repository of a newer format version (exit 7)', async () => {
     const store = await copyStore('future');
     const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
-    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, version: 3 }));
+    await fs.writeFile(path.join(store, 'config'), JSON.stringify({ ...config, version: FORMAT_VERSION + 1 }));
     const r = await cairn(['snapshots', store], auth);
     expect(r.code).toBe(EXIT.unsupportedVersion);
-    expect(r.stderr).toMatch(/format version 3.*upgrade cairn/s);
+    expect(r.stderr).toMatch(new RegExp(`format version ${FORMAT_VERSION + 1}.*upgrade cairn`, 's'));
   });
 
   it('passes check --read-data on the undamaged store', async () => {

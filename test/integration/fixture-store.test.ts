@@ -1,9 +1,11 @@
 /**
  * The frozen stores (scripts/make-fixture-store.mjs) must stay readable forever: format v1
- * (no file ids) and format v2 (file ids; a hard-link group). A writable mount of a v1 store
- * stores its snapshot again as v2.
+ * (no file ids), format v2 (file ids; a hard-link group) and format v3 (compressed blobs).
+ * A writable mount of a v1 store stores its snapshot again with file ids; any write raises
+ * the config to the current version.
  */
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
@@ -17,6 +19,7 @@ import { passphrase, tempDir } from '../helpers/store.js';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/store-v1');
 const FIXTURE_V2 = path.resolve(__dirname, '../fixtures/store-v2');
+const FIXTURE_V3 = path.resolve(__dirname, '../fixtures/store-v3');
 const FOX = 'The quick brown fox jumps over the lazy dog.\n'.repeat(1000);
 
 describe('frozen format v1 store', () => {
@@ -79,7 +82,57 @@ describe('frozen format v1 store', () => {
     }
   });
 
-  it('format v1 mounted for writing: stored again as v2 (tag format-upgrade), same files, config says version 2', async () => {
+  it('format v3: a compressed and a raw file read back exactly; the index records both encodings and true lengths', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const store = path.join(dir, 'store');
+      await fs.cp(FIXTURE_V3, store, { recursive: true });
+      const repo = await Repository.open(new LocalBackend(store), passphrase('cairn fixture v3'));
+      const [snap] = await repo.listSnapshots();
+      expect(snap!.snapshot).toMatchObject({ seq: 1, host: 'fixture', tags: ['v3'], nextFileId: 6 });
+      const root = await repo.loadTree(snap!.snapshot.tree);
+      const docs = await repo.loadTree(root.nodes[0]!.subtree!);
+      expect(docs.nodes.map((n) => [n.name, n.fileId, n.links])).toEqual([['fox-link.txt', 3, 2], ['fox.txt', 3, 2], ['noise.bin', 5, 1]]);
+      const fox = docs.nodes[1]!;
+      const noise = docs.nodes[2]!;
+      expect((await new ContentReader(repo, fox.content!).read(0, 1 << 20)).toString()).toBe(FOX);
+      const noiseBytes = await new ContentReader(repo, noise.content!).read(0, 1 << 20);
+      expect(noiseBytes.length).toBe(65536);
+      expect(noiseBytes.subarray(0, 32)).toEqual(createHash('sha256').update('0').digest());
+      expect(repo.index.lookup(fox.content![0]!)).toMatchObject({ encoding: 'zstd', plainLength: FOX.length });
+      expect(repo.index.lookup(fox.content![0]!)!.length).toBeLessThan(500);
+      expect(repo.index.lookup(noise.content![0]!)).toMatchObject({ encoding: 'raw', plainLength: 65536, length: 65576 });
+      expect(repo.index.lookup(snap!.snapshot.tree)).toMatchObject({ type: 'tree', encoding: 'zstd' });
+      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v3'), { skipIndex: true }), { readData: true });
+      expect(report.problems).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('format v2 written to: old blobs still read beside compressed new ones, config says version 3', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const store = path.join(dir, 'store');
+      await fs.cp(FIXTURE_V2, store, { recursive: true });
+      const repo = await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'));
+      const saved = await repo.saveBlob('data', Buffer.from(FOX.repeat(3)));
+      await repo.flush();
+      expect(decodeConfig(await fs.readFile(path.join(store, 'config')), store).version).toBe(3);
+      expect(repo.index.lookup(saved.id)).toMatchObject({ encoding: 'zstd', plainLength: FOX.length * 3 });
+      const [snap] = await repo.listSnapshots();
+      const docs = await repo.loadTree((await repo.loadTree(snap!.snapshot.tree)).nodes[0]!.subtree!);
+      expect(repo.index.lookup(docs.nodes[1]!.content![0]!)).toMatchObject({ encoding: 'raw' });
+      expect((await new ContentReader(repo, docs.nodes[1]!.content!).read(0, 1 << 20)).toString()).toBe(FOX);
+      await repo.close();
+      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'), { skipIndex: true }), { readData: true });
+      expect(report.problems).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('format v1 mounted for writing: stored again with file ids (tag format-upgrade), same files, config says version 3', async () => {
     const { dir, cleanup } = await tempDir();
     try {
       const store = path.join(dir, 'store');
@@ -104,7 +157,7 @@ describe('frozen format v1 store', () => {
       expect(old.ino).not.toBe(oldDir.ino);
       expect((await session.fs.getattr(`/.snapshots/${folders[0]}/docs/fox.txt`)).ino).toBe(old.ino);
       await session.close();
-      expect(decodeConfig(await fs.readFile(path.join(store, 'config')), store).version).toBe(2);
+      expect(decodeConfig(await fs.readFile(path.join(store, 'config')), store).version).toBe(3);
       const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'), { skipIndex: true }), { readData: true });
       expect(report.problems).toEqual([]);
     } finally {

@@ -1,7 +1,8 @@
 /**
  * The promise of docs/FORMAT.md: with stock GnuPG and the format document, a user recovers
  * the master key and then any file, without cairn. This test follows the document step by
- * step using only gpg, Node's HKDF/SHA-256 and the reference XChaCha20-Poly1305 (@noble).
+ * step using only gpg, Node's HKDF/SHA-256, the reference XChaCha20-Poly1305 (@noble) and
+ * Debian's zstd command for compressed blobs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
@@ -24,6 +25,7 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
   let store: string;
   const secret = 'recover me, 2026';
   const fileContent = randomBytes(3 * 1024 * 1024 + 777);
+  const letter = Buffer.from('Dear tax office, please find my return attached.\n'.repeat(5000));
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir());
@@ -36,6 +38,7 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     await fs.mkdir(source);
     await fs.writeFile(path.join(source, 'tax.pdf'), fileContent);
     await fs.link(path.join(source, 'tax.pdf'), path.join(source, 'tax-link.pdf'));
+    await fs.writeFile(path.join(source, 'letter.txt'), letter);
     const repo = await Repository.open(new LocalBackend(store), passphrase(secret));
     const { tree, stats, nextFileId } = await archiveDirectory(repo, source);
     await repo.saveSnapshot({ tree, stats, nextFileId });
@@ -69,10 +72,12 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     expect(createHash('sha256').update(snapBytes).digest('hex')).toBe(snapName);
     const snapshot = JSON.parse(openBox(encryptionKey, snapBytes, Buffer.from('cairn/snapshot/v1')).toString());
 
-    const locations = new Map<string, { pack: string; offset: number; length: number }>();
+    const locations = new Map<string, { pack: string; encoding: number; offset: number; length: number; blobLength: number }>();
     for (const name of await fs.readdir(path.join(store, 'index'))) {
       const plain = openBox(encryptionKey, await fs.readFile(path.join(store, 'index', name)), Buffer.from('cairn/index/v1'));
-      // version u8, superseded u32 + ids, packs u32; per pack: id(32) count u32; per blob: type u8 id(32) offset u32 length u32.
+      // version u8 (2), superseded u32 + ids, packs u32; per pack: id(32) count u32;
+      // per blob: type u8, encoding u8, id(32), offset u32, box length u32, blob length u32.
+      expect(plain[0]).toBe(2);
       let at = 1;
       at += 4 + 32 * plain.readUInt32LE(at);
       const packs = plain.readUInt32LE(at);
@@ -82,16 +87,31 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
         const count = plain.readUInt32LE(at + 32);
         at += 36;
         for (let b = 0; b < count; b++) {
-          locations.set(plain.subarray(at + 1, at + 33).toString('hex'), { pack, offset: plain.readUInt32LE(at + 33), length: plain.readUInt32LE(at + 37) });
-          at += 41;
+          locations.set(plain.subarray(at + 2, at + 34).toString('hex'), {
+            pack, encoding: plain[at + 1]!, offset: plain.readUInt32LE(at + 34), length: plain.readUInt32LE(at + 38), blobLength: plain.readUInt32LE(at + 42),
+          });
+          at += 46;
         }
       }
     }
+    const encodings = new Set<number>();
     const readBlob = async (id: string, typeCode: number) => {
       const loc = locations.get(id)!;
+      encodings.add(loc.encoding);
       const packFile = await fs.readFile(path.join(store, 'data', loc.pack.slice(0, 2), loc.pack));
-      const aad = Buffer.concat([Buffer.from('cairn/blob/v1'), Buffer.from([typeCode]), Buffer.from(id, 'hex')]);
-      return openBox(encryptionKey, packFile.subarray(loc.offset, loc.offset + loc.length), aad);
+      // Associated data: prefix, type, id, and the encoding byte when it is not 0 (raw).
+      const aad = Buffer.concat([Buffer.from('cairn/blob/v1'), Buffer.from([typeCode]), Buffer.from(id, 'hex'), Buffer.from(loc.encoding === 0 ? [] : [loc.encoding])]);
+      const stored = openBox(encryptionKey, packFile.subarray(loc.offset, loc.offset + loc.length), aad);
+      if (loc.encoding === 0) return stored;
+      // Encoding 1: one zstd frame; stock zstd decompresses it.
+      expect(loc.encoding).toBe(1);
+      const frame = path.join(dir, `${id}.zst`);
+      await fs.writeFile(frame, stored);
+      const unzstd = await run('zstd', ['-d', '-q', '-f', frame, '-o', `${frame}.out`]);
+      expect(unzstd.code, unzstd.stderr).toBe(0);
+      const blob = await fs.readFile(`${frame}.out`);
+      expect(blob.length).toBe(loc.blobLength);
+      return blob;
     };
     const tree = JSON.parse((await readBlob(snapshot.tree, 1)).toString());
     const node = tree.nodes.find((n: { name: string }) => n.name === 'tax.pdf');
@@ -103,6 +123,11 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     expect(snapshot.nextFileId).toBeGreaterThan(node.fileId);
     const chunks = await Promise.all(node.content.map((id: string) => readBlob(id, 0)));
     expect(Buffer.concat(chunks).equals(fileContent)).toBe(true);
+    const letterNode = tree.nodes.find((n: { name: string }) => n.name === 'letter.txt');
+    const letterChunks = await Promise.all(letterNode.content.map((id: string) => readBlob(id, 0)));
+    expect(Buffer.concat(letterChunks).equals(letter)).toBe(true);
+    // The tree and the letter were compressed, the random file was not: both ways were read.
+    expect([...encodings].sort()).toEqual([0, 1]);
   });
 
   it('opens a key-file slot with gpg using sha256sum of the key file as the passphrase', async () => {

@@ -125,13 +125,13 @@ describe('repository on a local folder', () => {
 });
 
 describe('docs/FORMAT.md worked examples', () => {
-  it('stores a 1-byte blob as a 127-byte pack', async () => {
+  it('stores a 1-byte blob as a 132-byte pack', async () => {
     const { MemoryBackend } = await import('../../src/backend/memory.js');
     const backend = new MemoryBackend();
     const repo = await Repository.init(backend, passphrase('x'));
     await repo.saveBlob('data', Buffer.from('x'));
     await repo.flush();
     const packs = [...backend.objects.entries()].filter(([name]) => name.startsWith('data/'));
-    expect(packs.map(([, bytes]) => bytes.length)).toEqual([127]);
+    expect(packs.map(([, bytes]) => bytes.length)).toEqual([132]);
   });
 });

@@ -101,7 +101,10 @@ describe('index file codec', () => {
   const index: IndexFile = {
     superseded: [randomBytes(32)],
     packs: [
-      { packId: randomBytes(32), blobs: [{ type: 'data', id: randomBytes(32), offset: 0, length: 1040 }, { type: 'tree', id: randomBytes(32), offset: 1040, length: 99 }] },
+      { packId: randomBytes(32), blobs: [
+        { type: 'data', encoding: 'raw', id: randomBytes(32), offset: 0, length: 1040, plainLength: 1000 },
+        { type: 'tree', encoding: 'zstd', id: randomBytes(32), offset: 1040, length: 99, plainLength: 4000 },
+      ] },
       { packId: randomBytes(32), blobs: [] },
     ],
   };
@@ -109,24 +112,31 @@ describe('index file codec', () => {
     const decoded = decodeIndexFile(encodeIndexFile(index));
     expect(decoded.packs.length).toBe(2);
     expect(Buffer.from(decoded.packs[0]!.blobs[1]!.id)).toEqual(Buffer.from(index.packs[0]!.blobs[1]!.id));
-    expect(decoded.packs[0]!.blobs[1]).toMatchObject({ type: 'tree', offset: 1040, length: 99 });
+    expect(decoded.packs[0]!.blobs[1]).toMatchObject({ type: 'tree', encoding: 'zstd', offset: 1040, length: 99, plainLength: 4000 });
     expect(encodeIndexFile(decoded).equals(encodeIndexFile(index))).toBe(true);
   });
-  it('has the documented size: 1 + 4 + 32s + 4 + Σ(36 + 41b)', () => {
-    expect(encodeIndexFile(index).length).toBe(1 + 4 + 32 + 4 + (36 + 2 * 41) + 36);
+  it('has the documented size: 1 + 4 + 32s + 4 + Σ(36 + 46b)', () => {
+    expect(encodeIndexFile(index).length).toBe(1 + 4 + 32 + 4 + (36 + 2 * 46) + 36);
+  });
+  it('refuses a raw blob whose length is not its box less 40, and an unknown encoding', () => {
+    const bad = (blob: object) => encodeIndexFile({ superseded: [], packs: [{ packId: randomBytes(32), blobs: [{ type: 'data', id: randomBytes(32), offset: 0, length: 100, ...blob } as never] }] });
+    expect(() => decodeIndexFile(bad({ encoding: 'raw', plainLength: 61 }))).toThrow(DecodeError);
+    const unknown = bad({ encoding: 'zstd', plainLength: 500 });
+    unknown[1 + 4 + 4 + 32 + 4 + 1] = 7; // the encoding byte of the only blob
+    expect(() => decodeIndexFile(unknown)).toThrow(/unknown blob encoding 7/);
   });
   it('survives fuzzing', () => fuzz(encodeIndexFile(index), decodeIndexFile));
 });
 
 describe('pack header codec', () => {
   const entries: PackEntry[] = [
-    { type: 'data', id: randomBytes(32), offset: 0, length: 500 },
-    { type: 'tree', id: randomBytes(32), offset: 500, length: 41 },
+    { type: 'data', encoding: 'zstd', id: randomBytes(32), offset: 0, length: 500, plainLength: 70000 },
+    { type: 'tree', encoding: 'raw', id: randomBytes(32), offset: 500, length: 41, plainLength: 1 },
   ];
-  it('round-trips and is 5 + 37 bytes per blob', () => {
+  it('round-trips and is 5 + 42 bytes per blob', () => {
     const encoded = encodePackHeader(entries);
-    expect(encoded.length).toBe(5 + 2 * 37);
-    expect(decodePackHeader(encoded).map((e) => [e.type, e.offset, e.length])).toEqual([['data', 0, 500], ['tree', 500, 41]]);
+    expect(encoded.length).toBe(5 + 2 * 42);
+    expect(decodePackHeader(encoded).map((e) => [e.type, e.encoding, e.offset, e.length, e.plainLength])).toEqual([['data', 'zstd', 0, 500, 70000], ['tree', 'raw', 500, 41, 1]]);
   });
   it('survives fuzzing', () => fuzz(encodePackHeader(entries), decodePackHeader));
 });

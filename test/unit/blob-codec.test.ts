@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { decompress } from '@mongodb-js/zstd';
+import { open } from '../../src/crypto/aead.js';
+import { decodeBlob, encodeBlob } from '../../src/format/blob-codec.js';
+import { blobAad } from '../../src/format/sealed.js';
+import { isCairnError } from '../../src/errors/errors.js';
+
+const key = randomBytes(32);
+const id = randomBytes(32);
+const text = Buffer.from('cairn keeps every version of every file. '.repeat(2000));
+
+describe('blob encodings', () => {
+  it('stores a blob that shrinks as one zstd frame, bound to its encoding, and reads it back', async () => {
+    const blob = await encodeBlob(key, 'data', id, text);
+    expect(blob.encoding).toBe('zstd');
+    expect(blob.plainLength).toBe(text.length);
+    expect(blob.sealed.length).toBeLessThan(text.length / 20);
+    // FORMAT.md: the box's plaintext is a zstd frame, sealed with the encoding byte in the AAD.
+    const frame = open(key, blob.sealed, blobAad('data', id, 'zstd'))!;
+    expect(await decompress(frame)).toEqual(text);
+    expect(open(key, blob.sealed, blobAad('data', id))).toBeNull();
+    expect(await decodeBlob(key, { type: 'data', encoding: 'zstd', plainLength: text.length }, id, blob.sealed, 'blob x')).toEqual(text);
+  });
+
+  it('stores a blob that does not shrink as it is, with the version-2 associated data', async () => {
+    const noise = randomBytes(100_000);
+    const blob = await encodeBlob(key, 'tree', id, noise);
+    expect(blob).toMatchObject({ encoding: 'raw', plainLength: noise.length });
+    expect(blob.sealed.length).toBe(noise.length + 40);
+    expect(open(key, blob.sealed, blobAad('tree', id))).toEqual(noise);
+    expect(await decodeBlob(key, { type: 'tree', encoding: 'raw', plainLength: noise.length }, id, blob.sealed, 'blob x')).toEqual(noise);
+  });
+
+  it('refuses, as damage, a box read under another encoding, type or length than it was sealed with', async () => {
+    const blob = await encodeBlob(key, 'data', id, text);
+    const attempts = [
+      { type: 'data' as const, encoding: 'raw' as const, plainLength: blob.sealed.length - 40 },
+      { type: 'tree' as const, encoding: 'zstd' as const, plainLength: text.length },
+      { type: 'data' as const, encoding: 'zstd' as const, plainLength: text.length - 1 },
+    ];
+    for (const form of attempts) {
+      const error = await decodeBlob(key, form, id, blob.sealed, 'blob x').catch((e: unknown) => e);
+      expect(isCairnError(error, 'CORRUPT'), JSON.stringify(form)).toBe(true);
+      expect((error as Error).message).toMatch(/^blob x is damaged/);
+    }
+  });
+});
