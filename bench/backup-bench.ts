@@ -74,7 +74,7 @@ export async function backupBenchmarks(work: string, corpus: string, cli: string
       const c4 = timedCold(() => void cairn('diff', store, ids[0]!, ids[1]!));
       const r4 = restic ? timedCold(() => void restic('diff', '-r', repo, rIds[0]!, rIds[1]!)) : undefined;
       rows.push({ what: 'diff of the two corpus snapshots', cairn: c4, restic: r4 });
-      rows.push({ what: 'store size after both corpus backups (MiB)', cairn: duBytes(store) / 1048576, restic: restic ? duBytes(repo) / 1048576 : undefined, note: 'restic compresses (zstd, auto); cairn does not yet' });
+      rows.push({ what: 'store size after both corpus backups (MiB)', cairn: duBytes(store) / 1048576, restic: restic ? duBytes(repo) / 1048576 : undefined, note: 'both compress with zstd (restic: auto; cairn: level 3, per blob when it shrinks)' });
     }
     rmSync(copy, { recursive: true, force: true });
   }
