@@ -23,11 +23,33 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * A blob bigger than this is first tried on a sample of SAMPLE_SLICES slices spread over
+ * it: already-compressed or encrypted data (media, archives) is then stored raw without
+ * spending a full compression on it (measured: a 1 GiB random file took 3 s longer to
+ * save when every chunk was compressed in vain; docs/BENCHMARKS.md).
+ */
+const SAMPLE_ABOVE = 256 * 1024;
+const SAMPLE_SLICES = 4;
+const SAMPLE_SLICE_BYTES = 16 * 1024;
+/** A sample that does not shrink below this share of its size marks the blob incompressible. */
+const SAMPLE_WORTHWHILE = 0.97;
+
 /** Seals `plaintext` as blob `id`, as a zstd frame when that is smaller than the blob. */
 export async function encodeBlob(key: Uint8Array, type: BlobType, id: Uint8Array, plaintext: Uint8Array): Promise<EncodedBlob> {
-  const frame = await compress(asBuffer(plaintext), ZSTD_LEVEL);
-  if (frame.length < plaintext.length) return { sealed: sealBlob(key, type, id, frame, 'zstd'), encoding: 'zstd', plainLength: plaintext.length };
+  if (await worthCompressing(plaintext)) {
+    const frame = await compress(asBuffer(plaintext), ZSTD_LEVEL);
+    if (frame.length < plaintext.length) return { sealed: sealBlob(key, type, id, frame, 'zstd'), encoding: 'zstd', plainLength: plaintext.length };
+  }
   return { sealed: sealBlob(key, type, id, plaintext), encoding: 'raw', plainLength: plaintext.length };
+}
+
+async function worthCompressing(plaintext: Uint8Array): Promise<boolean> {
+  if (plaintext.length <= SAMPLE_ABOVE) return true;
+  const sample = Buffer.allocUnsafe(SAMPLE_SLICES * SAMPLE_SLICE_BYTES);
+  const step = Math.floor((plaintext.length - SAMPLE_SLICE_BYTES) / (SAMPLE_SLICES - 1));
+  for (let i = 0; i < SAMPLE_SLICES; i++) sample.set(plaintext.subarray(i * step, i * step + SAMPLE_SLICE_BYTES), i * SAMPLE_SLICE_BYTES);
+  return (await compress(sample, ZSTD_LEVEL)).length < sample.length * SAMPLE_WORTHWHILE;
 }
 
 /** What decoding a box needs to know of it, from its pack header or index entry. */

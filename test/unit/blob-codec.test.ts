@@ -8,7 +8,7 @@ import { isCairnError } from '../../src/errors/errors.js';
 
 const key = randomBytes(32);
 const id = randomBytes(32);
-const text = Buffer.from('cairn keeps every version of every file. '.repeat(2000));
+const text = Buffer.from('cairn keeps every version of every file. '.repeat(20000));
 
 describe('blob encodings', () => {
   it('stores a blob that shrinks as one zstd frame, bound to its encoding, and reads it back', async () => {
@@ -44,5 +44,18 @@ describe('blob encodings', () => {
       expect(isCairnError(error, 'CORRUPT'), JSON.stringify(form)).toBe(true);
       expect((error as Error).message).toMatch(/^blob x is damaged/);
     }
+  });
+});
+
+describe('the compressibility sample', () => {
+  it('stores a big blob raw when its sample does not shrink, and compresses one whose sample does', async () => {
+    const noise = randomBytes(1 << 20);
+    expect((await encodeBlob(key, 'data', id, noise)).encoding).toBe('raw');
+    // Half text, half noise: the sample takes slices across the whole blob, so it compresses.
+    const mixed = Buffer.concat([text.subarray(0, 512 * 1024), randomBytes(512 * 1024)]);
+    const blob = await encodeBlob(key, 'data', id, mixed);
+    expect(blob.encoding).toBe('zstd');
+    expect(blob.sealed.length).toBeLessThan(mixed.length * 0.6);
+    expect(await decodeBlob(key, { type: 'data', encoding: 'zstd', plainLength: mixed.length }, id, blob.sealed, 'blob x')).toEqual(mixed);
   });
 });
