@@ -9,15 +9,21 @@
  * again, at the cost of about one chunk per changed region.
  */
 import type { Repository } from '../repository/repository.js';
-import type { Inode } from './inode-table.js';
+import { ChunkSaver } from './chunk-saver.js';
+import { ContentStream } from './content-stream.js';
+import { type Inode, storedLinks } from './inode-table.js';
 import type { ChunkRef } from './records.js';
 import type { StagingArea } from './staging.js';
 
 const READ_PIECE = 1024 * 1024;
 /** Chunks fetched ahead of a read, so sequential readers rarely wait for the store. */
 const PREFETCH_CHUNKS = 2;
-/** Chunks of one commit compressing and sealing at once (compression runs on libuv's pool). */
-const SAVES_IN_FLIGHT = 4;
+/**
+ * A file with nothing committed is streamed (chunked while it is written) once this much
+ * of it is written, in steps of this size; what remains at close is under about one step
+ * plus one chunk.
+ */
+export const STREAM_STEP = 4 * 1024 * 1024;
 
 export interface CommitResult {
   readonly content: ChunkRef[];
@@ -47,7 +53,46 @@ export class FileData {
   constructor(
     private readonly repo: Repository,
     private readonly staging: StagingArea,
+    /** Tests make this small so that the crash model streams its small files too. */
+    private readonly streamStep = STREAM_STEP,
   ) {}
+
+  /**
+   * Called after each write is applied: starts or continues the file's streaming commit
+   * (src/vfs/content-stream.ts) when a step's worth of it is written past what the stream
+   * has read. Only files with no committed bytes (baseLimit 0: new, or truncated to 0).
+   */
+  noteWrite(inode: Inode): void {
+    if (inode.stream === null || inode.baseLimit !== 0) return;
+    if (!inode.stream) {
+      if (inode.size < this.streamStep) return;
+      inode.stream = new ContentStream(this.repo);
+    }
+    const stream = inode.stream;
+    if (stream.running || inode.size - stream.fed < this.streamStep) return;
+    stream.running = this.advance(inode, stream)
+      .catch(() => {
+        // A save failed (the store is away, say): the commit at close does all the work.
+        if (inode.stream === stream) inode.stream = null;
+      })
+      .finally(() => (stream.running = undefined));
+  }
+
+  private async advance(inode: Inode, stream: ContentStream): Promise<void> {
+    // A file with no stored name left is never committed: its stream stops.
+    while (inode.stream === stream && storedLinks(inode) > 0 && inode.size - stream.fed >= this.streamStep) {
+      const from = stream.fed;
+      // Raised before reading: from here on a write below it ends the stream (InodeTable.apply),
+      // so bytes read while the stream is still attached afterwards are the file's.
+      stream.fed = from + this.streamStep;
+      const piece = await this.read(inode, from, this.streamStep);
+      if (inode.stream !== stream) return;
+      this.chunkedBytes += piece.length;
+      for (const chunk of stream.chunker.push(piece)) await stream.saver.save(chunk);
+      // Let FUSE requests in between steps.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
 
   /** Up to `length` bytes at `offset` (fewer only at end of file). */
   async read(inode: Inode, offset: number, length: number): Promise<Buffer> {
@@ -85,7 +130,39 @@ export class FileData {
     }
   }
 
+  /**
+   * The file's new chunk list. The caller holds the file's commit lock: no write or
+   * truncate changes it meanwhile.
+   */
   async commit(inode: Inode): Promise<CommitResult> {
+    const stream = inode.stream;
+    if (stream) {
+      await stream.running;
+      const intact = inode.stream === stream && !stream.saver.failed;
+      // A stream is used by one commit at most, whatever becomes of it; the file streams
+      // again only after its `content` record (InodeTable.apply).
+      inode.stream = null;
+      if (intact) return this.finishStream(inode, stream);
+    }
+    return this.rechunk(inode);
+  }
+
+  /** Chunks what the stream has not read yet, continuing its chunker: the same cuts as chunking the whole file. */
+  private async finishStream(inode: Inode, stream: ContentStream): Promise<CommitResult> {
+    const size = inode.size;
+    let rechunkedBytes = 0;
+    for (let at = stream.fed; at < size; at += READ_PIECE) {
+      const piece = await this.read(inode, at, Math.min(READ_PIECE, size - at));
+      rechunkedBytes += piece.length;
+      this.chunkedBytes += piece.length;
+      for (const chunk of stream.chunker.push(piece)) await stream.saver.save(chunk);
+    }
+    for (const chunk of stream.chunker.finish()) await stream.saver.save(chunk);
+    const content = await stream.saver.finish();
+    return { content, size, addedBytes: stream.saver.addedBytes, rechunkedBytes };
+  }
+
+  private async rechunk(inode: Inode): Promise<CommitResult> {
     const old = inode.content;
     const starts = chunkStarts(old);
     const oldSize = starts[starts.length - 1]!;
@@ -99,35 +176,18 @@ export class FileData {
       return i < old.length - 1 || (size === oldSize && inode.baseLimit === oldSize);
     };
 
-    const content: ChunkRef[] = [];
-    let addedBytes = 0;
+    const saver = new ChunkSaver(this.repo);
     let rechunkedBytes = 0;
     let pos = 0;
-    // A chunk takes its place in `content` at once and its id when its save is done; a few
-    // saves run side by side. The commit's result is used only after every one is done.
-    const saving = new Set<Promise<void>>();
-    let failure: unknown;
     const store = async (chunk: Buffer) => {
-      const slot = content.length;
-      content.push({ id: '', size: chunk.length });
       pos += chunk.length;
-      const save = this.repo.saveBlob('data', chunk).then(
-        (saved) => {
-          content[slot] = { id: saved.id, size: chunk.length };
-          addedBytes += saved.addedBytes;
-        },
-        (e: unknown) => void (failure ??= e),
-      );
-      saving.add(save);
-      void save.finally(() => saving.delete(save));
-      if (saving.size >= SAVES_IN_FLIGHT) await Promise.race(saving);
-      if (failure !== undefined) throw failure;
+      await saver.save(chunk);
     };
 
     while (pos < size) {
       const i = boundary.get(pos);
       if (i !== undefined && reusable(i)) {
-        content.push(old[i]!);
+        saver.reuse(old[i]!);
         pos = starts[i + 1]!;
         continue;
       }
@@ -153,9 +213,8 @@ export class FileData {
       }
       if (!resynced) for (const chunk of chunker.finish()) await store(chunk);
     }
-    await Promise.all(saving);
-    if (failure !== undefined) throw failure;
-    return { content, size, addedBytes, rechunkedBytes };
+    const content = await saver.finish();
+    return { content, size, addedBytes: saver.addedBytes, rechunkedBytes };
   }
 }
 

@@ -137,6 +137,7 @@ export class FileOps {
       throw localDiskError(e, 'staging');
     }
     this.tree.record({ op: 'write', ino: inode.ino, offset, length: data.length, seg: staged.seg, at: staged.at, t: this.tree.now() }, LiveTree.journaled(inode));
+    this.data.noteWrite(inode);
     if (this.staging.overwritten(inode.ino) >= OVERWRITE_COMMIT_BYTES && !this.gate.isCommitting(inode.ino)) this.gate.commitSoon(inode.ino);
     if ((inode.mode & (S_ISUID | S_ISGID)) !== 0) {
       const mode = modeAfterWrite(caller, inode);

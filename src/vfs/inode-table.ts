@@ -11,6 +11,7 @@
  */
 import type { NodeType } from '../format/tree.js';
 import { RangeSet } from './ranges.js';
+import type { ContentStream } from './content-stream.js';
 import type { ChunkRef, JournalRecord } from './records.js';
 import type { StagedAt } from './staging.js';
 
@@ -56,6 +57,11 @@ export interface Inode {
   dirty: RangeSet;
   /** Open handles; an unlinked inode lives on until the last one closes. */
   openCount: number;
+  /**
+   * Files: the streaming commit running ahead of the writer (src/vfs/content-stream.ts);
+   * null once a change below it ended one, until the file's next commit. Memory only.
+   */
+  stream?: ContentStream | null;
 }
 
 export type StagingHooks = {
@@ -190,6 +196,7 @@ export class InodeTable {
       case 'truncate': {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`truncate of file id ${record.ino}, which is not a file`);
+        if (inode.stream) inode.stream = null;
         if (record.size < inode.size) {
           inode.baseLimit = Math.min(inode.baseLimit, record.size);
           inode.dirty.truncate(record.size);
@@ -204,6 +211,7 @@ export class InodeTable {
       case 'write': {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`write to file id ${record.ino}, which is not a file`);
+        if (inode.stream && record.offset < inode.stream.fed) inode.stream = null;
         inode.dirty.add(record.offset, record.offset + record.length);
         this.staging.place(inode.ino, record.offset, record.length, record.seg === undefined ? undefined : { seg: record.seg, at: record.at! });
         inode.size = Math.max(inode.size, record.offset + record.length);
@@ -227,6 +235,7 @@ export class InodeTable {
         inode.size = record.size;
         inode.baseLimit = record.size;
         inode.dirty = new RangeSet();
+        inode.stream = undefined;
         this.staging.remove(inode.ino);
         this.changed(inode);
         return;

@@ -51,6 +51,8 @@ export interface SessionOptions {
    * upload queue). Past it, writes wait while commits and uploads catch up.
    */
   readonly writeBudget?: { readonly limitBytes: number; readonly queuedBytes: () => number };
+  /** Streaming commit step (src/vfs/file-data.ts STREAM_STEP); tests make it small. */
+  readonly streamStepBytes?: number;
 }
 
 export interface OpenReport {
@@ -204,7 +206,7 @@ export class LiveSession {
       const copy = Journal.rewrite(options.stateDir, header.base, e.validRecords);
       return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: e.validRecords.length } });
     }
-    const data = new FileData(repo, staging);
+    const data = new FileData(repo, staging, options.streamStepBytes);
     const barrier = new Barrier();
     const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError, barrier });
     const budget = options.writeBudget;

@@ -20,6 +20,8 @@ import { Random } from '../helpers/random.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
 const O_RDWR = 2;
+/** Small, so that files the workload writes front to back are chunked while written (src/vfs/content-stream.ts). */
+const STREAM_STEP_BYTES = 64 * 1024;
 
 interface FileObject {
   data: Buffer;
@@ -95,7 +97,7 @@ describe('crash model of the filesystem layer', () => {
         const view = processView(backend);
         freezeProcess = view.freeze;
         const repo = await Repository.open(view.backend, passphrase('model'));
-        return { repo, session: (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000 })).session };
+        return { repo, session: (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000, streamStepBytes: STREAM_STEP_BYTES })).session };
       };
       let { session } = await start();
       const model = new Model();

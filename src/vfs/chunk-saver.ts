@@ -1,0 +1,60 @@
+/**
+ * Saves a file's chunks a few at a time (compression runs on libuv's pool, so several
+ * chunks compress at once) while keeping them in file order: a chunk takes its place in
+ * `content` when it is handed over and gets its id when its save is done. The list is
+ * complete only after finish().
+ */
+import type { Repository } from '../repository/repository.js';
+import type { ChunkRef } from './records.js';
+
+/** Chunks of one file being compressed and sealed at once. */
+const SAVES_IN_FLIGHT = 4;
+
+export class ChunkSaver {
+  private readonly content: ChunkRef[] = [];
+  private readonly saving = new Set<Promise<void>>();
+  private failure: unknown;
+  /** Sealed bytes the saves added to the store (0 for chunks it held already). */
+  addedBytes = 0;
+
+  constructor(private readonly repo: Repository) {}
+
+  /** Whether a save failed (finish() will throw its error). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** A chunk already stored, taken over as it is. */
+  reuse(ref: ChunkRef): void {
+    this.content.push(ref);
+  }
+
+  /** Starts saving `chunk`; waits while too many saves run; throws the first failure. */
+  async save(chunk: Buffer): Promise<void> {
+    this.throwIfFailed();
+    const slot = this.content.length;
+    this.content.push({ id: '', size: chunk.length });
+    const save = this.repo.saveBlob('data', chunk).then(
+      (saved) => {
+        this.content[slot] = { id: saved.id, size: chunk.length };
+        this.addedBytes += saved.addedBytes;
+      },
+      (e: unknown) => void (this.failure ??= e),
+    );
+    this.saving.add(save);
+    void save.finally(() => this.saving.delete(save));
+    if (this.saving.size >= SAVES_IN_FLIGHT) await Promise.race(this.saving);
+    this.throwIfFailed();
+  }
+
+  /** Waits for every save; the file's chunk list, in order. */
+  async finish(): Promise<ChunkRef[]> {
+    await Promise.all(this.saving);
+    this.throwIfFailed();
+    return this.content;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Streaming commit: a file written front to back is chunked, compressed, sealed and packed
+ * while it is being written, so that closing it leaves about one chunk of work instead of
+ * the whole file (docs/ARCHITECTURE.md, "Streaming commit").
+ *
+ * A stream only runs ahead of what is durable elsewhere: every byte it reads is already in
+ * staging and the journal, and its chunks become part of the file only through the commit
+ * that takes the stream over (and the `content` record that commit writes). A crash loses
+ * nothing but work; at worst the packs it uploaded are named by no snapshot (prune removes
+ * them).
+ *
+ * Validity rests on one rule, enforced where every content change is applied
+ * (InodeTable.apply): a write below `fed`, or any truncate, while a stream exists ends it
+ * for good (`inode.stream = null` until the file's next commit), since the bytes it chunked
+ * are no longer the file's. Writes at or past `fed` are read later, as they are then.
+ */
+import type { Chunker } from '../chunker/fastcdc.js';
+import type { Repository } from '../repository/repository.js';
+import { ChunkSaver } from './chunk-saver.js';
+
+export class ContentStream {
+  /** Bytes [0, fed) of the file have been handed to the chunker. */
+  fed = 0;
+  readonly chunker: Chunker;
+  readonly saver: ChunkSaver;
+  /** The step in progress (reading staged bytes and saving chunks), if any. */
+  running: Promise<void> | undefined;
+
+  constructor(repo: Repository) {
+    this.chunker = repo.newChunker();
+    this.saver = new ChunkSaver(repo);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Streaming commit (src/vfs/content-stream.ts) at the filesystem layer: a file written front
+ * to back is chunked while it is written, and the result is exactly what chunking the whole
+ * file at close gives; a change below what the stream has read ends the stream, and the
+ * commit then chunks the file from its bytes as they are.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { saveContent } from '../../src/repository/file-content.js';
+import { Repository } from '../../src/repository/repository.js';
+import { STREAM_STEP } from '../../src/vfs/file-data.js';
+import { LiveSession } from '../../src/vfs/session.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+const O_RDONLY = 0;
+const MiB = 1024 * 1024;
+/** FUSE hands requests over from the event loop: let background work in between, as a mount does. */
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('streaming commit', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let repo: Repository;
+  let session: LiveSession;
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    repo = await Repository.init(new MemoryBackend(), passphrase('stream'));
+    session = (await LiveSession.open(repo, { stateDir: path.join(dir, 'state'), uid: 0, gid: 0, quietMs: 60_000 })).session;
+  });
+  afterEach(async () => {
+    await session.close();
+    await cleanup();
+  });
+
+  const write = async (fh: number, offset: number, data: Buffer) => {
+    for (let at = 0; at < data.length; at += 128 * 1024) {
+      await session.fs.write(fh, offset + at, data.subarray(at, at + 128 * 1024));
+      await tick();
+    }
+  };
+  /** Commits the file and checks it reads back as `expected` with the chunks of chunking `expected` whole. */
+  const committedAs = async (file: string, expected: Buffer) => {
+    const before = session.flusher.rechunkedBytes;
+    await session.snapshot();
+    const work = session.flusher.rechunkedBytes - before;
+    const fh = await session.fs.open(file, O_RDONLY);
+    expect((await session.fs.read(fh, 0, expected.length + 10)).equals(expected)).toBe(true);
+    session.fs.release(fh);
+    const inode = session.table.get(Number((await session.fs.getattr(file)).ino))!;
+    expect(inode.content.map((c) => c.id)).toEqual((await saveContent(repo, [expected])).content);
+    return work;
+  };
+
+  it('chunks a file written front to back while it is written: closing it leaves about one step of work', async () => {
+    const data = randomBytes(40 * MiB);
+    const fh = await session.fs.create('/big.bin', 0o644);
+    await write(fh, 0, data);
+    session.fs.release(fh);
+    const work = await committedAs('/big.bin', data);
+    // Without the stream the commit would chunk all 40 MiB.
+    expect(work).toBeLessThanOrEqual(2 * STREAM_STEP);
+  });
+
+  it('ends the stream at a write below what it has read, and commits the bytes as they are', async () => {
+    const data = randomBytes(30 * MiB);
+    const fh = await session.fs.create('/db', 0o644);
+    await write(fh, 0, data.subarray(0, 20 * MiB));
+    const patch = Buffer.from('a page written again, as databases do');
+    await session.fs.write(fh, MiB, patch);
+    patch.copy(data, MiB);
+    await write(fh, 20 * MiB, data.subarray(20 * MiB));
+    session.fs.release(fh);
+    // The stream ended: the commit chunked the whole file again from its current bytes.
+    expect(await committedAs('/db', data)).toBe(data.length);
+  });
+
+  it('ends the stream at a truncate, and at a hole filled after the stream read its zeros', async () => {
+    const data = randomBytes(24 * MiB);
+    const fh = await session.fs.create('/t', 0o644);
+    await write(fh, 0, data.subarray(0, 16 * MiB));
+    await session.fs.ftruncate(fh, 6 * MiB);
+    await write(fh, 6 * MiB, data.subarray(6 * MiB));
+    session.fs.release(fh);
+    expect(await committedAs('/t', data)).toBe(data.length);
+
+    const sparse = Buffer.alloc(30 * MiB);
+    randomBytes(10 * MiB).copy(sparse, 0);
+    randomBytes(10 * MiB).copy(sparse, 20 * MiB);
+    const fh2 = await session.fs.create('/sparse', 0o644);
+    await write(fh2, 0, sparse.subarray(0, 10 * MiB));
+    await write(fh2, 20 * MiB, sparse.subarray(20 * MiB)); // the stream reads the hole as zeros
+    const filler = randomBytes(10 * MiB);
+    filler.copy(sparse, 10 * MiB);
+    await write(fh2, 10 * MiB, filler);
+    session.fs.release(fh2);
+    expect(await committedAs('/sparse', sparse)).toBe(sparse.length);
+  });
+
+  it('streams a file truncated to nothing and written anew (cp over an old file), and not a file with stored bytes', async () => {
+    const first = randomBytes(12 * MiB);
+    let fh = await session.fs.create('/f', 0o644);
+    await write(fh, 0, first);
+    session.fs.release(fh);
+    await committedAs('/f', first);
+    // Appending to a stored file is the partial re-chunk's job, not a stream's.
+    const appended = Buffer.concat([first, randomBytes(12 * MiB)]);
+    fh = await session.fs.open('/f', 2);
+    await write(fh, first.length, appended.subarray(first.length));
+    session.fs.release(fh);
+    expect(session.table.get(Number((await session.fs.getattr('/f')).ino))!.stream).toBeUndefined();
+    await committedAs('/f', appended);
+    const second = randomBytes(20 * MiB);
+    fh = await session.fs.open('/f', 2);
+    await session.fs.ftruncate(fh, 0);
+    await write(fh, 0, second);
+    session.fs.release(fh);
+    expect(await committedAs('/f', second)).toBeLessThanOrEqual(2 * STREAM_STEP);
+  });
+});
