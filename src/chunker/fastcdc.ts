@@ -24,6 +24,9 @@ function highMask(bits: number): number {
   return (0xffffffff << (32 - bits)) >>> 0;
 }
 
+/** The smallest buffer, and the smallest chunk handed out as a view rather than a copy. */
+const MIN_BUFFER = 64 * 1024;
+
 export function gearTableFrom(bytes: Uint8Array): Uint32Array {
   if (bytes.length !== 1024) throw new RangeError('gear table needs 1024 bytes');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -34,16 +37,19 @@ export function gearTableFrom(bytes: Uint8Array): Uint32Array {
 
 /**
  * A streaming chunker: push() any amount of data, get back the chunks that are complete;
- * finish() returns the rest. Memory stays bounded by maxSize whatever the input size.
+ * finish() returns the rest. It holds at most one buffer of up to 2 × maxSize; chunks of
+ * 64 KiB or more are views into it (a full buffer is replaced by a new one, never
+ * overwritten), so bytes are copied once on the way in instead of once per cut.
  */
 export class Chunker {
   private readonly gear: Uint32Array;
   private readonly params: ChunkerParams;
   private readonly maskStrict: number;
   private readonly maskLoose: number;
-  /** Grows on demand up to maxSize: most files are small, and a 4 MiB buffer per file is costly. */
+  /** Sized to what comes, up to 2 × maxSize: most files are small, and a big buffer per file is costly. */
   private buffer: Buffer;
-  private filled = 0; // bytes of the current (unfinished) chunk held in buffer
+  private start = 0; // where the current (unfinished) chunk starts in buffer
+  private filled = 0; // end of the bytes held in buffer
   private scanned = 0; // bytes of the current chunk the hash has already seen
   private hash = 0;
 
@@ -59,20 +65,26 @@ export class Chunker {
     this.buffer = Buffer.allocUnsafe(0);
   }
 
-  private ensureRoom(wanted: number): void {
-    if (this.buffer.length - this.filled >= wanted || this.buffer.length === this.params.maxSize) return;
-    const size = Math.min(this.params.maxSize, Math.max(this.filled + wanted, this.buffer.length * 2, 64 * 1024));
-    const grown = Buffer.allocUnsafe(size);
-    this.buffer.copy(grown, 0, 0, this.filled);
-    this.buffer = grown;
+  /**
+   * Moves the current chunk's bytes to a new buffer with room for `wanted` more. A new one,
+   * not the old one compacted: chunks handed out may be views into the old one.
+   */
+  private renew(wanted: number): void {
+    const pending = this.filled - this.start;
+    const size = Math.max(MIN_BUFFER, Math.min(pending + wanted, 2 * this.params.maxSize));
+    const fresh = Buffer.allocUnsafe(size);
+    this.buffer.copy(fresh, 0, this.start, this.filled);
+    this.buffer = fresh;
+    this.start = 0;
+    this.filled = pending;
   }
 
-  /** Feeds data; returns every chunk completed by it (fresh buffers the caller owns). */
+  /** Feeds data; returns every chunk completed by it (the caller owns them: never written again). */
   push(data: Uint8Array): Buffer[] {
     const chunks: Buffer[] = [];
     let offset = 0;
     while (offset < data.length) {
-      this.ensureRoom(data.length - offset);
+      if (this.filled === this.buffer.length) this.renew(data.length - offset);
       const take = Math.min(data.length - offset, this.buffer.length - this.filled);
       this.buffer.set(data.subarray(offset, offset + take), this.filled);
       this.filled += take;
@@ -88,14 +100,15 @@ export class Chunker {
 
   /** Ends the stream: the remaining bytes (if any) form the last chunk. */
   finish(): Buffer[] {
-    if (this.filled === 0) return [];
-    return [this.emit(this.filled)];
+    if (this.filled === this.start) return [];
+    return [this.emit(this.filled - this.start)];
   }
 
   private emit(length: number): Buffer {
-    const chunk = Buffer.from(this.buffer.subarray(0, length));
-    this.buffer.copyWithin(0, length, this.filled);
-    this.filled -= length;
+    const view = this.buffer.subarray(this.start, this.start + length);
+    // A small chunk gets its own copy, so it does not keep a big buffer alive.
+    const chunk = length >= MIN_BUFFER ? view : Buffer.from(view);
+    this.start += length;
     this.scanned = 0;
     this.hash = 0;
     return chunk;
@@ -104,7 +117,8 @@ export class Chunker {
   /** The cut position in the buffered chunk, or -1 when more data is needed. Resumable. */
   private findCut(): number {
     const { minSize, avgSize, maxSize } = this.params;
-    const end = this.filled;
+    const base = this.start;
+    const end = this.filled - base; // positions below are relative to the chunk's start
     if (end <= minSize) return -1;
     const gear = this.gear;
     const buf = this.buffer;
@@ -113,12 +127,12 @@ export class Chunker {
     let i = Math.max(this.scanned, minSize - 32);
     const strictEnd = Math.min(end, avgSize);
     for (; i < strictEnd; i++) {
-      h = ((h << 1) + gear[buf[i]!]!) | 0;
+      h = ((h << 1) + gear[buf[base + i]!]!) | 0;
       if (i >= minSize && (h & this.maskStrict) === 0) return this.cutAt(i + 1);
     }
     const looseEnd = Math.min(end, maxSize);
     for (; i < looseEnd; i++) {
-      h = ((h << 1) + gear[buf[i]!]!) | 0;
+      h = ((h << 1) + gear[buf[base + i]!]!) | 0;
       if ((h & this.maskLoose) === 0) return this.cutAt(i + 1);
     }
     if (end >= maxSize) return this.cutAt(maxSize);
