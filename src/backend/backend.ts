@@ -37,6 +37,7 @@ export interface Backend {
    * connection dropped can be repeated.
    */
   create(): Promise<void>;
+  /** Stores `data` whole. Keeps no reference to it once settled: the caller reuses the buffer. */
   put(ref: ObjectRef, data: Uint8Array): Promise<void>;
   get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array>;
   /** Size in bytes, or null when the object does not exist. */
