@@ -190,7 +190,9 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     for (const inode of session.table.all()) {
       if (inode.dirty.isEmpty) continue;
       stagedFiles++;
-      for (const range of inode.dirty.list()) stagedBytes += range.end - range.start;
+      // Bytes a streaming commit has already chunked (src/vfs/content-stream.ts) are no work left.
+      const streamed = inode.stream?.fed ?? 0;
+      for (const range of inode.dirty.list()) stagedBytes += Math.max(0, range.end - Math.max(range.start, streamed));
     }
     return {
       store: repo.backend.location,
