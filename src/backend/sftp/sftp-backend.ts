@@ -421,11 +421,19 @@ async function readFully(c: SftpConnection, handle: Handle, out: Buffer, at: num
  */
 async function pieces(total: number, parallel: number, work: (offset: number, length: number) => Promise<unknown>, size = PIECE): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < total) {
+    // After the first failure no worker starts another piece: the caller gives up, and may
+    // reuse the bytes being written once this settles (Backend.put's contract).
+    while (!failed && next < total) {
       const offset = next;
       next += size;
-      await work(offset, Math.min(size, total - offset));
+      try {
+        await work(offset, Math.min(size, total - offset));
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, Math.ceil(total / size)) }, worker));
