@@ -22,6 +22,16 @@ const FIXTURE_V2 = path.resolve(__dirname, '../fixtures/store-v2');
 const FIXTURE_V3 = path.resolve(__dirname, '../fixtures/store-v3');
 const FOX = 'The quick brown fox jumps over the lazy dog.\n'.repeat(1000);
 
+/** What `check --read-data` finds wrong with the store (the repository closed afterwards). */
+async function problemsOf(store: string, secret: string) {
+  const repo = await Repository.open(new LocalBackend(store), passphrase(secret), { skipIndex: true });
+  try {
+    return (await checkRepository(repo, { readData: true })).problems;
+  } finally {
+    await repo.close();
+  }
+}
+
 describe('frozen format v1 store', () => {
   it('opens, lists its snapshot and reads its file exactly', async () => {
     // Work on a copy: reading must not need to write, but a copy keeps the fixture pristine regardless.
@@ -43,8 +53,7 @@ describe('frozen format v1 store', () => {
       expect(fox.mtimeNs).toBe(1763856000123456789n);
       const reader = new ContentReader(repo, fox.content!);
       expect((await reader.read(0, reader.size)).toString()).toBe('The quick brown fox jumps over the lazy dog.\n'.repeat(1000));
-      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'), { skipIndex: true }), { readData: true });
-      expect(report.problems).toEqual([]);
+      expect(await problemsOf(store, 'cairn fixture v1')).toEqual([]);
     } finally {
       await cleanup();
     }
@@ -75,8 +84,7 @@ describe('frozen format v1 store', () => {
       expect(viewA.ino).toBe((1n << 63n) | (1n << 40n) | 3n); // seq 1, file id 3 (docs/FORMAT.md)
       expect(viewA.nlink).toBe(2);
       await session.close();
-      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'), { skipIndex: true }), { readData: true });
-      expect(report.problems).toEqual([]);
+      expect(await problemsOf(store, 'cairn fixture v2')).toEqual([]);
     } finally {
       await cleanup();
     }
@@ -103,8 +111,7 @@ describe('frozen format v1 store', () => {
       expect(repo.index.lookup(fox.content![0]!)!.length).toBeLessThan(500);
       expect(repo.index.lookup(noise.content![0]!)).toMatchObject({ encoding: 'raw', plainLength: 65536, length: 65576 });
       expect(repo.index.lookup(snap!.snapshot.tree)).toMatchObject({ type: 'tree', encoding: 'zstd' });
-      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v3'), { skipIndex: true }), { readData: true });
-      expect(report.problems).toEqual([]);
+      expect(await problemsOf(store, 'cairn fixture v3')).toEqual([]);
     } finally {
       await cleanup();
     }
@@ -125,8 +132,7 @@ describe('frozen format v1 store', () => {
       expect(repo.index.lookup(docs.nodes[1]!.content![0]!)).toMatchObject({ encoding: 'raw' });
       expect((await new ContentReader(repo, docs.nodes[1]!.content!).read(0, 1 << 20)).toString()).toBe(FOX);
       await repo.close();
-      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v2'), { skipIndex: true }), { readData: true });
-      expect(report.problems).toEqual([]);
+      expect(await problemsOf(store, 'cairn fixture v2')).toEqual([]);
     } finally {
       await cleanup();
     }
@@ -158,8 +164,7 @@ describe('frozen format v1 store', () => {
       expect((await session.fs.getattr(`/.snapshots/${folders[0]}/docs/fox.txt`)).ino).toBe(old.ino);
       await session.close();
       expect(decodeConfig(await fs.readFile(path.join(store, 'config')), store).version).toBe(3);
-      const report = await checkRepository(await Repository.open(new LocalBackend(store), passphrase('cairn fixture v1'), { skipIndex: true }), { readData: true });
-      expect(report.problems).toEqual([]);
+      expect(await problemsOf(store, 'cairn fixture v1')).toEqual([]);
     } finally {
       await cleanup();
     }

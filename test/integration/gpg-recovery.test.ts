@@ -128,6 +128,27 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     expect(Buffer.concat(letterChunks).equals(letter)).toBe(true);
     // The tree and the letter were compressed, the random file was not: both ways were read.
     expect([...encodings].sort()).toEqual([0, 1]);
+
+    // 5. Every pack's own header (FORMAT.md "Pack files"): the trailer gives the sealed
+    // header's length; version 2 entries list what the index says, box after box.
+    for (const pack of new Set([...locations.values()].map((l) => l.pack))) {
+      const packFile = await fs.readFile(path.join(store, 'data', pack.slice(0, 2), pack));
+      expect(createHash('sha256').update(packFile).digest('hex')).toBe(pack);
+      const headerLength = packFile.readUInt32LE(packFile.length - 4);
+      const header = openBox(encryptionKey, packFile.subarray(packFile.length - 4 - headerLength, packFile.length - 4), Buffer.from('cairn/pack-header/v1'));
+      expect(header[0]).toBe(2);
+      const count = header.readUInt32LE(1);
+      expect(header.length).toBe(5 + 42 * count);
+      let offset = 0;
+      for (let k = 0; k < count; k++) {
+        const e = 5 + 42 * k;
+        const id = header.subarray(e + 2, e + 34).toString('hex');
+        const length = header.readUInt32LE(e + 34);
+        expect(locations.get(id)).toEqual({ pack, encoding: header[e + 1], offset, length, blobLength: header.readUInt32LE(e + 38) });
+        offset += length;
+      }
+      expect(offset + headerLength + 4).toBe(packFile.length);
+    }
   });
 
   it('opens a key-file slot with gpg using sha256sum of the key file as the passphrase', async () => {
