@@ -69,7 +69,7 @@ export class AttributeOps {
     const local = statfsSync(this.stagingDir);
     const unit = 65536; // large blocks keep the counts inside libfuse2's 32-bit fields
     const free = Math.floor((local.bavail * local.bsize) / unit);
-    const used = this.usedBytes();
+    const used = this.tree.table.counts().bytes;
     const clamp = (n: number) => Math.min(n, 0xffffffff);
     return {
       bsize: unit, frsize: unit,
@@ -77,19 +77,6 @@ export class AttributeOps {
       files: clamp(this.tree.table.size + 1_000_000), ffree: 1_000_000, favail: 1_000_000,
       namemax: NAME_MAX,
     };
-  }
-
-  /** Sum of file sizes, recounted at most once a second (file managers ask statfs often). */
-  private usedCache = { at: 0, bytes: 0 };
-
-  private usedBytes(): number {
-    const now = Date.now();
-    if (now - this.usedCache.at > 1000) {
-      let bytes = 0;
-      for (const inode of this.tree.table.all()) if (inode.type === 'file') bytes += inode.size;
-      this.usedCache = { at: now, bytes };
-    }
-    return this.usedCache.bytes;
   }
 
   chmod(path: NodeAt, mode: number, caller: Caller): void | Promise<void> {

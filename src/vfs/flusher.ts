@@ -13,7 +13,7 @@ import type { Barrier } from './barrier.js';
 import type { Repository } from '../repository/repository.js';
 import type { FileData } from './file-data.js';
 import type { CommitGate } from './filesystem.js';
-import { type Inode, type InodeTable, storedLinks } from './inode-table.js';
+import { type Inode, type InodeTable, needsCommit, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
 import type { JournalRecord } from './records.js';
 
@@ -28,11 +28,6 @@ export interface FlusherOptions {
   readonly barrier?: Barrier;
 }
 
-export function needsCommit(inode: Inode): boolean {
-  if (inode.type !== 'file') return false;
-  const committedSize = inode.content.reduce((sum, c) => sum + c.size, 0);
-  return !inode.dirty.isEmpty || inode.baseLimit !== committedSize || inode.size !== inode.baseLimit;
-}
 
 export class Flusher implements CommitGate {
   private readonly closed = new Set<number>();
@@ -106,8 +101,8 @@ export class Flusher implements CommitGate {
   /** Commits every file with staged data at once, open or not (the write budget is used up). */
   commitStagedSoon(): void {
     let added = false;
-    for (const inode of this.table.all()) {
-      if (inode.type !== 'file' || inode.dirty.isEmpty || storedLinks(inode) === 0 || this.closed.has(inode.ino)) continue;
+    for (const inode of this.table.uncommittedFiles()) {
+      if (inode.dirty.isEmpty || storedLinks(inode) === 0 || this.closed.has(inode.ino)) continue;
       this.closed.add(inode.ino);
       added = true;
     }
@@ -119,7 +114,7 @@ export class Flusher implements CommitGate {
    * name left is never stored). A snapshot calls it, also while it holds the barrier.
    */
   async commitAll(): Promise<void> {
-    const inos = [...this.table.all()].filter((i) => needsCommit(i) && storedLinks(i) > 0).map((i) => i.ino);
+    const inos = [...this.table.uncommittedFiles()].filter((i) => storedLinks(i) > 0).map((i) => i.ino);
     this.closed.clear();
     await this.commit(inos, false);
   }

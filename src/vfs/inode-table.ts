@@ -86,9 +86,30 @@ export function storedLinks(inode: Inode): number {
   return inode.nlink - inode.hiddenNames;
 }
 
+/** Whether a file has bytes or a size its committed chunks do not hold yet. */
+export function needsCommit(inode: Inode): boolean {
+  if (inode.type !== 'file') return false;
+  const committedSize = inode.content.reduce((sum, c) => sum + c.size, 0);
+  return !inode.dirty.isEmpty || inode.baseLimit !== committedSize || inode.size !== inode.baseLimit;
+}
+
+/** What a snapshot of the tree would hold now: files and folders (hard links once), file bytes. */
+export interface TreeCounts {
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
 export class InodeTable {
   private readonly inodes = new Map<number, Inode>();
   private nextIno = ROOT_INO + 1;
+  /**
+   * Kept as records apply, so a snapshot or a status costs what changed, not the number of
+   * files: the counts of what is stored, and every file that may need a commit (a superset:
+   * each is checked with needsCommit when asked for).
+   */
+  private readonly stored: TreeCounts = { files: 0, dirs: 0, bytes: 0 };
+  private readonly uncommitted = new Set<Inode>();
   constructor(private readonly staging: StagingHooks) {}
 
   get size(): number {
@@ -125,6 +146,50 @@ export class InodeTable {
 
   all(): IterableIterator<Inode> {
     return this.inodes.values();
+  }
+
+  /** Files, folders and bytes a snapshot would store now. */
+  counts(): TreeCounts {
+    return { ...this.stored };
+  }
+
+  /** The files that need a commit now (named or not). */
+  *uncommittedFiles(): IterableIterator<Inode> {
+    for (const inode of this.uncommitted) {
+      if (needsCommit(inode)) yield inode;
+      else this.uncommitted.delete(inode);
+    }
+  }
+
+  /**
+   * Counts the whole table afresh: after a tree was loaded by setting inodes' fields
+   * directly (src/vfs/tree-sync.ts) rather than through records.
+   */
+  recount(): void {
+    this.stored.files = this.stored.dirs = this.stored.bytes = 0;
+    this.uncommitted.clear();
+    for (const inode of this.inodes.values()) {
+      this.tally(inode, 1);
+      if (needsCommit(inode)) this.uncommitted.add(inode);
+    }
+  }
+
+  /** Adds (1) or takes away (-1) an inode's share of the counts; only stored names count. */
+  private tally(inode: Inode, sign: 1 | -1): void {
+    if (storedLinks(inode) <= 0) return;
+    if (inode.type === 'dir') this.stored.dirs += sign;
+    else if (inode.type === 'file') {
+      this.stored.files += sign;
+      this.stored.bytes += sign * inode.size;
+    }
+  }
+
+  /** A change to a file's size or data: counted afresh, and remembered as possibly needing a commit. */
+  private resized(inode: Inode, change: () => void): void {
+    this.tally(inode, -1);
+    change();
+    this.tally(inode, 1);
+    this.uncommitted.add(inode);
   }
 
   /** Marks a directory (and so its ancestors) as needing a new tree blob. */
@@ -197,12 +262,14 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`truncate of file id ${record.ino}, which is not a file`);
         if (inode.stream) inode.stream = null;
-        if (record.size < inode.size) {
-          inode.baseLimit = Math.min(inode.baseLimit, record.size);
-          inode.dirty.truncate(record.size);
-          this.staging.truncate(inode.ino, record.size);
-        }
-        inode.size = record.size;
+        this.resized(inode, () => {
+          if (record.size < inode.size) {
+            inode.baseLimit = Math.min(inode.baseLimit, record.size);
+            inode.dirty.truncate(record.size);
+            this.staging.truncate(inode.ino, record.size);
+          }
+          inode.size = record.size;
+        });
         inode.mtimeNs = record.t;
         inode.ctimeNs = record.t;
         this.changed(inode);
@@ -212,9 +279,11 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`write to file id ${record.ino}, which is not a file`);
         if (inode.stream && record.offset < inode.stream.fed) inode.stream = null;
-        inode.dirty.add(record.offset, record.offset + record.length);
-        this.staging.place(inode.ino, record.offset, record.length, record.seg === undefined ? undefined : { seg: record.seg, at: record.at! });
-        inode.size = Math.max(inode.size, record.offset + record.length);
+        this.resized(inode, () => {
+          inode.dirty.add(record.offset, record.offset + record.length);
+          this.staging.place(inode.ino, record.offset, record.length, record.seg === undefined ? undefined : { seg: record.seg, at: record.at! });
+          inode.size = Math.max(inode.size, record.offset + record.length);
+        });
         inode.mtimeNs = record.t;
         inode.ctimeNs = record.t;
         this.changed(inode);
@@ -231,12 +300,15 @@ export class InodeTable {
       case 'content': {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`content of file id ${record.ino}, which is not a file`);
-        inode.content = record.content;
-        inode.size = record.size;
-        inode.baseLimit = record.size;
-        inode.dirty = new RangeSet();
-        inode.stream = undefined;
-        this.staging.remove(inode.ino);
+        this.resized(inode, () => {
+          inode.content = record.content;
+          inode.size = record.size;
+          inode.baseLimit = record.size;
+          inode.dirty = new RangeSet();
+          inode.stream = undefined;
+          this.staging.remove(inode.ino);
+        });
+        this.uncommitted.delete(inode);
         this.changed(inode);
         return;
       }
@@ -263,8 +335,10 @@ export class InodeTable {
 
   private addName(parent: Inode, name: string, inode: Inode, t: bigint): void {
     parent.children!.set(name, inode.ino);
+    this.tally(inode, -1);
     inode.nlink++;
     if (isTransientName(name)) inode.hiddenNames++;
+    this.tally(inode, 1);
     inode.parents.set(parent.ino, (inode.parents.get(parent.ino) ?? 0) + 1);
     if (inode.type === 'dir') parent.subdirs++;
     parent.mtimeNs = t;
@@ -277,8 +351,10 @@ export class InodeTable {
 
   private removeName(parent: Inode, name: string, inode: Inode, t: bigint, mayFree = true): void {
     parent.children!.delete(name);
+    this.tally(inode, -1);
     inode.nlink--;
     if (isTransientName(name)) inode.hiddenNames--;
+    this.tally(inode, 1);
     const count = (inode.parents.get(parent.ino) ?? 1) - 1;
     if (count === 0) inode.parents.delete(parent.ino);
     else inode.parents.set(parent.ino, count);
@@ -296,6 +372,7 @@ export class InodeTable {
   freeIfUnused(inode: Inode): void {
     if (inode.nlink > 0 || inode.openCount > 0) return;
     this.inodes.delete(inode.ino);
+    this.uncommitted.delete(inode);
     if (inode.type === 'file') this.staging.remove(inode.ino);
   }
 }

@@ -19,7 +19,7 @@ import { InodeTable, isTransientName, ROOT_INO, UnappliableRecord } from './inod
 import { Journal, JournalDamage, type OpenedJournal } from './journal.js';
 import { MalformedRecord, parseRecord } from './records.js';
 import { StagingArea } from './staging.js';
-import { countTree, loadTree, rootAttributesOf, writeTree } from './tree-sync.js';
+import { loadTree, rootAttributesOf, writeTree } from './tree-sync.js';
 
 export interface SessionOptions {
   /** Per-repository local state: journal and staging. */
@@ -249,7 +249,7 @@ export class LiveSession {
       // change is journaled against the ids just given out (docs/FORMAT.md "Versions").
       await session.snapshot(['format-upgrade']);
     }
-    const counts = countTree(table);
+    const counts = table.counts();
     const lostStagedBytes = staging.missing().map(({ ino, bytes }) => ({ path: pathOf(table, ino), bytes }));
     return {
       session,
@@ -301,7 +301,7 @@ export class LiveSession {
         const stats = { addedBytes: 0, treesWritten: 0 };
         const root = this.table.get(ROOT_INO)!;
         const tree = await writeTree(this.repo, this.table, root, stats);
-        const counts = countTree(this.table);
+        const counts = this.table.counts();
         const timeNs = BigInt(Date.now()) * 1_000_000n;
         this.journal.markSnapshot({ base: this.base?.id ?? null, timeNs });
         const stored = await this.repo.saveSnapshot({

@@ -41,7 +41,10 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
 export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<{ legacy: boolean }> {
   const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: new Map((root.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])), nlink: 1 });
   table.add(rootInode);
-  if (rootTree === null) return { legacy: false };
+  if (rootTree === null) {
+    table.recount();
+    return { legacy: false };
+  }
   let legacyFound = false;
   const legacyLinks = new Map<number, Inode>();
   let highest = ROOT_INO;
@@ -82,6 +85,7 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
   };
   await loadDir(rootInode, rootTree);
   table.raiseNextIno(highest + 1);
+  table.recount();
   return { legacy: legacyFound };
 }
 
@@ -134,20 +138,4 @@ export async function writeTree(repo: Repository, table: InodeTable, dir: Inode,
   stats.treesWritten++;
   dir.treeId = saved.id;
   return saved.id;
-}
-
-/** Files, directories and bytes of the live tree (hard links once). */
-export function countTree(table: InodeTable): { files: number; dirs: number; bytes: number } {
-  let files = 0;
-  let dirs = 0;
-  let bytes = 0;
-  for (const inode of table.all()) {
-    if (storedLinks(inode) <= 0) continue;
-    if (inode.type === 'dir') dirs++;
-    else if (inode.type === 'file') {
-      files++;
-      bytes += inode.size;
-    }
-  }
-  return { files, dirs, bytes };
 }

@@ -161,6 +161,12 @@ describe('crash model of the filesystem layer', () => {
             expect(st.nlink, `${when}: link count of ${p}`).toBe(names);
           }
         }
+        // The counts a snapshot stores and statfs shows are kept as records apply: they
+        // must equal the model's (hard links once).
+        const files = new Set([...model.entries.values()].flatMap((e) => (e.kind === 'file' ? [e.file] : [])));
+        const dirs = [...model.entries.values()].filter((e) => e.kind === 'dir').length;
+        const bytes = [...files].reduce((sum, f) => sum + f.data.length, 0);
+        expect(session.table.counts(), `${when}: counts (seed ${seed}, after ${log.slice(-5).join('; ')})`).toEqual({ files: files.size, dirs, bytes });
       };
 
       const operations: [number, string, () => Promise<void>][] = [

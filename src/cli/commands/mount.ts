@@ -187,7 +187,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     const last = session.lastSnapshot;
     let stagedFiles = 0;
     let stagedBytes = 0;
-    for (const inode of session.table.all()) {
+    for (const inode of session.table.uncommittedFiles()) {
       if (inode.dirty.isEmpty) continue;
       stagedFiles++;
       // Bytes a streaming commit has already chunked (src/vfs/content-stream.ts) are no work left.
