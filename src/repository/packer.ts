@@ -73,6 +73,11 @@ export class Packer {
     }
   }
 
+  /** The packs stored since the last call (or flush), for an index file to name. */
+  takeStored(): IndexedPack[] {
+    return this.finished.splice(0);
+  }
+
   /** Writes out partly filled packs and waits for every upload; returns the packs stored. */
   async flush(): Promise<IndexedPack[]> {
     for (const [type, pack] of this.open) {

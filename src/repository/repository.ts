@@ -53,6 +53,8 @@ export interface RepositoryOptions {
    * wrongly, and prune would delete data only the unreadable files name.
    */
   readonly skipDamaged?: boolean;
+  /** Blobs after which an index file is written during a run (tests use few; see packStored). */
+  readonly indexFileBlobs?: number;
 }
 
 /** An object left out because it is damaged (`skipDamaged`), with why. */
@@ -62,11 +64,19 @@ export interface SkippedObject {
   readonly reason: string;
 }
 
+/** Blobs stored during a run after which an index file is written for them (restic's index files hold up to 50,000). */
+const INDEX_FILE_BLOBS = 50_000;
+
 /** Index, snapshot and forget files read at once when loading them all. */
 const LOADS_IN_FLIGHT = 16;
 
 export class Repository {
   readonly index = new MasterIndex();
+  /** Stored packs waiting for an index file (see packStored), and the index file being written. */
+  private readonly unindexed: IndexedPack[] = [];
+  private unindexedBlobs = 0;
+  private indexing: Promise<void> = Promise.resolve();
+  private readonly indexFileBlobs: number;
   /** The format version of the store's config; an older store becomes current at its first write. */
   private formatVersion: number;
   private upgrading: Promise<void> | undefined;
@@ -92,7 +102,8 @@ export class Repository {
   ) {
     this.formatVersion = config.version;
     this.skipDamaged = options.skipDamaged ?? false;
-    this.packer = new Packer(backend, keys.encryption, (pack) => this.index.addPack(pack));
+    this.indexFileBlobs = options.indexFileBlobs ?? INDEX_FILE_BLOBS;
+    this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
   }
@@ -245,10 +256,37 @@ export class Repository {
     return decodeOrCorrupt(`tree ${id}`, decodeTree, await this.loadBlob('tree', id));
   }
 
-  /** Uploads every pending pack, then one index file naming them. */
+  /**
+   * A stored pack's blobs are readable at once. Once the stored packs no index file names yet
+   * hold `indexFileBlobs` blobs, an index file is written for them in the background: a long
+   * backup then holds neither their entries in memory nor loses them all to a crash.
+   */
+  private packStored(pack: IndexedPack): void {
+    this.index.addPack(pack);
+    this.unindexedBlobs += pack.blobs.length;
+    if (this.unindexedBlobs < this.indexFileBlobs) return;
+    this.unindexedBlobs = 0;
+    // A failure is not lost: the packs wait in `unindexed`, and flush() writes them or throws.
+    this.indexing = this.indexing.then(() => this.indexPacks(this.packer.takeStored())).catch(() => undefined);
+  }
+
+  private async indexPacks(packs: IndexedPack[]): Promise<void> {
+    packs.unshift(...this.unindexed.splice(0));
+    if (packs.length === 0) return;
+    try {
+      await this.writeIndexFile(packs);
+    } catch (e) {
+      this.unindexed.push(...packs);
+      throw e;
+    }
+  }
+
+  /** Uploads every pending pack, then an index file naming the packs no index file names yet. */
   async flush(): Promise<void> {
     const packs = await this.packer.flush();
-    if (packs.length > 0) await this.writeIndexFile(packs);
+    await this.indexing;
+    this.unindexedBlobs = 0;
+    await this.indexPacks(packs);
   }
 
   private async writeIndexFile(packs: IndexedPack[]): Promise<void> {

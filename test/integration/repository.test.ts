@@ -63,6 +63,61 @@ describe('repository on a local folder', () => {
     await repo.close();
   });
 
+  it('writes index files while a long run stores packs, and one that failed is written by the next', async () => {
+    const local = new LocalBackend(path.join(dir, 'store-index'));
+    await (await Repository.init(local, passphrase('p'))).close();
+    // Index puts fail while `failIndex` is set; every other request goes through.
+    let failIndex = true;
+    let indexPutsTried = 0;
+    const backend = new Proxy(local, {
+      get(target, key) {
+        if (key === 'put') {
+          return (ref: { kind: string }, data: Uint8Array) => {
+            if (ref.kind !== 'index') return target.put(ref as never, data);
+            indexPutsTried++;
+            return failIndex ? Promise.reject(new Error('injected index failure')) : target.put(ref as never, data);
+          };
+        }
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const until = async (what: string, test: () => Promise<boolean> | boolean) => {
+      for (let i = 0; i < 500 && !(await test()); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await test(), what).toBe(true);
+    };
+    const repo = await Repository.open(backend, passphrase('p'), { indexFileBlobs: 100 });
+    const blobs = new Map<string, Buffer>();
+    const save = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const data = randomBytes(64 * 1024);
+        blobs.set((await repo.saveBlob('data', data)).id, data);
+      }
+    };
+    await save(300); // 8 MiB packs of 64 KiB blobs: two packs stored, each past 100 blobs
+    await until('an index write was tried', () => indexPutsTried >= 1);
+    expect(await local.list('index')).toEqual([]);
+    failIndex = false;
+    await save(300);
+    await until('an index file is written during the run', async () => (await local.list('index')).length >= 1);
+    await repo.flush();
+
+    const named = new Map<string, number>();
+    const { readable, damaged } = await repo.readIndexFiles();
+    expect(damaged).toEqual([]);
+    expect(readable.length).toBeGreaterThanOrEqual(2);
+    for (const { file } of readable) {
+      for (const pack of file.packs) for (const blob of pack.blobs) named.set(Buffer.from(blob.id).toString('hex'), (named.get(Buffer.from(blob.id).toString('hex')) ?? 0) + 1);
+    }
+    expect([...named.keys()].sort()).toEqual([...blobs.keys()].sort());
+    expect([...named.values()].every((n) => n === 1), 'every blob in exactly one index file').toBe(true);
+    await repo.close();
+
+    const again = await Repository.open(local, passphrase('p'));
+    for (const [id, data] of blobs) expect(Buffer.from(await again.loadBlob('data', id)).equals(data)).toBe(true);
+    await again.close();
+  });
+
   it('chains snapshots', async () => {
     const repo = await Repository.open(new LocalBackend(store), passphrase('correct horse'));
     const [first] = await repo.listSnapshots();
