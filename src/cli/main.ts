@@ -2,21 +2,6 @@
 /** The cairn command: the only module that prints to the user or sets an exit status. */
 import { Command, CommanderError } from 'commander';
 import { CairnError } from '../errors/errors.js';
-import { registerBackup } from './commands/backup.js';
-import { registerCheck } from './commands/check.js';
-import { registerCompletion } from './commands/completion.js';
-import { registerControl } from './commands/control.js';
-import { registerForget } from './commands/forget.js';
-import { registerInit } from './commands/init.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerKey } from './commands/key.js';
-import { registerMount } from './commands/mount.js';
-import { registerPrune } from './commands/prune.js';
-import { registerRepair } from './commands/repair.js';
-import { registerRestore } from './commands/restore.js';
-import { registerSnapshots } from './commands/snapshots.js';
-import { registerUnlock } from './commands/unlock.js';
-import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { note } from './output.js';
 
@@ -27,21 +12,32 @@ const program = new Command()
   .exitOverride()
   .showHelpAfterError();
 
-registerInit(program);
-registerSnapshots(program);
-registerForget(program);
-registerPrune(program);
-registerCheck(program);
-registerRepair(program);
-registerBackup(program);
-registerRestore(program);
-registerInspect(program);
-registerVerify(program);
-registerKey(program);
-registerMount(program);
-registerControl(program);
-registerUnlock(program);
-registerCompletion(program);
+/**
+ * Each command's module, loaded only when that command runs: loading every module (the
+ * OpenPGP, SSH, FUSE and zstd libraries among them) cost half a second at every start, and
+ * `cairn snapshot` or `status` in a script needs none of them. Help, an unknown command
+ * and `completion` (which lists them all) load them all, in this order.
+ */
+type Register = (program: Command) => void;
+const COMMANDS: readonly (readonly [names: readonly string[], load: () => Promise<Register>])[] = [
+  [['init'], async () => (await import('./commands/init.js')).registerInit],
+  [['snapshots'], async () => (await import('./commands/snapshots.js')).registerSnapshots],
+  [['forget'], async () => (await import('./commands/forget.js')).registerForget],
+  [['prune'], async () => (await import('./commands/prune.js')).registerPrune],
+  [['check'], async () => (await import('./commands/check.js')).registerCheck],
+  [['repair'], async () => (await import('./commands/repair.js')).registerRepair],
+  [['backup'], async () => (await import('./commands/backup.js')).registerBackup],
+  [['restore'], async () => (await import('./commands/restore.js')).registerRestore],
+  [['ls', 'cat', 'find', 'diff', 'stats'], async () => (await import('./commands/inspect.js')).registerInspect],
+  [['verify'], async () => (await import('./commands/verify.js')).registerVerify],
+  [['key'], async () => (await import('./commands/key.js')).registerKey],
+  [['mount'], async () => (await import('./commands/mount.js')).registerMount],
+  [['snapshot', 'status', 'unmount', 'umount'], async () => (await import('./commands/control.js')).registerControl],
+  [['unlock'], async () => (await import('./commands/unlock.js')).registerUnlock],
+  [[], async () => (await import('./commands/completion.js')).registerCompletion],
+];
+const running = COMMANDS.find(([names]) => names.includes(process.argv[2] ?? ''));
+for (const [, load] of running ? [running] : COMMANDS) (await load())(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),
 // Node would exit silently with code 13; say what happened instead.
