@@ -38,7 +38,8 @@ export interface Inode {
   nlink: number;
   /** How many of those names are transient (.fuse_hidden…): not stored, not counted in trees. */
   hiddenNames: number;
-  xattrs: Map<string, Buffer>;
+  /** Replaced, never changed in place: inodes without xattrs share one empty map. */
+  xattrs: ReadonlyMap<string, Buffer>;
   target?: string;
   /** Directories: entries. */
   children?: Map<string, number>;
@@ -47,7 +48,7 @@ export interface Inode {
   /** Directories: the tree blob id while unchanged since it was loaded or written. */
   treeId?: string;
   /** Where this inode is named: parent directory -> number of names in it. */
-  parents: Map<number, number>;
+  parents: Parents;
   /** Files: logical size. */
   size: number;
   /** Files: committed chunks, and how many bytes of them are still valid (after truncation). */
@@ -72,10 +73,61 @@ export type StagingHooks = {
   remove(ino: number): void;
 };
 
+export const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
+
+/**
+ * Where an inode is named: 0 for nowhere, a folder's file id for one name in it (every
+ * folder and almost every file), or folder -> number of names for hard links. A map per
+ * inode cost about 130 bytes, which a million files feel.
+ */
+export type Parents = number | Map<number, number>;
+
+/** The folders naming an inode. */
+export function parentsOf(inode: Inode): Iterable<number> {
+  const parents = inode.parents;
+  return typeof parents === 'number' ? (parents === 0 ? [] : [parents]) : parents.keys();
+}
+
+/** One folder naming the inode (the only one, for a folder), or undefined. */
+export function firstParent(inode: Inode): number | undefined {
+  const [parent] = parentsOf(inode);
+  return parent;
+}
+
+/** A name for the inode was added in folder `dir`. */
+export function addParent(inode: Inode, dir: number): void {
+  const parents = inode.parents;
+  if (parents === 0) {
+    inode.parents = dir;
+  } else if (typeof parents === 'number') {
+    inode.parents = new Map([[parents, 1]]);
+    inode.parents.set(dir, (inode.parents.get(dir) ?? 0) + 1);
+  } else {
+    parents.set(dir, (parents.get(dir) ?? 0) + 1);
+  }
+}
+
+/** A name for the inode in folder `dir` was removed. */
+function removeParent(inode: Inode, dir: number): void {
+  const parents = inode.parents;
+  if (typeof parents === 'number') {
+    if (parents === dir) inode.parents = 0;
+    return;
+  }
+  const count = (parents.get(dir) ?? 1) - 1;
+  if (count === 0) parents.delete(dir);
+  else parents.set(dir, count);
+  if (parents.size === 0) inode.parents = 0;
+  else if (parents.size === 1) {
+    const [only, names] = parents.entries().next().value as [number, number];
+    if (names === 1) inode.parents = only;
+  }
+}
+
 export function newInode(ino: number, type: NodeType, attrs: Partial<Inode> = {}): Inode {
   return {
     ino, type, mode: 0o644, uid: 0, gid: 0, rdev: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, nlink: 0, hiddenNames: 0,
-    xattrs: new Map(), subdirs: 0, parents: new Map(), size: 0, content: [], baseLimit: 0, dirty: new RangeSet(), openCount: 0,
+    xattrs: NO_XATTRS, subdirs: 0, parents: 0, size: 0, content: [], baseLimit: 0, dirty: new RangeSet(), openCount: 0,
     ...(type === 'dir' ? { children: new Map<string, number>() } : {}),
     ...attrs,
   };
@@ -197,14 +249,14 @@ export class InodeTable {
     let current: Inode | undefined = dir;
     while (current && current.treeId !== undefined) {
       current.treeId = undefined;
-      const [parent] = current.parents.keys();
+      const parent = firstParent(current);
       current = parent === undefined ? undefined : this.inodes.get(parent);
     }
   }
 
   /** An inode's own metadata changed: every directory naming it needs a new tree. */
   changed(inode: Inode): void {
-    for (const parent of inode.parents.keys()) this.invalidate(this.inodes.get(parent)!);
+    for (const parent of parentsOf(inode)) this.invalidate(this.inodes.get(parent)!);
   }
 
   apply(record: JournalRecord): void {
@@ -291,8 +343,10 @@ export class InodeTable {
       }
       case 'xattr': {
         const inode = this.must(record.ino);
-        if (record.value === null) inode.xattrs.delete(record.name);
-        else inode.xattrs.set(record.name, Buffer.from(record.value, 'base64'));
+        const xattrs = new Map(inode.xattrs);
+        if (record.value === null) xattrs.delete(record.name);
+        else xattrs.set(record.name, Buffer.from(record.value, 'base64'));
+        inode.xattrs = xattrs.size > 0 ? xattrs : NO_XATTRS;
         inode.ctimeNs = record.t;
         this.changed(inode);
         return;
@@ -339,7 +393,7 @@ export class InodeTable {
     inode.nlink++;
     if (isTransientName(name)) inode.hiddenNames++;
     this.tally(inode, 1);
-    inode.parents.set(parent.ino, (inode.parents.get(parent.ino) ?? 0) + 1);
+    addParent(inode, parent.ino);
     if (inode.type === 'dir') parent.subdirs++;
     parent.mtimeNs = t;
     parent.ctimeNs = t;
@@ -355,9 +409,7 @@ export class InodeTable {
     inode.nlink--;
     if (isTransientName(name)) inode.hiddenNames--;
     this.tally(inode, 1);
-    const count = (inode.parents.get(parent.ino) ?? 1) - 1;
-    if (count === 0) inode.parents.delete(parent.ino);
-    else inode.parents.set(parent.ino, count);
+    removeParent(inode, parent.ino);
     if (inode.type === 'dir') parent.subdirs--;
     inode.ctimeNs = t;
     parent.mtimeNs = t;

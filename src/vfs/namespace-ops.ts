@@ -7,7 +7,7 @@ import type { NodeType } from '../format/tree.js';
 import { SNAPSHOTS_DIR } from '../timetravel/names.js';
 import { fail } from './errors.js';
 import { refuseHistory } from './history-ops.js';
-import { type Inode, isTransientName, ROOT_INO } from './inode-table.js';
+import { firstParent, type Inode, isTransientName, ROOT_INO } from './inode-table.js';
 import { describe, LiveTree, type NameAt, type NodeAt } from './live-tree.js';
 import { type Caller, mayAccess, newNodeOwnership, W } from './permissions.js';
 import { S_IFMT, TYPE_OF_BITS } from './stat.js';
@@ -101,7 +101,7 @@ export class NamespaceOps {
     if (existing === ino) return; // two names of one file: POSIX says do nothing
     if (inode.type === 'dir') {
       // A directory cannot move below itself.
-      for (let d: Inode | undefined = dst.parent; d; d = d.ino === ROOT_INO ? undefined : this.tree.table.get([...d.parents.keys()][0]!)) {
+      for (let d: Inode | undefined = dst.parent; d; d = d.ino === ROOT_INO ? undefined : this.tree.table.get(firstParent(d)!)) {
         if (d.ino === inode.ino) fail('EINVAL', describe(to));
       }
     }

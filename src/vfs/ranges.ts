@@ -4,8 +4,11 @@ export interface Range {
   readonly end: number;
 }
 
+/** Shared by every empty set: the methods build new arrays, never change one (files are mostly clean). */
+const NO_RANGES: readonly Range[] = Object.freeze([]);
+
 export class RangeSet {
-  private ranges: Range[] = [];
+  private ranges: readonly Range[] = NO_RANGES;
 
   static from(ranges: readonly Range[]): RangeSet {
     const set = new RangeSet();

@@ -15,7 +15,7 @@ import type { TreeActivity } from './auto-snapshot.js';
 import { Barrier } from './barrier.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
-import { InodeTable, isTransientName, ROOT_INO, UnappliableRecord } from './inode-table.js';
+import { firstParent, InodeTable, isTransientName, ROOT_INO, UnappliableRecord } from './inode-table.js';
 import { Journal, JournalDamage, type OpenedJournal } from './journal.js';
 import { MalformedRecord, parseRecord } from './records.js';
 import { StagingArea } from './staging.js';
@@ -73,7 +73,7 @@ export interface OpenReport {
 function pathOf(table: InodeTable, ino: number): string {
   const parts: string[] = [];
   for (let at = table.get(ino); at && at.ino !== ROOT_INO; ) {
-    const [parentIno] = at.parents.keys();
+    const parentIno = firstParent(at);
     const parent = parentIno === undefined ? undefined : table.get(parentIno);
     const name = parent && [...parent.children!].find(([, child]) => child === at!.ino)?.[0];
     if (!name) return `(file id ${ino}, unlinked)`;

@@ -10,7 +10,7 @@ import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
 import type { TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
-import { type Inode, InodeTable, isTransientName, newInode, ROOT_INO, storedLinks } from './inode-table.js';
+import { addParent, type Inode, InodeTable, isTransientName, newInode, NO_XATTRS, ROOT_INO, storedLinks } from './inode-table.js';
 
 
 export function rootAttributesOf(root: Inode): RootAttributes {
@@ -20,11 +20,15 @@ export function rootAttributesOf(root: Inode): RootAttributes {
   };
 }
 
+function xattrMap(xattrs: TreeNode['xattrs']): ReadonlyMap<string, Buffer> {
+  return xattrs?.length ? new Map(xattrs.map((x) => [x.name, Buffer.from(x.value)])) : NO_XATTRS;
+}
+
 function inodeFromNode(ino: number, node: TreeNode): Inode {
   const inode = newInode(ino, node.type, {
     mode: node.mode, uid: node.uid, gid: node.gid, rdev: node.rdev ?? 0,
     atimeNs: node.atimeNs, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs,
-    xattrs: new Map((node.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])),
+    xattrs: xattrMap(node.xattrs),
     size: node.size,
   });
   if (node.type === 'symlink') inode.target = node.target ?? '';
@@ -39,7 +43,7 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
  * again as version 2.
  */
 export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<{ legacy: boolean }> {
-  const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: new Map((root.xattrs ?? []).map((x) => [x.name, Buffer.from(x.value)])), nlink: 1 });
+  const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: xattrMap(root.xattrs), nlink: 1 });
   table.add(rootInode);
   if (rootTree === null) {
     table.recount();
@@ -75,7 +79,7 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
       }
       dir.children!.set(node.name, inode.ino);
       inode.nlink++;
-      inode.parents.set(dir.ino, (inode.parents.get(dir.ino) ?? 0) + 1);
+      addParent(inode, dir.ino);
       if (node.type === 'dir') {
         dir.subdirs++;
         await loadDir(inode, node.subtree!);
