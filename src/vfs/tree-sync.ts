@@ -8,7 +8,7 @@
  */
 import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
-import type { TreeNode } from '../format/tree.js';
+import type { Tree, TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { addParent, type Inode, InodeTable, isTransientName, newInode, NO_XATTRS, ROOT_INO, storedLinks } from './inode-table.js';
 
@@ -36,6 +36,13 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
 }
 
 /**
+ * Subfolder trees read ahead of the walk, per folder. The walk stays in order (file ids of
+ * version-1 trees are given out in it), only the reads overlap: at mount, a tree of a
+ * thousand folders was read one folder at a time, the process idle between.
+ */
+const TREES_AHEAD = 16;
+
+/**
  * Loads a whole snapshot tree into `table`. Version-2 trees give every inode its file id
  * (names with one id are hard links of one file). A version-1 tree has no stable ids: its
  * files are numbered afresh from the table's next id, hard links grouped by the old
@@ -52,10 +59,22 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
   let legacyFound = false;
   const legacyLinks = new Map<number, Inode>();
   let highest = ROOT_INO;
-  const loadDir = async (dir: Inode, treeId: string) => {
-    const tree = await repo.loadTree(treeId);
+  const loadDir = async (dir: Inode, treeId: string, reading: Promise<Tree>) => {
+    const tree = await reading;
     const legacy = tree.version === 1;
     legacyFound ||= legacy;
+    // The next subfolders' trees are read while this folder's entries are made.
+    const subtrees = tree.nodes.filter((n) => n.type === 'dir').map((n) => n.subtree!);
+    const ahead: (Promise<Tree> | undefined)[] = [];
+    const readAhead = (upTo: number) => {
+      while (ahead.length < Math.min(subtrees.length, upTo)) {
+        const read = repo.loadTree(subtrees[ahead.length]!);
+        read.catch(() => undefined); // awaited in turn below; a walk that stopped earlier drops it
+        ahead.push(read);
+      }
+    };
+    readAhead(TREES_AHEAD);
+    let nextSubtree = 0;
     for (const node of tree.nodes) {
       let inode: Inode | undefined;
       if (legacy) {
@@ -82,12 +101,15 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
       addParent(inode, dir.ino);
       if (node.type === 'dir') {
         dir.subdirs++;
-        await loadDir(inode, node.subtree!);
+        const read = ahead[nextSubtree]!;
+        ahead[nextSubtree++] = undefined;
+        readAhead(nextSubtree + TREES_AHEAD);
+        await loadDir(inode, node.subtree!, read);
       }
     }
     if (!legacy) dir.treeId = treeId;
   };
-  await loadDir(rootInode, rootTree);
+  await loadDir(rootInode, rootTree, repo.loadTree(rootTree));
   table.raiseNextIno(highest + 1);
   table.recount();
   return { legacy: legacyFound };
