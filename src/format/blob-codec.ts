@@ -61,11 +61,15 @@ export interface BlobForm {
 
 /** The blob in `box`; throws CORRUPT naming `what` when it does not open or decode to its length. */
 export async function decodeBlob(key: Uint8Array, form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
-  const payload = openBlob(key, form.type, id, box, what, form.encoding);
-  if (form.encoding === 'raw') return payload;
+  return decodePayload(openBlob(key, form.type, id, box, what, form.encoding), form, what);
+}
+
+/** An opened box's payload as the blob itself (decompressed); throws CORRUPT naming `what`. */
+export async function decodePayload(payload: Uint8Array, form: Omit<BlobForm, 'type'>, what: string): Promise<Buffer> {
+  if (form.encoding === 'raw') return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   let plaintext: Buffer;
   try {
-    plaintext = await decompress(payload);
+    plaintext = await decompress(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
   } catch (e) {
     throw corrupt(what, `it authenticated but its zstd frame does not decompress (${(e as Error).message})`, e);
   }

@@ -25,8 +25,16 @@ export function fileTypeBits(type: NodeType): number {
   return found;
 }
 
+/** What applyMetadata and makeSpecialFile need of a tree node (restore sends only this to its writer thread). */
+export type NodeMetadata = Pick<TreeNode, 'type' | 'uid' | 'gid' | 'mode' | 'xattrs' | 'atimeNs' | 'mtimeNs' | 'rdev'>;
+
+export function metadataOf(node: TreeNode): NodeMetadata {
+  const { type, uid, gid, mode, xattrs, atimeNs, mtimeNs, rdev } = node;
+  return { type, uid, gid, mode, xattrs, atimeNs, mtimeNs, rdev };
+}
+
 /** Creates a fifo, socket or device node as `node` describes it (permission bits set later). */
-export function makeSpecialFile(fullPath: string, node: TreeNode): void {
+export function makeSpecialFile(fullPath: string, node: NodeMetadata): void {
   mknod(fullPath, fileTypeBits(node.type) | (node.mode & 0o777), node.rdev ?? 0);
 }
 
@@ -54,7 +62,7 @@ export interface ApplyOptions {
  * one short syscall, and fs/promises costs several times that in main-thread overhead (a
  * restore of 25,000 files spent more time there than in the kernel).
  */
-export function applyMetadata(fullPath: string, shownPath: string, node: TreeNode, options: ApplyOptions): void {
+export function applyMetadata(fullPath: string, shownPath: string, node: NodeMetadata, options: ApplyOptions): void {
   const attempt = (what: string, step: () => unknown) => {
     try {
       step();

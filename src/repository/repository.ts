@@ -21,13 +21,13 @@ import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } fro
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
 import { decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
-import { type BlobType, openObject, type SealedKind } from '../format/sealed.js';
+import { type BlobEncoding, type BlobType, openBlob, openObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
 import type * as openpgp from 'openpgp';
 import { addKeySlot, addRecipientSlot, unlockMasterKey } from './keyring.js';
 import { type BlobLocation, MasterIndex } from './master-index.js';
-import { Packer } from './packer.js';
+import { Packer, type PendingBlob } from './packer.js';
 
 export interface StoredSnapshot {
   readonly id: string;
@@ -221,16 +221,33 @@ export class Repository {
     return loading;
   }
 
+  /**
+   * A blob opened (authenticated) but not yet decoded, read for one caller alone: not
+   * cached, not shared with a concurrent read of the same id, so the caller may hand its
+   * bytes to another thread, which decodes it with decodePayload (restore does).
+   */
+  async loadBlobPayload(type: BlobType, id: string): Promise<{ payload: Buffer; encoding: BlobEncoding; plainLength: number }> {
+    const what = `blob ${id}`;
+    const form = this.locate(id, what);
+    const sealed = 'sealed' in form ? form.sealed : await this.readBox(form, what);
+    return { payload: openBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), sealed, what, form.encoding), encoding: form.encoding, plainLength: form.plainLength };
+  }
+
   private async fetchBlob(type: BlobType, id: string): Promise<Buffer> {
     const what = `blob ${id}`;
-    const pending = this.packer.pendingBlob(id);
-    const form = pending ?? this.index.lookup(id);
-    if (!form) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
+    const form = this.locate(id, what);
     const sealed = 'sealed' in form ? form.sealed : await this.readBox(form, what);
     // The type asked for, not the index's: a tree id must not serve as data or the reverse.
     const plaintext = await decodeBlob(this.keys.encryption, { ...form, type }, Buffer.from(id, 'hex'), sealed, what);
     this.cache.set(id, plaintext);
     return plaintext;
+  }
+
+  /** Where a blob is: waiting in an open pack, or stored (by the index). */
+  private locate(id: string, what: string): PendingBlob | BlobLocation {
+    const form = this.packer.pendingBlob(id) ?? this.index.lookup(id);
+    if (!form) throw corrupt(what, 'no index entry names it (an index file or pack is missing)');
+    return form;
   }
 
   private async readBox(location: BlobLocation, what: string): Promise<Uint8Array> {

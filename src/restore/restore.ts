@@ -10,14 +10,14 @@
  * the writing of its entries does not undo them. A damaged chunk does not stop the restore:
  * its byte range stays zero, the file is named, and the result says so.
  */
-import { closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { CairnError, isCairnError } from '../errors/errors.js';
 import type { Snapshot } from '../format/snapshot.js';
-import type { TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { pathParts, resolvePath, rootNode, walkTree, type WalkEntry } from '../repository/tree-walk.js';
-import { applyMetadata, makeSpecialFile, type Problem } from '../localfs/metadata.js';
+import { metadataOf, type Problem } from '../localfs/metadata.js';
+import { LocalWriter } from './local-writer.js';
 
 export interface RestoreOptions {
   /** Paths inside the snapshot to restore (each with its folders above it); all when empty. */
@@ -113,7 +113,8 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
     });
   }
 
-  // Pass 2: write.
+  // Pass 2: write. This thread reads, decrypts and decompresses; a writer thread makes
+  // the local files, in the order asked for (src/restore/local-writer.ts).
   mkdirSync(target, { recursive: true });
   const owner = options.owner ?? false;
   const folders: { full: string; entry: WalkEntry }[] = [];
@@ -123,23 +124,24 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   let bytes = 0;
   let damagedFiles = 0;
   let otherProblems = 0;
-  const problem = (p: Problem) => {
-    otherProblems++;
-    report(p);
-  };
+  const writer = new LocalWriter(owner, {
+    problem: (p: Problem) => {
+      otherProblems++;
+      report(p);
+    },
+    damaged: (shown, ranges) => {
+      damagedFiles++;
+      report({ path: shown, message: `damaged, restored with zeros in ${ranges.join(', ')}` });
+    },
+  });
   const progress = () => options.onProgress?.({ entries, bytes, totalEntries, totalBytes });
   const inFlight = new Set<Promise<void>>();
 
   const writeFile = async (full: string, entry: WalkEntry) => {
-    const damaged = await writeContent(repo, entry.node, full, (n) => {
+    await writeContent(repo, writer, entry, full, (n) => {
       bytes += n;
       progress();
     });
-    if (damaged.length > 0) {
-      damagedFiles++;
-      report({ path: entry.path, message: `damaged, restored with zeros in ${damaged.join(', ')}` });
-    }
-    applyMetadata(full, entry.path, entry.node, { owner, report: problem });
     files++;
     entries++;
     progress();
@@ -151,7 +153,7 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
     const first = node.links > 1 ? firstNames.get(node.fileId) : undefined;
     if (first) {
       return first.then(async (name) => {
-        linkSync(name, full);
+        await writer.link(name, full);
         entries++;
         progress();
       });
@@ -162,36 +164,37 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   };
 
   if (!targetExisted) folders.push({ full: target, entry: { path: '', node: rootNode(snapshot) } });
-  for await (const entry of all()) {
-    const full = path.join(target, entry.path);
-    const { node } = entry;
-    if (options.overwrite) clearWay(full, node);
-    if (node.type === 'dir') {
-      try {
-        mkdirSync(full);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  try {
+    for await (const entry of all()) {
+      const full = path.join(target, entry.path);
+      const { node } = entry;
+      if (options.overwrite) await writer.clear(full, node.type === 'dir');
+      if (node.type === 'file') {
+        // A second name of a hard-linked file waits for the first; other files run side by side.
+        const task = restoreFile(full, entry).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+        if (inFlight.size >= CONCURRENT_FILES) await Promise.race(inFlight);
+        continue;
       }
-      folders.push({ full, entry });
+      if (node.type === 'dir') {
+        await writer.mkdir(full);
+        folders.push({ full, entry });
+      } else if (node.type === 'symlink') {
+        await writer.symlink(node.target ?? '', full, entry.path, metadataOf(node));
+      } else {
+        await writer.special(full, entry.path, metadataOf(node));
+      }
       entries++;
       progress();
-      continue;
     }
-    if (node.type === 'file') {
-      // A second name of a hard-linked file waits for the first; other files run side by side.
-      const task = restoreFile(full, entry).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= CONCURRENT_FILES) await Promise.race(inFlight);
-      continue;
-    }
-    if (node.type === 'symlink') symlinkSync(node.target ?? '', full);
-    else makeSpecialFile(full, node);
-    applyMetadata(full, entry.path, node, { owner, report: problem });
-    entries++;
-    progress();
+    await Promise.all(inFlight);
+    for (const { full, entry } of folders.reverse()) await writer.metadata(full, entry.path, metadataOf(entry.node));
+    await writer.finish();
+  } catch (e) {
+    for (const task of inFlight) task.catch(() => {});
+    await writer.abandon();
+    throw e;
   }
-  await Promise.all(inFlight);
-  for (const { full, entry } of folders.reverse()) applyMetadata(full, entry.path, entry.node, { owner, report: problem });
   return { entries, files, bytes, damagedFiles, otherProblems };
 }
 
@@ -199,38 +202,29 @@ function exists(p: string): boolean {
   return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-/** With --overwrite: removes what stands where `node` goes (a folder stays for a folder). */
-function clearWay(full: string, node: TreeNode): void {
-  const present = lstatSync(full, { throwIfNoEntry: false });
-  if (!present || (present.isDirectory() && node.type === 'dir')) return;
-  rmSync(full, { recursive: true, force: true });
-}
-
 /**
- * Writes a file's chunks at their offsets, skipping all-zero chunks (the file is created
- * empty and sized at the end, so they stay holes). Returns the byte ranges that could not be
- * read (damage), which stay zero. Chunks are fetched ahead asynchronously (the store may be
- * remote); the local writes are synchronous, as in applyMetadata.
+ * Sends a file's chunks to the writer at their offsets, then closes it there with its size,
+ * metadata and the byte ranges that could not be read here (damage, left as zeros; the
+ * writer adds those that do not decode and reports the file). Chunks are fetched and
+ * opened ahead asynchronously (the store may be remote); the writer thread decompresses.
  */
-async function writeContent(repo: Repository, node: TreeNode, full: string, wrote: (bytes: number) => void): Promise<string[]> {
+async function writeContent(repo: Repository, writer: LocalWriter, entry: WalkEntry, full: string, wrote: (bytes: number) => void): Promise<void> {
+  const { node } = entry;
   const content = node.content ?? [];
   const damaged: string[] = [];
-  const fd = openSync(full, 'wx', 0o600);
-  const ahead: Promise<{ data: Buffer | null; error: CairnError | null }>[] = [];
+  const file = await writer.open(full);
+  type Loaded = Awaited<ReturnType<Repository['loadBlobPayload']>>;
+  const ahead: Promise<Loaded | null>[] = [];
   try {
-    const load = (i: number) => repo.loadBlob('data', content[i]!).then(
-      (data) => ({ data, error: null }),
-      (error: unknown) => {
-        if (!isCairnError(error, 'CORRUPT')) throw error;
-        return { data: null, error: error as CairnError };
-      },
-    );
+    const load = (i: number) => repo.loadBlobPayload('data', content[i]!).catch((error: unknown) => {
+      if (!isCairnError(error, 'CORRUPT')) throw error;
+      return null;
+    });
     let offset = 0;
-    let written = 0; // the end of the last bytes written: beyond it the file is still empty
     for (let i = 0; i < content.length; i++) {
       while (ahead.length < CHUNKS_AHEAD && i + ahead.length < content.length) ahead.push(load(i + ahead.length));
-      const { data } = await ahead.shift()!;
-      if (data === null) {
+      const blob = await ahead.shift()!;
+      if (blob === null) {
         let size: number | null = null;
         try {
           size = repo.blobPlainSize(content[i]!);
@@ -245,32 +239,13 @@ async function writeContent(repo: Repository, node: TreeNode, full: string, wrot
         offset += size;
         continue;
       }
-      if (!isAllZero(data)) {
-        writeAll(fd, data, offset);
-        written = offset + data.length;
-      }
-      offset += data.length;
-      wrote(data.length);
+      const { payload, encoding, plainLength } = blob;
+      await writer.write(file, offset, payload, { encoding, plainLength, where: `bytes ${offset}–${offset + plainLength} (chunk ${i + 1} of ${content.length})` });
+      offset += plainLength;
+      wrote(plainLength);
     }
-    if (written !== node.size) ftruncateSync(fd, node.size);
   } finally {
     for (const pending of ahead) pending.catch(() => {}); // left unread after an error
-    closeSync(fd);
   }
-  return damaged;
-}
-
-function writeAll(fd: number, data: Buffer, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-function isAllZero(data: Buffer): boolean {
-  for (let at = 0; at < data.length; at += ZEROS.length) {
-    const end = Math.min(data.length, at + ZEROS.length);
-    if (data.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
-  }
-  return true;
+  await writer.close(file, full, node.size, entry.path, metadataOf(node), damaged);
 }

@@ -203,6 +203,20 @@ describe('restore and inspection without a mount', () => {
     }
   });
 
+  it.skipIf(process.getuid?.() !== 0)('says when the target disk fills up, and exits 9 (a 1 MiB tmpfs; needs root to mount it)', async () => {
+    const small = out('small-disk');
+    await fs.mkdir(small);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const r = await cairn(['restore', f.store, 'latest', path.join(small, 'r')], env);
+      expect(r.stderr).toContain('cairn: the target disk is full: ENOSPC');
+      expect(r.stderr).not.toContain('bug');
+      expect(r.code, r.stderr).toBe(9);
+    } finally {
+      await run('umount', [small]);
+    }
+  });
+
   it('restores past a damaged chunk: names the file, restores the rest, exits 6', async () => {
     const damaged = out('store-damaged');
     await fs.cp(f.store, damaged, { recursive: true });
