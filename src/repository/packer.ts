@@ -73,6 +73,11 @@ export class Packer {
     }
   }
 
+  /** Blobs in the packs stored since the last takeStored() or flush(). */
+  get storedBlobs(): number {
+    return this.finished.reduce((sum, pack) => sum + pack.blobs.length, 0);
+  }
+
   /** The packs stored since the last call (or flush), for an index file to name. */
   takeStored(): IndexedPack[] {
     return this.finished.splice(0);

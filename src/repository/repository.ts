@@ -72,9 +72,8 @@ const LOADS_IN_FLIGHT = 16;
 
 export class Repository {
   readonly index = new MasterIndex();
-  /** Stored packs waiting for an index file (see packStored), and the index file being written. */
+  /** Stored packs whose index file failed (see packStored), and the index file being written. */
   private readonly unindexed: IndexedPack[] = [];
-  private unindexedBlobs = 0;
   private indexing: Promise<void> = Promise.resolve();
   private readonly indexFileBlobs: number;
   /** The format version of the store's config; an older store becomes current at its first write. */
@@ -280,9 +279,7 @@ export class Repository {
    */
   private packStored(pack: IndexedPack): void {
     this.index.addPack(pack);
-    this.unindexedBlobs += pack.blobs.length;
-    if (this.unindexedBlobs < this.indexFileBlobs) return;
-    this.unindexedBlobs = 0;
+    if (this.packer.storedBlobs < this.indexFileBlobs) return;
     // A failure is not lost: the packs wait in `unindexed`, and flush() writes them or throws.
     this.indexing = this.indexing.then(() => this.indexPacks(this.packer.takeStored())).catch(() => undefined);
   }
@@ -302,7 +299,6 @@ export class Repository {
   async flush(): Promise<void> {
     const packs = await this.packer.flush();
     await this.indexing;
-    this.unindexedBlobs = 0;
     await this.indexPacks(packs);
   }
 

@@ -125,9 +125,10 @@ export class LocalWriter {
   }
 
   /**
-   * Queues a chunk's opened payload for the file. It moves to the worker without a copy when `data` spans its
-   * whole ArrayBuffer, which the caller must then not use again (Repository.loadBlobUncached
-   * gives such buffers); a view into a larger buffer (Node's pool) is copied.
+   * Queues a chunk's opened payload for the file. It moves to the worker without a copy
+   * when `data` spans its whole ArrayBuffer, which the caller must then not use again
+   * (Repository.loadBlobPayload gives such buffers); a view into a larger buffer (Node's
+   * pool) is copied.
    */
   write(file: number, offset: number, data: Uint8Array, form: ChunkForm): Promise<void> {
     const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
