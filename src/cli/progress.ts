@@ -3,8 +3,18 @@
  * rate and ETA, redrawn in place on a terminal; without one, a plain line every 30 s so a
  * log shows the run is alive without filling up.
  */
-import { Presets, SingleBar } from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { SingleBar } from 'cli-progress';
 import { formatBytes, note } from './output.js';
+
+/**
+ * A redrawn bar on stderr in cairn's style. cli-progress is loaded for the first bar only:
+ * without a terminal (cron, scripts) no command pays for loading it.
+ */
+export function terminalBar(format: string, fps?: number): SingleBar {
+  const { SingleBar: Bar, Presets } = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+  return new Bar({ format, stream: process.stderr, hideCursor: true, ...(fps ? { fps } : {}) }, Presets.shades_classic);
+}
 
 export interface Counts {
   readonly entries: number;
@@ -34,7 +44,7 @@ export class ProgressLine {
     const detail = `${formatBytes(rate)}/s${eta === null ? '' : `, ETA ${formatSeconds(eta)}`}`;
     if (process.stderr.isTTY) {
       const total = c.totalBytes || 1;
-      this.bar ??= new SingleBar({ format: `cairn: ${this.verb} [{bar}] {percentage}% | {counts} | {detail}`, stream: process.stderr, hideCursor: true, fps: 5 }, Presets.shades_classic);
+      this.bar ??= terminalBar(`cairn: ${this.verb} [{bar}] {percentage}% | {counts} | {detail}`, 5);
       if (!this.bar.isActive) this.bar.start(total, 0, { counts, detail });
       this.bar.update(Math.min(c.bytes, total), { counts, detail });
     } else if (Date.now() - this.lastPlain >= PLAIN_LINE_EVERY_MS) {

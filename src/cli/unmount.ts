@@ -4,11 +4,11 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
 import { controlSocketPath, mountRecordPath, savedSnapshotPath } from './local-paths.js';
 import { isMounted, lazyUnmount, mountpointState } from './mount-table.js';
-import { SingleBar, Presets } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { controlRequest } from '../control/client.js';
 import type { MountStatus } from '../control/protocol.js';
 import { formatBytes, note } from './output.js';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, terminalBar } from './progress.js';
 
 /** True while the process runs; a zombie (exited, not yet reaped by its parent) has finished. */
 function alive(pid: number): boolean {
@@ -146,7 +146,7 @@ async function waitShowingUploads(pid: number, status: (() => Promise<MountStatu
       const done = total - u.queuedBytes;
       const state = `${u.queuedObjects} object(s) left, ${formatBytes(u.bytesPerSecond)}/s, ${u.connection}${u.connection === 'offline' && u.lastError ? `: ${u.lastError}` : ''}`;
       if (process.stderr.isTTY) {
-        bar ??= new SingleBar({ format: 'cairn: uploading [{bar}] {percentage}% | {done} of {total} | {state}', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+        bar ??= terminalBar('cairn: uploading [{bar}] {percentage}% | {done} of {total} | {state}');
         if (!bar.isActive) bar.start(total, done, { done: formatBytes(done), total: formatBytes(total), state });
         bar.setTotal(total);
         bar.update(done, { done: formatBytes(done), total: formatBytes(total), state });

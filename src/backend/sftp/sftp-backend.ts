@@ -14,9 +14,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as posix from 'node:path/posix';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 import type { Stats, FileEntry } from 'ssh2';
-import SftpClient from 'ssh2-sftp-client';
+import type SftpClient from 'ssh2-sftp-client';
 import { CairnError } from '../../errors/errors.js';
 import { type Backend, type ByteRange, type ObjectKind, type ObjectRef, isObjectName, objectPath, storeFolders } from '../backend.js';
 import { checkHostKey, fingerprint, hostKeyName, knownHostsLine, parseKnownHosts } from './known-hosts.js';
@@ -44,6 +44,17 @@ export interface SftpBackendOptions {
    * limit for the SSH handshake. SSH keepalives go out at a third of it.
    */
   readonly requestTimeoutMs?: number;
+}
+
+/**
+ * ssh2 and its SFTP client (40 modules, 0.1 s to load) are loaded when the first SFTP store
+ * is opened, not by every command: most runs use a local store.
+ */
+let loadedSsh: { ssh2: typeof import('ssh2'); SftpClient: typeof SftpClient } | undefined;
+function sshLibraries(): NonNullable<typeof loadedSsh> {
+  const load = createRequire(import.meta.url);
+  loadedSsh ??= { ssh2: load('ssh2') as typeof import('ssh2'), SftpClient: load('ssh2-sftp-client') as typeof SftpClient };
+  return loadedSsh;
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
@@ -104,7 +115,7 @@ export class SftpBackend implements Backend {
       debug(`connection ${what}`);
       connection?.kill(`the connection ${what}`);
     };
-    const client = new SftpClient('cairn', { error: lost('failed'), end: lost('ended'), close: lost('closed') });
+    const client = new (sshLibraries().SftpClient)('cairn', { error: lost('failed'), end: lost('ended'), close: lost('closed') });
     let hostKeyProblem: CairnError | null = null;
     try {
       const sftp = await client.connect({
@@ -216,11 +227,11 @@ export class SftpBackend implements Backend {
       return null;
     }
     let passphrase = this.keyPassphrases.get(file);
-    let parsed = ssh2.utils.parseKey(data, passphrase);
+    let parsed = sshLibraries().ssh2.utils.parseKey(data, passphrase);
     if (parsed instanceof Error && /passphrase/i.test(parsed.message) && passphrase === undefined) {
       passphrase = await this.options.ask?.(`Passphrase for key ${file}: `);
       if (passphrase === undefined) return null;
-      parsed = ssh2.utils.parseKey(data, passphrase);
+      parsed = sshLibraries().ssh2.utils.parseKey(data, passphrase);
     }
     if (parsed instanceof Error) return null;
     if (passphrase !== undefined) this.keyPassphrases.set(file, passphrase);
