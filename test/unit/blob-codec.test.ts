@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { decompress } from '@mongodb-js/zstd';
 import { open } from '../../src/crypto/aead.js';
-import { decodeBlob, encodeBlob } from '../../src/format/blob-codec.js';
+import { decodeBlob, encodeBlob, looksRandom } from '../../src/format/blob-codec.js';
 import { blobAad } from '../../src/format/sealed.js';
 import { isCairnError } from '../../src/errors/errors.js';
 
@@ -49,7 +51,10 @@ describe('blob encodings', () => {
 
 describe('the compressibility sample', () => {
   it('stores a big blob raw when its sample does not shrink, and compresses one whose sample does', async () => {
-    const noise = randomBytes(1 << 20);
+    // Random over 220 byte values: too uneven for the randomness test, but zstd cannot shrink it.
+    const noise = Buffer.alloc(1 << 20);
+    for (let i = 0; i < noise.length; i++) noise[i] = randomInt(220);
+    expect(looksRandom(noise)).toBe(false);
     expect((await encodeBlob(key, 'data', id, noise)).encoding).toBe('raw');
     // Half text, half noise: the sample takes slices across the whole blob, so it compresses.
     const mixed = Buffer.concat([text.subarray(0, 512 * 1024), randomBytes(512 * 1024)]);
@@ -57,5 +62,28 @@ describe('the compressibility sample', () => {
     expect(blob.encoding).toBe('zstd');
     expect(blob.sealed.length).toBeLessThan(mixed.length * 0.6);
     expect(await decodeBlob(key, { type: 'data', encoding: 'zstd', plainLength: mixed.length }, id, blob.sealed, 'blob x')).toEqual(mixed);
+  });
+});
+
+describe('the randomness test that skips zstd', () => {
+  const prose = readFileSync('/usr/share/common-licenses/GPL-3'); // in every Debian (base-files)
+  it('takes random and compressed bytes for random, and text, code and zeros for not', () => {
+    for (const size of [1024, 2000, 4096, 16384, 100_000, 1 << 20]) expect(looksRandom(randomBytes(size)), `random ${size}`).toBe(true);
+    expect(looksRandom(gzipSync(prose))).toBe(true);
+    expect(looksRandom(prose.subarray(0, 300))).toBe(false);
+    expect(looksRandom(prose)).toBe(false);
+    expect(looksRandom(text)).toBe(false);
+    expect(looksRandom(Buffer.alloc(100_000))).toBe(false);
+    expect(looksRandom(readFileSync(process.execPath).subarray(0, 1 << 20))).toBe(false); // machine code
+    // Too short to judge: compressed anyway.
+    expect(looksRandom(randomBytes(1023))).toBe(false);
+  });
+
+  it('stores a gzip file raw without losing a byte, and still compresses text', async () => {
+    const packed = gzipSync(prose);
+    const blob = await encodeBlob(key, 'data', id, packed);
+    expect(blob.encoding).toBe('raw');
+    expect(await decodeBlob(key, { type: 'data', encoding: 'raw', plainLength: packed.length }, id, blob.sealed, 'blob x')).toEqual(packed);
+    expect((await encodeBlob(key, 'data', id, text.subarray(0, 2000))).encoding).toBe('zstd');
   });
 });
