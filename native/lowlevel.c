@@ -638,6 +638,33 @@ static napi_value js_reply_directory(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- file hints -------------------------------------------------------------------------- */
+
+/*
+ * willNeed(path, length): asks the kernel to start reading the first `length` bytes of a
+ * regular file into the page cache, without waiting for them (posix_fadvise WILLNEED). A
+ * backup calls it for the files it will read next, so cold reads overlap the sealing of
+ * earlier files. Only a hint: every failure is ignored. O_NONBLOCK, so a file swapped for
+ * a fifo meanwhile cannot hang the caller; O_NOFOLLOW, so a symlink swapped in is not followed.
+ */
+static napi_value js_will_need(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char path[4096];
+  size_t path_length = 0;
+  double length = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &path_length) != napi_ok) return NULL;
+  if (path_length >= sizeof(path) - 1) return NULL; /* possibly cut: not our file */
+  CHECK(napi_get_value_double(env, argv[1], &length));
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) posix_fadvise(fd, 0, (off_t)length, POSIX_FADV_WILLNEED);
+  close(fd);
+  return NULL;
+}
+
 /* ---- module ------------------------------------------------------------------------------- */
 
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
@@ -667,6 +694,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "replyReadlink", js_reply_readlink);
   export_fn(env, exports, "replyStatfs", js_reply_statfs);
   export_fn(env, exports, "replyDirectory", js_reply_directory);
+  export_fn(env, exports, "willNeed", js_will_need);
   return exports;
 }
 

@@ -43,6 +43,7 @@ export interface LowLevelBinding {
   replyReadlink(slot: Slot, target: string): void;
   replyStatfs(slot: Slot, fields: number[]): void;
   replyDirectory(slot: Slot, size: number, first: number, names: string[], inos: Float64Array, modes: Uint32Array): void;
+  willNeed(path: string, length: number): void;
 }
 
 const ADDON = 'native/build/Release/cairn_fuse.node';

@@ -8,6 +8,7 @@
  */
 import { constants } from 'node:os';
 import Fuse from 'fuse-native';
+import { lowLevelBinding } from './lowlevel-binding.js';
 
 const NAMES_BY_ERRNO = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
 /** The addon copies paths into a 4096-byte buffer; a longer one must fail, not be cut. */
@@ -74,4 +75,13 @@ export function readXattrs(path: string): { name: string; value: Buffer }[] {
 /** Creates a fifo, socket or device node (`mode` holds the S_IF* type and permission bits). */
 export function mknod(path: string, mode: number, dev: number): void {
   check(Fuse.mknod(checkedPath(path, 'mknod'), mode, dev), 'mknod', path);
+}
+
+/**
+ * Starts reading a regular file's first `length` bytes into the page cache without waiting
+ * (posix_fadvise WILLNEED; every failure ignored, it is a hint). It lives in cairn's own
+ * addon (native/lowlevel.c), which throws here when it is not built.
+ */
+export function willNeed(path: string, length: number): void {
+  lowLevelBinding().willNeed(path, length);
 }

@@ -246,7 +246,7 @@ async function storeFile(run: ArchiveRun, fullPath: string, st: LocalStat, previ
         run.counts.bytesRead += chunk.plainLength;
       }
       run.progress();
-    }),
+    }, Number(st.size)),
   );
   run.stats.bytes += size;
   run.stats.addedBytes += addedBytes;

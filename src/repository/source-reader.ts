@@ -19,6 +19,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BLOB_ID_SIZE } from '../crypto/keys.js';
+import { adviseWillNeed } from '../localfs/read-ahead.js';
 import type { EncodedBlob } from '../format/blob-codec.js';
 import { toHex } from '../format/bytes.js';
 import { blobEncodingFromCode } from '../format/sealed.js';
@@ -156,9 +157,12 @@ export class SourceReader {
    * resolves to the bytes read. Chunks whose id is in `stored` (hex ids the store holds,
    * typically the file's previous version) are not sealed again. Rejects with the file
    * system's error (with its `code`) or the first error `onBatch` threw (the file's later
-   * batches are then dropped).
+   * batches are then dropped). `expectedSize` (lstat's) lets the kernel start reading the
+   * file into the page cache at once, while earlier files are sealed.
    */
-  sealFile(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
+  sealFile(path: string, stored: readonly string[], onBatch: BatchHandler, expectedSize = 0): Promise<number> {
+    // The kernel starts reading the file now; a worker gets to it a few dozen files later.
+    adviseWillNeed(path, expectedSize);
     if (this.threadCount === 0) return this.sealHere(path, stored, onBatch);
     return this.submit(this.seals, { job: this.nextJob++, seal: path, stored }, onBatch) as Promise<number>;
   }
