@@ -36,6 +36,8 @@ export interface ArchiveOptions {
   readonly keepSharedId?: (fileId: number) => boolean;
   readonly onProgress?: (progress: ArchiveCounts) => void;
   readonly onProblem?: (problem: Problem) => void;
+  /** A reader the caller started early (SourceReader.warmUp) and closes; by default one of our own. */
+  readonly reader?: SourceReader;
 }
 
 export interface ArchiveCounts {
@@ -120,14 +122,15 @@ class ArchiveRun {
 }
 
 export async function archiveDirectory(repo: Repository, root: string, options: ArchiveOptions = {}): Promise<ArchiveResult> {
-  const reader = new SourceReader(repo.sealingKeys());
+  const reader = options.reader ?? new SourceReader(repo.sealingKeys());
+  reader.unlock(repo.sealingKeys());
   try {
     const run = new ArchiveRun(repo, reader, options, await repo.nextFileIdFloor());
     const tree = await archiveFolder(run, root, '', options.parentTree ?? null);
     const { files, dirs, bytes, addedBytes } = run.stats;
     return { tree, stats: { files, dirs, bytes, addedBytes }, nextFileId: run.nextFileId, counts: run.counts };
   } finally {
-    await reader.close();
+    if (!options.reader) await reader.close();
   }
 }
 

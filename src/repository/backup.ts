@@ -16,7 +16,7 @@ import { treeContentStats } from './inspect.js';
 import type { Repository, StoredSnapshot } from './repository.js';
 import { pathParts, treeEntry, walkTree } from './tree-walk.js';
 
-export interface BackupOptions extends Pick<ArchiveOptions, 'exclude' | 'onProgress' | 'onProblem'> {
+export interface BackupOptions extends Pick<ArchiveOptions, 'exclude' | 'onProgress' | 'onProblem' | 'reader'> {
   /** The folder inside the repository's tree ('' for the whole tree). */
   readonly dest: string;
   readonly tags?: readonly string[];

@@ -5,10 +5,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { scanFolder } from './scan-folder.js';
-import { type SealedBatch, sealFile } from './seal-file.js';
+import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
 import type { ReaderReply, ReaderRequest, ReaderWorkerData } from './source-reader.js';
 
-const { keys, credit, maxOutstanding } = workerData as ReaderWorkerData;
+const { credit, maxOutstanding } = workerData as ReaderWorkerData;
+/** From the first message (the thread may start before the repository is open). */
+let keys: SealingKeys | undefined;
 const outstanding = new Int32Array(credit);
 const port = parentPort!;
 
@@ -28,6 +30,10 @@ function send(reply: ReaderReply & { batch: SealedBatch }): void {
 }
 
 port.on('message', (request: ReaderRequest) => {
+  if ('keys' in request) {
+    keys = request.keys;
+    return;
+  }
   if ('scan' in request) {
     try {
       post({ job: request.job, entries: scanFolder(request.scan, request.known) });
@@ -44,7 +50,7 @@ port.on('message', (request: ReaderRequest) => {
 async function sealAndPost(job: number, path: string, stored: readonly string[]): Promise<void> {
   // Each batch is held until the next is ready, so the last one carries the file's size:
   // one message for most files instead of two.
-  const batches = sealFile(path, keys, new Set(stored));
+  const batches = sealFile(path, keys!, new Set(stored));
   let held: SealedBatch | undefined;
   for (let step = await batches.next(); ; step = await batches.next()) {
     if (step.done) {

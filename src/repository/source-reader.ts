@@ -35,12 +35,13 @@ export interface SealedChunk extends EncodedBlob {
 export type BatchHandler = (chunks: SealedChunk[]) => Promise<void>;
 
 export interface ReaderWorkerData {
-  readonly keys: SealingKeys;
   /** One Int32: batches posted and not yet handled by the main thread. */
   readonly credit: SharedArrayBuffer;
   readonly maxOutstanding: number;
 }
 export type ReaderRequest =
+  /** Always the first message: a worker starts before the repository is open (see warmUp). */
+  | { readonly keys: SealingKeys }
   | { readonly job: number; readonly scan: string; readonly known: ReadonlyMap<string, KnownEntry> }
   /** `stored`: ids (hex) of the file's previous chunks that the store holds: not sealed again. */
   | { readonly job: number; readonly seal: string; readonly stored: readonly string[] };
@@ -61,8 +62,10 @@ export const MAX_OUTSTANDING = 4;
 const TASKS_PER_WORKER = 8;
 const WORKER_SCRIPT = new URL('./source-reader-worker.js', import.meta.url);
 
+type TaskRequest = Exclude<ReaderRequest, { keys: SealingKeys }>;
+
 interface Task {
-  readonly request: ReaderRequest;
+  readonly request: TaskRequest;
   readonly onBatch?: BatchHandler;
   readonly resolve: (value: number | ScannedEntry[]) => void;
   readonly reject: (error: Error) => void;
@@ -76,10 +79,10 @@ class ReaderThread {
   private readonly outstanding: Int32Array;
   readonly tasks = new Map<number, Task>();
 
-  constructor(script: string, keys: SealingKeys, onCrash: (error: Error) => void, private readonly onTaskDone: () => void) {
+  constructor(script: string, onCrash: (error: Error) => void, private readonly onTaskDone: () => void) {
     const credit = new SharedArrayBuffer(4);
     this.outstanding = new Int32Array(credit);
-    const data: ReaderWorkerData = { keys, credit, maxOutstanding: MAX_OUTSTANDING };
+    const data: ReaderWorkerData = { credit, maxOutstanding: MAX_OUTSTANDING };
     this.worker = new Worker(script, { workerData: data });
     this.worker.unref();
     this.worker.on('message', (reply: ReaderReply) => this.receive(reply));
@@ -88,6 +91,10 @@ class ReaderThread {
 
   get batchesWaiting(): number {
     return Atomics.load(this.outstanding, 0);
+  }
+
+  unlock(keys: SealingKeys): void {
+    this.worker.postMessage({ keys } satisfies ReaderRequest);
   }
 
   start(task: Task): void {
@@ -138,12 +145,35 @@ export class SourceReader {
    * `workerScript` is for tests that run from the sources: the compiled worker to start.
    */
   constructor(
-    private readonly keys: SealingKeys,
+    private keys: SealingKeys | null,
     threads = Math.max(1, Math.min(4, availableParallelism() - 1)),
     workerScript = fileURLToPath(WORKER_SCRIPT),
   ) {
     this.workerScript = workerScript;
     this.threadCount = existsSync(workerScript) ? threads : 0;
+  }
+
+  /**
+   * Starts every worker now. A backup calls this before it opens the repository, so the
+   * workers load their code (0.1-0.2 s) while the key slot's KDF runs; made without keys,
+   * the reader takes them by `unlock` before its first task.
+   */
+  warmUp(): void {
+    while (this.threads.length < this.threadCount) this.addThread();
+  }
+
+  /** The repository's keys, for a reader made before it was open. */
+  unlock(keys: SealingKeys): void {
+    if (this.keys) return;
+    this.keys = keys;
+    for (const thread of this.threads) thread.unlock(keys);
+  }
+
+  private addThread(): ReaderThread {
+    const thread = new ReaderThread(this.workerScript, (e) => this.crashed(e), () => this.dispatch());
+    if (this.keys) thread.unlock(this.keys);
+    this.threads.push(thread);
+    return thread;
   }
 
   /** The folder's entries in tree order (scan-folder.ts); rejects with readdir's error. */
@@ -167,8 +197,9 @@ export class SourceReader {
     return this.submit(this.seals, { job: this.nextJob++, seal: path, stored }, onBatch) as Promise<number>;
   }
 
-  private submit(queue: Task[], request: ReaderRequest, onBatch?: BatchHandler): Promise<number | ScannedEntry[]> {
+  private submit(queue: Task[], request: TaskRequest, onBatch?: BatchHandler): Promise<number | ScannedEntry[]> {
     if (this.crash) return Promise.reject(this.crash);
+    if (!this.keys) return Promise.reject(new Error('SourceReader: unlock() must come before the first task'));
     return new Promise((resolve, reject) => {
       queue.push({ request, onBatch, resolve, reject, chain: Promise.resolve() });
       this.dispatch();
@@ -181,16 +212,14 @@ export class SourceReader {
       const queue = this.scans.length > 0 ? this.scans : this.seals;
       if (queue.length === 0) return;
       let thread = this.threads.reduce<ReaderThread | undefined>((best, t) => (t.tasks.size < (best?.tasks.size ?? TASKS_PER_WORKER) ? t : best), undefined);
-      if ((!thread || thread.tasks.size > 0) && this.threads.length < this.threadCount) {
-        thread = new ReaderThread(this.workerScript, this.keys, (e) => this.crashed(e), () => this.dispatch());
-        this.threads.push(thread);
-      }
+      if ((!thread || thread.tasks.size > 0) && this.threads.length < this.threadCount) thread = this.addThread();
       if (!thread) return;
       thread.start(queue.shift()!);
     }
   }
 
   private async sealHere(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
+    if (!this.keys) throw new Error('SourceReader: unlock() must come before the first task');
     const batches = sealFile(path, this.keys, new Set(stored));
     for (let step = await batches.next(); ; step = await batches.next()) {
       if (step.done) return step.value;

@@ -68,6 +68,22 @@ describe('the source reader', () => {
       }
     });
 
+    it(`started before the keys are known (warmUp, then unlock) seals the same chunks ${mode}`, async () => {
+      const early = new SourceReader(null, threads, WORKER);
+      const keyed = new SourceReader(keys, threads, WORKER);
+      try {
+        early.warmUp();
+        expect(early.threadsStarted).toBe(threads); // all loading before any task
+        await expect(early.sealFile(path.join(dir, 'small'), [], async () => undefined)).rejects.toThrow(/unlock/);
+        early.unlock(keys);
+        const [a, b] = await Promise.all([sealAll(early, path.join(dir, 'big')), sealAll(keyed, path.join(dir, 'big'))]);
+        expect(a.chunks.map((c) => c.id)).toEqual(b.chunks.map((c) => c.id));
+        expect(plaintextOf(a.chunks).equals(big)).toBe(true);
+      } finally {
+        await Promise.all([early.close(), keyed.close()]);
+      }
+    });
+
     it(`does not seal again the chunks it is told are stored ${mode}: a file changed in one place`, async () => {
       const reader = new SourceReader(keys, threads, WORKER);
       const changed = path.join(dir, 'sub', `changed-${threads}`);
