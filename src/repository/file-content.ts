@@ -30,6 +30,9 @@ export async function saveContent(repo: Repository, source: AsyncIterable<Uint8A
   return { content, size, addedBytes };
 }
 
+/** Chunks fetched ahead of a read (as the live tree's reads do, src/vfs/file-data.ts). */
+const READ_AHEAD_CHUNKS = 2;
+
 /** Random access to a stored file: reads touch only the chunks they overlap. */
 export class ContentReader {
   /** starts[i] is the file offset of chunk i; starts[n] is the file size. */
@@ -47,12 +50,25 @@ export class ContentReader {
     return this.starts[this.starts.length - 1]!;
   }
 
-  /** Up to `length` bytes from `offset`; shorter only at the end of the file. */
+  /**
+   * Up to `length` bytes from `offset`; shorter only at the end of the file. A range inside
+   * one chunk is a view of the cached chunk, not a copy: callers must not write into it.
+   * The next chunks are fetched ahead, so a sequential reader (cp out of .snapshots/, cat)
+   * rarely waits for the store.
+   */
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     if (offset >= end) return Buffer.alloc(0);
-    const out = Buffer.allocUnsafe(end - offset);
     let chunk = this.chunkAt(offset);
+    const last = this.chunkAt(end - 1);
+    for (let ahead = last + 1; ahead <= last + READ_AHEAD_CHUNKS && ahead < this.content.length; ahead++) {
+      this.repo.loadBlob('data', this.content[ahead]!).catch(() => undefined); // a failure surfaces when that chunk is read
+    }
+    if (end <= this.starts[chunk + 1]!) {
+      const plaintext = await this.repo.loadBlob('data', this.content[chunk]!);
+      return plaintext.subarray(offset - this.starts[chunk]!, end - this.starts[chunk]!);
+    }
+    const out = Buffer.allocUnsafe(end - offset);
     let position = offset;
     while (position < end) {
       const chunkStart = this.starts[chunk]!;

@@ -111,14 +111,39 @@ export class FileData {
     return out;
   }
 
+  /**
+   * Like read, for answering a read request: a range inside one committed chunk, with no
+   * staged bytes over it, comes back as a view of the cached chunk instead of a copy (a
+   * sequential reader asks for 128 KiB at a time; allocating, zeroing and filling a buffer
+   * for each cost more than the reply). The caller must not write into it.
+   */
+  async readShared(inode: Inode, offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(inode.size, offset + length);
+    const content = inode.content;
+    if (offset < end && end <= inode.baseLimit && (inode.dirty.isEmpty || inode.dirty.split(offset, end).every((p) => !p.inside))) {
+      const starts = chunkStarts(content);
+      const i = upperBound(starts, offset) - 1;
+      if (i < content.length && end <= starts[i + 1]!) {
+        this.prefetchAfter(content, i);
+        const plaintext = await this.repo.loadBlob('data', content[i]!.id);
+        return plaintext.subarray(offset - starts[i]!, end - starts[i]!);
+      }
+    }
+    return this.read(inode, offset, length);
+  }
+
+  /** Warms the cache with the chunks after chunk `last`; a failure surfaces when that chunk is really read. */
+  private prefetchAfter(content: readonly ChunkRef[], last: number): void {
+    for (let ahead = last + 1; ahead <= last + PREFETCH_CHUNKS && ahead < content.length; ahead++) {
+      this.repo.loadBlob('data', content[ahead]!.id).catch(() => undefined);
+    }
+  }
+
   private async readBase(content: readonly ChunkRef[], start: number, end: number, out: Buffer, outOffset: number): Promise<void> {
     const starts = chunkStarts(content);
     let i = upperBound(starts, start) - 1;
     const last = upperBound(starts, end - 1) - 1;
-    for (let ahead = last + 1; ahead <= last + PREFETCH_CHUNKS && ahead < content.length; ahead++) {
-      // Warm the cache; a failure here surfaces when that chunk is really read.
-      this.repo.loadBlob('data', content[ahead]!.id).catch(() => undefined);
-    }
+    this.prefetchAfter(content, last);
     let pos = start;
     while (pos < end && i < content.length) {
       const plaintext = await this.repo.loadBlob('data', content[i]!.id);

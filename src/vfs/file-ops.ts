@@ -116,7 +116,7 @@ export class FileOps {
   async read(fh: number, offset: number, length: number): Promise<Buffer> {
     const { inode } = this.handle(fh);
     if (inode.type === 'dir') fail('EISDIR');
-    return this.data.read(inode, offset, length);
+    return this.data.readShared(inode, offset, length);
   }
 
   /** `caller`: who writes; a write by anyone but root takes setuid/setgid away, as on Linux. */
