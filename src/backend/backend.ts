@@ -39,6 +39,7 @@ export interface Backend {
   create(): Promise<void>;
   /** Stores `data` whole. Keeps no reference to it once settled: the caller reuses the buffer. */
   put(ref: ObjectRef, data: Uint8Array): Promise<void>;
+  /** The object, or its bytes in `range`: a buffer of the caller's own, which the backend keeps no reference to. */
   get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array>;
   /** Size in bytes, or null when the object does not exist. */
   size(ref: ObjectRef): Promise<number | null>;

@@ -30,8 +30,9 @@ export async function saveContent(repo: Repository, source: AsyncIterable<Uint8A
   return { content, size, addedBytes };
 }
 
-/** Chunks fetched ahead of a read (as the live tree's reads do, src/vfs/file-data.ts). */
-const READ_AHEAD_CHUNKS = 2;
+/** Chunks fetched ahead of a read: as many as the live tree's reads (src/vfs/file-data.ts PREFETCH_*). */
+const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /** Random access to a stored file: reads touch only the chunks they overlap. */
 export class ContentReader {
@@ -61,7 +62,7 @@ export class ContentReader {
     if (offset >= end) return Buffer.alloc(0);
     let chunk = this.chunkAt(offset);
     const last = this.chunkAt(end - 1);
-    for (let ahead = last + 1; ahead <= last + READ_AHEAD_CHUNKS && ahead < this.content.length; ahead++) {
+    for (let ahead = last + 1; ahead <= last + READ_AHEAD_CHUNKS && ahead < this.content.length && this.starts[ahead]! - this.starts[last + 1]! < READ_AHEAD_BYTES; ahead++) {
       this.repo.loadBlob('data', this.content[ahead]!).catch(() => undefined); // a failure surfaces when that chunk is read
     }
     if (end <= this.starts[chunk + 1]!) {

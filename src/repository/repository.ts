@@ -20,7 +20,8 @@ import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
-import { decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
+import { type BlobForm, decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
+import { BlobOpener } from './blob-opener.js';
 import { type BlobEncoding, type BlobType, openBlob, openObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
@@ -55,6 +56,8 @@ export interface RepositoryOptions {
   readonly skipDamaged?: boolean;
   /** Blobs after which an index file is written during a run (tests use few; see packStored). */
   readonly indexFileBlobs?: number;
+  /** Open and decode big blobs on a worker thread (the mount: its thread answers the kernel meanwhile). */
+  readonly openingThread?: boolean;
 }
 
 /** An object left out because it is damaged (`skipDamaged`), with why. */
@@ -81,6 +84,8 @@ export class Repository {
   private upgrading: Promise<void> | undefined;
   private readonly packer: Packer;
   private readonly cache: BlobCache;
+  /** The mount's worker for opening big blobs (RepositoryOptions.openingThread). */
+  private readonly opener: BlobOpener | null;
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
   private forgotten: ForgottenSet | undefined;
@@ -104,6 +109,7 @@ export class Repository {
     this.indexFileBlobs = options.indexFileBlobs ?? INDEX_FILE_BLOBS;
     this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
+    this.opener = options.openingThread ? new BlobOpener(keys.encryption) : null;
     this.gear = gearTableFrom(keys.chunkerGear);
   }
 
@@ -235,11 +241,18 @@ export class Repository {
   private async fetchBlob(type: BlobType, id: string): Promise<Buffer> {
     const what = `blob ${id}`;
     const form = this.locate(id, what);
-    const sealed = 'sealed' in form ? form.sealed : await this.readBox(form, what);
     // The type asked for, not the index's: a tree id must not serve as data or the reverse.
-    const plaintext = await decodeBlob(this.keys.encryption, { ...form, type }, Buffer.from(id, 'hex'), sealed, what);
+    const blobForm = { type, encoding: form.encoding, plainLength: form.plainLength };
+    const plaintext = 'sealed' in form
+      ? await decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
+      : await this.decodeStored(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what);
     this.cache.set(id, plaintext);
     return plaintext;
+  }
+
+  /** A box just read from the store (ours alone: see Backend.get), opened on the worker when there is one. */
+  private decodeStored(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
+    return this.opener ? this.opener.decode(form, id, box, what) : decodeBlob(this.keys.encryption, form, id, box, what);
   }
 
   /** Where a blob is: waiting in an open pack, or stored (by the index). */
@@ -472,6 +485,7 @@ export class Repository {
 
   async close(): Promise<void> {
     await this.flush();
+    await this.opener?.close();
     await this.backend.close();
   }
 }
