@@ -12,7 +12,7 @@ import { currentUserName } from '../backend/local-user.js';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
-import type { SealingKeys } from './seal-file.js';
+import { chunksOfStep, type SealedChunk, type SealingKeys, sealStep } from './seal-file.js';
 import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
 import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
 import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
@@ -21,7 +21,7 @@ import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } fro
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
 import { type BlobForm, decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
-import { BlobOpener } from './blob-opener.js';
+import { BlobThread, ON_THREAD_BYTES } from './blob-thread.js';
 import { type BlobEncoding, type BlobType, openBlob, openObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
@@ -56,8 +56,8 @@ export interface RepositoryOptions {
   readonly skipDamaged?: boolean;
   /** Blobs after which an index file is written during a run (tests use few; see packStored). */
   readonly indexFileBlobs?: number;
-  /** Open and decode big blobs on a worker thread (the mount: its thread answers the kernel meanwhile). */
-  readonly openingThread?: boolean;
+  /** Open and seal big blobs on a worker thread (the mount: its thread answers the kernel meanwhile; blob-thread.ts). */
+  readonly blobThread?: boolean;
 }
 
 /** An object left out because it is damaged (`skipDamaged`), with why. */
@@ -84,8 +84,8 @@ export class Repository {
   private upgrading: Promise<void> | undefined;
   private readonly packer: Packer;
   private readonly cache: BlobCache;
-  /** The mount's worker for opening big blobs (RepositoryOptions.openingThread). */
-  private readonly opener: BlobOpener | null;
+  /** The mount's worker for opening and sealing big blobs (RepositoryOptions.blobThread). */
+  private readonly thread: BlobThread | null;
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
   private forgotten: ForgottenSet | undefined;
@@ -109,8 +109,8 @@ export class Repository {
     this.indexFileBlobs = options.indexFileBlobs ?? INDEX_FILE_BLOBS;
     this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
-    this.opener = options.openingThread ? new BlobOpener(keys.encryption) : null;
     this.gear = gearTableFrom(keys.chunkerGear);
+    this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : null;
   }
 
   get id(): string {
@@ -188,6 +188,16 @@ export class Repository {
 
   /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
   async saveBlob(type: BlobType, plaintext: Uint8Array): Promise<{ id: string; addedBytes: number }> {
+    if (this.thread?.threaded && plaintext.length >= ON_THREAD_BYTES) {
+      // Id and box both come from the worker: a chunk already stored is sealed in vain, but
+      // this thread does neither the HMAC nor the sealing.
+      const sealed = await this.thread.seal(type, plaintext);
+      const id = toHex(sealed.id);
+      if (this.holds(id)) return { id, addedBytes: 0 };
+      await this.prepareToWrite();
+      await this.packer.add(type, id, sealed);
+      return { id, addedBytes: sealed.sealed.length };
+    }
     const id = this.blobId(plaintext);
     if (this.holds(id)) return { id, addedBytes: 0 };
     const blob = await encodeBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
@@ -250,9 +260,18 @@ export class Repository {
     return plaintext;
   }
 
+  /**
+   * One step of a file's streaming commit (seal-file.ts sealStep), on the blob thread when
+   * there is one. The chunks are not stored yet: saveSealedBlob each, in order.
+   */
+  sealStreamStep(parts: readonly Uint8Array[], final: boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
+    if (this.thread) return this.thread.sealStep(parts, final);
+    return sealStep(parts, this.sealingKeys(), final).then((step) => ({ chunks: chunksOfStep(step), rest: step.rest }));
+  }
+
   /** A box just read from the store (ours alone: see Backend.get), opened on the worker when there is one. */
   private decodeStored(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
-    return this.opener ? this.opener.decode(form, id, box, what) : decodeBlob(this.keys.encryption, form, id, box, what);
+    return this.thread ? this.thread.open(form, id, box, what) : decodeBlob(this.keys.encryption, form, id, box, what);
   }
 
   /** Where a blob is: waiting in an open pack, or stored (by the index). */
@@ -485,7 +504,7 @@ export class Repository {
 
   async close(): Promise<void> {
     await this.flush();
-    await this.opener?.close();
+    await this.thread?.close();
     await this.backend.close();
   }
 }

@@ -11,7 +11,7 @@ import { Chunker } from '../chunker/fastcdc.js';
 import { BLOB_ID_SIZE, blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
 import { encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
-import { BLOB_ENCODING_CODE } from '../format/sealed.js';
+import { BLOB_ENCODING_CODE, blobEncodingFromCode } from '../format/sealed.js';
 
 /** What sealing needs of the repository's keys (docs/FORMAT.md "Keys"). */
 export interface SealingKeys {
@@ -151,3 +151,78 @@ export async function* sealFile(path: string, keys: SealingKeys, stored: Readonl
 
 /** Read buffers of finished files, for the next ones (a thread seals a few files at a time). */
 const freeReadBuffers: Buffer[] = [];
+
+/** One chunk, sealed (its box empty for a chunk whose id the caller named as stored). */
+export interface SealedChunk extends EncodedBlob {
+  readonly id: string;
+}
+
+/** A batch's chunks as objects, their bytes still views of the batch's two buffers. */
+export function chunksOf(batch: SealedBatch): SealedChunk[] {
+  const ids = Buffer.from(batch.ids.buffer, batch.ids.byteOffset, batch.ids.byteLength);
+  const sealed = Buffer.from(batch.sealed.buffer, batch.sealed.byteOffset, batch.sealed.byteLength);
+  const chunks: SealedChunk[] = [];
+  let at = 0;
+  for (let i = 0; i < batch.plainLengths.length; i++) {
+    const length = batch.sealedLengths[i]!;
+    chunks.push({
+      id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
+      plainLength: batch.plainLengths[i]!,
+      encoding: blobEncodingFromCode(batch.encodings[i]!)!,
+      sealed: sealed.subarray(at, at + length),
+    });
+    at += length;
+  }
+  return chunks;
+}
+
+/** What one step of a stream gives: its complete chunks sealed, and the bytes after the last cut. */
+export interface SealedStep {
+  /** n × 32 bytes: the chunks' blob ids, in order. */
+  readonly ids: Uint8Array;
+  readonly plainLengths: readonly number[];
+  readonly encodings: readonly number[];
+  /** The boxes, each in a buffer of its own where it is big enough (they move between threads without a copy). */
+  readonly boxes: Uint8Array[];
+  /** A buffer of its own (it may move between threads): the next step starts with it. */
+  readonly rest: Uint8Array;
+}
+
+/**
+ * One step of a stream chunked in steps (the mount's streaming commit): chunks `parts`,
+ * which must start at a chunk boundary, and seals every complete chunk. Unless `final`, the
+ * bytes after the last cut are not a chunk yet and come back as `rest`, for the next step
+ * to start with. Because the chunker depends only on the bytes since the chunk's start,
+ * steps give exactly the chunks of chunking the whole stream at once; keeping no state
+ * between steps, they can run on any thread.
+ */
+export async function sealStep(parts: readonly Uint8Array[], keys: SealingKeys, final: boolean): Promise<SealedStep> {
+  const chunker = new Chunker(keys.gear);
+  const chunks: Buffer[] = [];
+  for (const part of parts) chunks.push(...chunker.push(part));
+  const tail = chunker.finish();
+  let rest = new Uint8Array(0);
+  if (final) chunks.push(...tail);
+  else if (tail.length > 0) rest = new Uint8Array(tail[0]!); // a copy: it owns its buffer
+  const ids = new Uint8Array(chunks.length * BLOB_ID_SIZE);
+  chunks.forEach((chunk, i) => ids.set(blobIdOf(keys.blobId, chunk), i * BLOB_ID_SIZE));
+  const blobs = await Promise.all(chunks.map((chunk, i) => encodeBlob(keys.encryption, 'data', ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE), chunk)));
+  return {
+    ids,
+    plainLengths: chunks.map((c) => c.length),
+    encodings: blobs.map((b) => BLOB_ENCODING_CODE[b.encoding]),
+    boxes: blobs.map((b) => b.sealed),
+    rest,
+  };
+}
+
+/** A step's chunks as objects (their boxes as they came). */
+export function chunksOfStep(step: SealedStep): SealedChunk[] {
+  const ids = Buffer.from(step.ids.buffer, step.ids.byteOffset, step.ids.byteLength);
+  return step.boxes.map((box, i) => ({
+    id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
+    plainLength: step.plainLengths[i]!,
+    encoding: blobEncodingFromCode(step.encodings[i]!)!,
+    sealed: Buffer.from(box.buffer, box.byteOffset, box.byteLength),
+  }));
+}

@@ -18,18 +18,11 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BLOB_ID_SIZE } from '../crypto/keys.js';
 import { adviseWillNeed } from '../localfs/read-ahead.js';
-import type { EncodedBlob } from '../format/blob-codec.js';
-import { toHex } from '../format/bytes.js';
-import { blobEncodingFromCode } from '../format/sealed.js';
 import { type KnownEntry, type ScannedEntry, scanFolder } from './scan-folder.js';
-import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
+import { chunksOf, type SealedBatch, type SealedChunk, type SealingKeys, sealFile } from './seal-file.js';
 
-/** One chunk of a file, sealed (its box empty for a chunk whose id the caller named as stored). */
-export interface SealedChunk extends EncodedBlob {
-  readonly id: string;
-}
+export type { SealedChunk } from './seal-file.js';
 
 /** Called with each batch of a file's chunks in order; the next waits for it to finish. */
 export type BatchHandler = (chunks: SealedChunk[]) => Promise<void>;
@@ -250,22 +243,4 @@ export class SourceReader {
   async close(): Promise<void> {
     await Promise.all(this.threads.splice(0).map((t) => t.worker.terminate()));
   }
-}
-
-function chunksOf(batch: SealedBatch): SealedChunk[] {
-  const ids = Buffer.from(batch.ids.buffer, batch.ids.byteOffset, batch.ids.byteLength);
-  const sealed = Buffer.from(batch.sealed.buffer, batch.sealed.byteOffset, batch.sealed.byteLength);
-  const chunks: SealedChunk[] = [];
-  let at = 0;
-  for (let i = 0; i < batch.plainLengths.length; i++) {
-    const length = batch.sealedLengths[i]!;
-    chunks.push({
-      id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
-      plainLength: batch.plainLengths[i]!,
-      encoding: blobEncodingFromCode(batch.encodings[i]!)!,
-      sealed: sealed.subarray(at, at + length),
-    });
-    at += length;
-  }
-  return chunks;
 }

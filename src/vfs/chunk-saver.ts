@@ -5,6 +5,7 @@
  * complete only after finish().
  */
 import type { Repository } from '../repository/repository.js';
+import type { SealedChunk } from '../repository/seal-file.js';
 import type { ChunkRef } from './records.js';
 
 /** Chunks of one file being compressed and sealed at once. */
@@ -34,17 +35,27 @@ export class ChunkSaver {
     this.throwIfFailed();
     const slot = this.content.length;
     this.content.push({ id: '', size: chunk.length });
-    const save = this.repo.saveBlob('data', chunk).then(
-      (saved) => {
-        this.content[slot] = { id: saved.id, size: chunk.length };
-        this.addedBytes += saved.addedBytes;
-      },
-      (e: unknown) => void (this.failure ??= e),
-    );
-    this.saving.add(save);
-    void save.finally(() => this.saving.delete(save));
+    this.track(this.repo.saveBlob('data', chunk).then((saved) => {
+      this.content[slot] = { id: saved.id, size: chunk.length };
+      this.addedBytes += saved.addedBytes;
+    }));
     if (this.saving.size >= SAVES_IN_FLIGHT) await Promise.race(this.saving);
     this.throwIfFailed();
+  }
+
+  /** Like save, for a chunk sealed already (a streamed step's): stored unless the store holds it. */
+  async saveSealed(chunk: SealedChunk): Promise<void> {
+    this.throwIfFailed();
+    this.content.push({ id: chunk.id, size: chunk.plainLength });
+    this.track(this.repo.saveSealedBlob('data', chunk.id, chunk).then((added) => void (this.addedBytes += added)));
+    if (this.saving.size >= SAVES_IN_FLIGHT) await Promise.race(this.saving);
+    this.throwIfFailed();
+  }
+
+  private track(save: Promise<void>): void {
+    const tracked = save.catch((e: unknown) => void (this.failure ??= e));
+    this.saving.add(tracked);
+    void tracked.finally(() => this.saving.delete(tracked));
   }
 
   /** Waits for every save; the file's chunk list, in order. */

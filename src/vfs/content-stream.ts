@@ -1,7 +1,8 @@
 /**
  * Streaming commit: a file written front to back is chunked, compressed, sealed and packed
  * while it is being written, so that closing it leaves about one chunk of work instead of
- * the whole file (docs/ARCHITECTURE.md, "Streaming commit").
+ * the whole file (docs/ARCHITECTURE.md, "Streaming commit"). In the mount the chunking and
+ * sealing of each step run on the blob thread (src/repository/blob-thread.ts).
  *
  * A stream only runs ahead of what is durable elsewhere: every byte it reads is already in
  * staging and the journal, and its chunks become part of the file only through the commit
@@ -14,20 +15,22 @@
  * for good (`inode.stream = null` until the file's next commit), since the bytes it chunked
  * are no longer the file's. Writes at or past `fed` are read later, as they are then.
  */
-import type { Chunker } from '../chunker/fastcdc.js';
 import type { Repository } from '../repository/repository.js';
 import { ChunkSaver } from './chunk-saver.js';
 
 export class ContentStream {
-  /** Bytes [0, fed) of the file have been handed to the chunker. */
+  /** Bytes [0, fed) of the file have been chunked (up to `rest`, whose chunk is not complete yet). */
   fed = 0;
-  readonly chunker: Chunker;
+  /**
+   * The bytes after the last cut: the next step is chunked from here. Steps keep no other
+   * state (Repository.sealStreamStep), so they can run on the mount's blob thread.
+   */
+  rest: Uint8Array = new Uint8Array(0);
   readonly saver: ChunkSaver;
   /** The step in progress (reading staged bytes and saving chunks), if any. */
   running: Promise<void> | undefined;
 
   constructor(repo: Repository) {
-    this.chunker = repo.newChunker();
     this.saver = new ChunkSaver(repo);
   }
 }

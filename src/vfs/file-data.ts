@@ -93,8 +93,11 @@ export class FileData {
       stream.fed = from + this.streamStep;
       const piece = await this.read(inode, from, this.streamStep);
       if (inode.stream !== stream) return;
+      const { chunks, rest } = await this.repo.sealStreamStep([stream.rest, piece], false);
+      if (inode.stream !== stream) return;
+      stream.rest = rest;
       this.chunkedBytes += piece.length;
-      for (const chunk of stream.chunker.push(piece)) await stream.saver.save(chunk);
+      for (const chunk of chunks) await stream.saver.saveSealed(chunk);
       // Let FUSE requests in between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -184,13 +187,17 @@ export class FileData {
   private async finishStream(inode: Inode, stream: ContentStream): Promise<CommitResult> {
     const size = inode.size;
     let rechunkedBytes = 0;
-    for (let at = stream.fed; at < size; at += READ_PIECE) {
-      const piece = await this.read(inode, at, Math.min(READ_PIECE, size - at));
+    let rest = stream.rest;
+    for (let at = stream.fed; ; at += READ_PIECE) {
+      const piece = at < size ? await this.read(inode, at, Math.min(READ_PIECE, size - at)) : new Uint8Array(0);
+      const final = at + piece.length >= size;
+      const step = await this.repo.sealStreamStep([rest, piece], final);
+      rest = step.rest;
       rechunkedBytes += piece.length;
       this.chunkedBytes += piece.length;
-      for (const chunk of stream.chunker.push(piece)) await stream.saver.save(chunk);
+      for (const chunk of step.chunks) await stream.saver.saveSealed(chunk);
+      if (final) break;
     }
-    for (const chunk of stream.chunker.finish()) await stream.saver.save(chunk);
     const content = await stream.saver.finish();
     return { content, size, addedBytes: stream.saver.addedBytes, rechunkedBytes };
   }

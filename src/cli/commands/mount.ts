@@ -86,7 +86,7 @@ export function registerMount(program: Command): void {
         if (!opts.readOnly && isCairnError(e, 'CORRUPT')) throw damagedForWriting(e);
         throw e;
       };
-      const repo = await openFromCli(store, opts, { skipDamaged: opts.readOnly ?? false, openingThread: true }, async (backend: Backend, config) => {
+      const repo = await openFromCli(store, opts, { skipDamaged: opts.readOnly ?? false, blobThread: true }, async (backend: Backend, config) => {
         if (!backend.remote) return backend;
         const dir = opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex'));
         // A read-only mount never touches the writer's upload queue: its own cache folder.

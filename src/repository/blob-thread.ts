@@ -1,0 +1,151 @@
+/**
+ * The mount's worker thread for the CPU work on big blobs: opening (authenticate, decrypt,
+ * decompress) what it reads, and sealing (blob id, compress, encrypt) what it writes. The
+ * mount's one JS thread also answers every FUSE request; on a cold sequential read,
+ * decryption was a third of its time, and on a sequential write the HMAC and sealing of
+ * the streamed chunks were as much (docs/BENCHMARKS.md). Here bytes move to the worker and
+ * back (transferred, not copied, where the buffer is the caller's whole), while the main
+ * thread answers the kernel. Small blobs stay on the calling thread: two messages cost
+ * more than the work.
+ *
+ * Without the compiled worker (running from the TypeScript sources, as unit tests do), or
+ * after the worker died, the same work runs on the calling thread: the same bytes, slower.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { blobIdOf } from '../crypto/keys.js';
+import { CairnError, type ErrorCode } from '../errors/errors.js';
+import { type BlobForm, decodeBlob, type EncodedBlob, encodeBlob } from '../format/blob-codec.js';
+import { blobEncodingFromCode, BLOB_ENCODING_CODE, type BlobType } from '../format/sealed.js';
+import { chunksOfStep, type SealedChunk, type SealedStep, type SealingKeys, sealStep } from './seal-file.js';
+
+/** Blobs (boxes to open, plaintext to seal) at least this big go to the worker. */
+export const ON_THREAD_BYTES = 64 * 1024;
+const WORKER_SCRIPT = new URL('./blob-thread-worker.js', import.meta.url);
+
+export interface BlobThreadData {
+  readonly keys: SealingKeys;
+}
+export type BlobThreadRequest =
+  | { readonly job: number; readonly open: { readonly form: BlobForm; readonly id: Uint8Array; readonly box: Uint8Array; readonly what: string } }
+  | { readonly job: number; readonly seal: { readonly type: BlobType; readonly plaintext: Uint8Array } }
+  | { readonly job: number; readonly step: { readonly parts: Uint8Array[]; readonly final: boolean } };
+export type BlobThreadReply =
+  | { readonly job: number; readonly plaintext: Uint8Array }
+  | { readonly job: number; readonly id: Uint8Array; readonly sealed: Uint8Array; readonly encoding: number; readonly plainLength: number }
+  | { readonly job: number; readonly step: SealedStep }
+  | { readonly job: number; readonly error: { readonly code?: ErrorCode; readonly message: string; readonly hint?: string } };
+
+/** A blob sealed with its id. */
+export interface SealedBlob extends EncodedBlob {
+  readonly id: Uint8Array;
+}
+
+interface Waiting {
+  readonly resolve: (reply: BlobThreadReply) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/** The bytes of `data` in a buffer that can move to another thread: itself when it owns its whole buffer, else a copy. */
+export function movable(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
+}
+
+export class BlobThread {
+  private worker: Worker | null = null;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextJob = 1;
+
+  constructor(
+    private readonly keys: SealingKeys,
+    workerScript = fileURLToPath(WORKER_SCRIPT),
+  ) {
+    if (!existsSync(workerScript)) return;
+    const data: BlobThreadData = { keys };
+    this.worker = new Worker(workerScript, { workerData: data });
+    this.worker.unref(); // a mount ends when it unmounts, whatever is in flight here
+    this.worker.on('message', (reply: BlobThreadReply) => this.receive(reply));
+    this.worker.on('error', (e) => this.died(e));
+  }
+
+  /** Whether big blobs go to a worker (false: all work runs on the calling thread). */
+  get threaded(): boolean {
+    return this.worker !== null;
+  }
+
+  /**
+   * The blob in `box` (see decodeBlob). `box` must be the caller's own: when it spans its
+   * whole buffer, that buffer moves to the worker and is unusable here afterwards.
+   */
+  async open(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
+    if (!this.worker || box.length < ON_THREAD_BYTES) return decodeBlob(this.keys.encryption, form, id, box, what);
+    const owned = movable(box);
+    const reply = await this.ask({ job: this.nextJob++, open: { form, id, box: owned, what } }, [owned.buffer as ArrayBuffer]);
+    const { plaintext } = reply as { plaintext: Uint8Array };
+    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  }
+
+  /**
+   * `plaintext`'s blob id and its sealed box (see encodeBlob). The caller keeps `plaintext`:
+   * a big one is copied to the worker (chunks are views into the chunker's buffer).
+   */
+  async seal(type: BlobType, plaintext: Uint8Array): Promise<SealedBlob> {
+    if (!this.worker || plaintext.length < ON_THREAD_BYTES) {
+      const id = blobIdOf(this.keys.blobId, plaintext);
+      return { id, ...(await encodeBlob(this.keys.encryption, type, id, plaintext)) };
+    }
+    const copy = new Uint8Array(plaintext);
+    const reply = await this.ask({ job: this.nextJob++, seal: { type, plaintext: copy } }, [copy.buffer as ArrayBuffer]);
+    const { id, sealed, encoding, plainLength } = reply as Extract<BlobThreadReply, { sealed: Uint8Array }>;
+    return { id, sealed: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength), encoding: blobEncodingFromCode(encoding)!, plainLength };
+  }
+
+  /**
+   * One step of a streamed file (seal-file.ts sealStep): its complete chunks sealed, in
+   * order, and the bytes after the last cut. `parts` are the caller's own: those that span
+   * their whole buffer move to the worker.
+   */
+  async sealStep(parts: readonly Uint8Array[], final: boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
+    let step: SealedStep;
+    if (!this.worker) {
+      step = await sealStep(parts, this.keys, final);
+    } else {
+      const owned = parts.map(movable);
+      const reply = await this.ask({ job: this.nextJob++, step: { parts: owned, final } }, owned.map((p) => p.buffer as ArrayBuffer));
+      step = (reply as { step: SealedStep }).step;
+    }
+    return { chunks: chunksOfStep(step), rest: step.rest };
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+
+  private ask(request: BlobThreadRequest, transfer: ArrayBuffer[]): Promise<BlobThreadReply> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(request.job, { resolve, reject });
+      this.worker!.postMessage(request, transfer);
+    });
+  }
+
+  private receive(reply: BlobThreadReply): void {
+    const waiting = this.waiting.get(reply.job);
+    if (!waiting) return;
+    this.waiting.delete(reply.job);
+    if (!('error' in reply)) return waiting.resolve(reply);
+    const { code, message, hint } = reply.error;
+    waiting.reject(code ? new CairnError(code, message, { hint }) : new Error(message));
+  }
+
+  /** A worker that died fails what it held (reads answer EIO, saves fail like a full disk would); later blobs are done here. */
+  private died(error: Error): void {
+    this.worker = null;
+    for (const { reject } of this.waiting.values()) reject(new Error(`the thread opening and sealing blobs failed: ${error.message}`));
+    this.waiting.clear();
+  }
+}
+
+export const encodingCode = (blob: EncodedBlob): number => BLOB_ENCODING_CODE[blob.encoding];

@@ -1,0 +1,133 @@
+/**
+ * The mount's blob thread (src/repository/blob-thread.ts): opening gives the plaintext the
+ * calling thread gets, and the same CORRUPT error for a tampered box, with the caller's box
+ * moved rather than copied; sealing gives the blob id and a box that opens to the chunk,
+ * leaving the caller's bytes as they were. Runs the compiled worker (npm run build first).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { BlobThread, ON_THREAD_BYTES } from '../../src/repository/blob-thread.js';
+import { blobIdOf } from '../../src/crypto/keys.js';
+import { Chunker, gearTableFrom } from '../../src/chunker/fastcdc.js';
+import { toHex } from '../../src/format/bytes.js';
+import { decodeBlob, encodeBlob } from '../../src/format/blob-codec.js';
+import { isCairnError } from '../../src/errors/errors.js';
+
+const WORKER = path.resolve('dist/src/repository/blob-thread-worker.js');
+const key = randomBytes(32);
+const keys = { encryption: key, blobId: randomBytes(32), gear: gearTableFrom(randomBytes(1024)) };
+const id = randomBytes(32);
+
+describe('the blob thread', () => {
+  let opener: BlobThread;
+  beforeAll(() => {
+    expect(existsSync(WORKER), `${WORKER} is missing: run npm run build first`).toBe(true);
+    opener = new BlobThread(keys, WORKER);
+    expect(opener.threaded).toBe(true);
+  });
+  afterAll(() => opener.close());
+
+  it('opens raw and compressed blobs to the bytes the calling thread gets, and moves the box', async () => {
+    const text = Buffer.from(randomBytes(1 << 20).toString('base64')); // compresses, but not below the threshold
+    for (const plaintext of [randomBytes(1 << 20), text]) {
+      const blob = await encodeBlob(key, 'data', id, plaintext);
+      expect(blob.encoding).toBe(plaintext === text ? 'zstd' : 'raw');
+      const form = { type: 'data' as const, encoding: blob.encoding, plainLength: plaintext.length };
+      const box = new Uint8Array(blob.sealed); // a buffer of its own, as a store read gives
+      expect(box.length).toBeGreaterThanOrEqual(ON_THREAD_BYTES);
+      const here = await decodeBlob(key, form, id, blob.sealed, 'blob x');
+      const there = await opener.open(form, id, box, 'blob x');
+      expect(there.equals(plaintext)).toBe(true);
+      expect(there.equals(here)).toBe(true);
+      expect(box.byteLength).toBe(0); // moved to the worker, not copied
+    }
+  });
+
+  it('copies a box that is a view into a larger buffer, and leaves that buffer alone', async () => {
+    const plaintext = randomBytes(200_000);
+    const blob = await encodeBlob(key, 'data', id, plaintext);
+    const larger = Buffer.concat([Buffer.alloc(7), blob.sealed, Buffer.alloc(9)]);
+    const view = larger.subarray(7, 7 + blob.sealed.length);
+    const opened = await opener.open({ type: 'data', encoding: blob.encoding, plainLength: plaintext.length }, id, view, 'blob x');
+    expect(opened.equals(plaintext)).toBe(true);
+    expect(larger.length).toBe(blob.sealed.length + 16);
+    expect(view.equals(blob.sealed)).toBe(true);
+  });
+
+  it('rejects a tampered box, or one asked for as the wrong type, with the CORRUPT error the calling thread gives', async () => {
+    const plaintext = randomBytes(300_000);
+    const blob = await encodeBlob(key, 'data', id, plaintext);
+    const form = { type: 'data' as const, encoding: blob.encoding, plainLength: plaintext.length };
+    const tampered = new Uint8Array(blob.sealed);
+    tampered[1000]! ^= 1;
+    const expected = (await decodeBlob(key, form, id, new Uint8Array(tampered), 'blob x').catch((e: unknown) => e)) as Error;
+    const error = await opener.open(form, id, tampered, 'blob x').catch((e: unknown) => e);
+    expect(isCairnError(error, 'CORRUPT')).toBe(true);
+    expect((error as Error).message).toBe(expected.message);
+    const asTree = await opener.open({ ...form, type: 'tree' }, id, new Uint8Array(blob.sealed), 'blob x').catch((e: unknown) => e);
+    expect(isCairnError(asTree, 'CORRUPT')).toBe(true);
+    // The thread goes on after a failure.
+    expect((await opener.open(form, id, new Uint8Array(blob.sealed), 'blob x')).equals(plaintext)).toBe(true);
+  });
+
+  it('opens on the calling thread without the compiled worker, and after the thread is gone', async () => {
+    const plaintext = randomBytes(100_000);
+    const blob = await encodeBlob(key, 'data', id, plaintext);
+    const form = { type: 'data' as const, encoding: blob.encoding, plainLength: plaintext.length };
+    const without = new BlobThread(keys, '/nonexistent/blob-thread-worker.js');
+    expect(without.threaded).toBe(false);
+    expect((await without.open(form, id, new Uint8Array(blob.sealed), 'blob x')).equals(plaintext)).toBe(true);
+    const closed = new BlobThread(keys, WORKER);
+    await closed.close();
+    expect((await closed.open(form, id, new Uint8Array(blob.sealed), 'blob x')).equals(plaintext)).toBe(true);
+  });
+
+  it('seals big chunks to their blob id and a box that opens to them, leaving the chunk as it was', async () => {
+    const text = Buffer.from(randomBytes(300_000).toString('hex'));
+    const backing = Buffer.concat([randomBytes(1 << 20), text]);
+    for (const chunk of [backing.subarray(0, 1 << 20), backing.subarray(1 << 20)]) {
+      const before = Buffer.from(chunk);
+      const sealed = await opener.seal('data', chunk); // a view into a bigger buffer, as the chunker hands out
+      expect(Buffer.from(sealed.id).equals(Buffer.from(blobIdOf(keys.blobId, chunk)))).toBe(true);
+      expect(chunk.equals(before)).toBe(true);
+      expect(backing.length).toBe((1 << 20) + text.length);
+      const form = { type: 'data' as const, encoding: sealed.encoding, plainLength: chunk.length };
+      expect((await decodeBlob(key, form, sealed.id, sealed.sealed, 'blob x')).equals(chunk)).toBe(true);
+      expect(sealed.plainLength).toBe(chunk.length);
+    }
+    const compressible = await opener.seal('data', text);
+    expect(compressible.encoding).toBe('zstd');
+    expect(compressible.sealed.length).toBeLessThan(text.length);
+    // Small chunks are sealed on the calling thread, the same way.
+    const small = randomBytes(ON_THREAD_BYTES - 1);
+    const here = await opener.seal('tree', small);
+    expect((await decodeBlob(key, { type: 'tree', encoding: here.encoding, plainLength: small.length }, here.id, here.sealed, 'blob x')).equals(small)).toBe(true);
+  });
+
+  it('seals a stream step by step into exactly the chunks of the whole stream, on the thread and here', async () => {
+    const data = Buffer.concat([randomBytes(9 << 20), Buffer.from(randomBytes(3 << 20).toString('hex')), randomBytes(5_000_017)]);
+    const whole = new Chunker(keys.gear);
+    const expected = [...whole.push(data), ...whole.finish()].map((c) => toHex(blobIdOf(keys.blobId, c)));
+    expect(expected.length).toBeGreaterThan(10);
+    for (const thread of [opener, new BlobThread(keys, '/nonexistent/blob-thread-worker.js')]) {
+      const ids: string[] = [];
+      const plain: Buffer[] = [];
+      let rest: Uint8Array = new Uint8Array(0);
+      for (let at = 0; ; at += 3_000_001) {
+        const piece = new Uint8Array(data.subarray(at, at + 3_000_001)); // the caller's own, as FileData.read gives
+        const final = at + 3_000_001 >= data.length;
+        const step = await thread.sealStep([rest, piece], final);
+        rest = step.rest;
+        for (const c of step.chunks) {
+          ids.push(c.id);
+          plain.push(await decodeBlob(key, { type: 'data', encoding: c.encoding, plainLength: c.plainLength }, Buffer.from(c.id, 'hex'), c.sealed, c.id));
+        }
+        if (final) break;
+      }
+      expect(ids).toEqual(expected);
+      expect(Buffer.concat(plain).equals(data)).toBe(true);
+    }
+  });
+});
