@@ -29,8 +29,32 @@ export class ContentStream {
   readonly saver: ChunkSaver;
   /** The step in progress (reading staged bytes and saving chunks), if any. */
   running: Promise<void> | undefined;
+  /** Whether writes wait for this stream when they run too far ahead (FileData.throttle). */
+  throttles = true;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(repo: Repository) {
     this.saver = new ChunkSaver(repo);
+  }
+
+  /** A step is done, or the stream stopped: whoever waits for it looks again. */
+  stepped(): void {
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  /** Resolves true at the next step, or false if none comes within `timeoutMs`. */
+  nextStep(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const at = this.waiting.indexOf(wake);
+        if (at >= 0) this.waiting.splice(at, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.waiting.push(wake);
+    });
   }
 }

@@ -30,6 +30,14 @@ export const PREFETCH_BYTES = 8 * 1024 * 1024;
  * plus one chunk.
  */
 export const STREAM_STEP = 4 * 1024 * 1024;
+/**
+ * A writer more than this many steps ahead of its file's stream waits for it (the stream's
+ * steps run on the blob thread and would otherwise fall behind a fast writer, leaving the
+ * backlog to the commit at close). A stream that makes no step for STREAM_STALL_MS (the
+ * store away, say) stops holding its writer back: staging takes the bytes as before.
+ */
+const STREAM_BACKLOG_STEPS = 4;
+const STREAM_STALL_MS = 2000;
 
 export interface CommitResult {
   readonly content: ChunkRef[];
@@ -81,7 +89,27 @@ export class FileData {
         // A save failed (the store is away, say): the commit at close does all the work.
         if (inode.stream === stream) inode.stream = null;
       })
-      .finally(() => (stream.running = undefined));
+      .finally(() => {
+        stream.running = undefined;
+        stream.stepped();
+      });
+  }
+
+  /**
+   * Waits while the file's writer is more than STREAM_BACKLOG_STEPS steps ahead of its
+   * stream, so that a file closed after a fast sequential write leaves about one step of
+   * work, as when the stream ran on this thread. The bytes are in staging and the journal
+   * already; only the reply to the writer waits.
+   */
+  async throttle(inode: Inode): Promise<void> {
+    const stream = inode.stream;
+    if (!stream?.throttles) return;
+    while (inode.stream === stream && stream.running && inode.size - stream.fed > STREAM_BACKLOG_STEPS * this.streamStep) {
+      if (!(await stream.nextStep(STREAM_STALL_MS))) {
+        stream.throttles = false;
+        return;
+      }
+    }
   }
 
   private async advance(inode: Inode, stream: ContentStream): Promise<void> {
@@ -93,11 +121,13 @@ export class FileData {
       stream.fed = from + this.streamStep;
       const piece = await this.read(inode, from, this.streamStep);
       if (inode.stream !== stream) return;
+      const length = piece.length; // the piece moves to the blob thread: read its length first
       const { chunks, rest } = await this.repo.sealStreamStep([stream.rest, piece], false);
       if (inode.stream !== stream) return;
       stream.rest = rest;
-      this.chunkedBytes += piece.length;
+      this.chunkedBytes += length;
       for (const chunk of chunks) await stream.saver.saveSealed(chunk);
+      stream.stepped();
       // Let FUSE requests in between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -193,11 +223,12 @@ export class FileData {
     let rest = stream.rest;
     for (let at = stream.fed; ; at += READ_PIECE) {
       const piece = at < size ? await this.read(inode, at, Math.min(READ_PIECE, size - at)) : new Uint8Array(0);
-      const final = at + piece.length >= size;
+      const length = piece.length; // the piece moves to the blob thread: read its length first
+      const final = at + length >= size;
       const step = await this.repo.sealStreamStep([rest, piece], final);
       rest = step.rest;
-      rechunkedBytes += piece.length;
-      this.chunkedBytes += piece.length;
+      rechunkedBytes += length;
+      this.chunkedBytes += length;
       for (const chunk of step.chunks) await stream.saver.saveSealed(chunk);
       if (final) break;
     }

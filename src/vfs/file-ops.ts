@@ -143,6 +143,7 @@ export class FileOps {
       const mode = modeAfterWrite(caller, inode);
       if (mode !== inode.mode) this.tree.record({ op: 'setattr', ino: inode.ino, mode, t: this.tree.now() }, LiveTree.journaled(inode));
     }
+    await this.data.throttle(inode); // the write is recorded; only its reply waits
     return data.length;
   }
 

@@ -77,6 +77,12 @@ describe('crash regressions through a real mount', () => {
     // Packs on the store already, before any commit ran (the file was closed a moment ago).
     const packed = spawnSync('du', ['-sb', path.join(store, 'data')], { encoding: 'utf8' }).stdout;
     expect(Number(packed.split('\t')[0])).toBeGreaterThan(8 * 1024 * 1024);
+    // The stream kept up with dd (a writer more than 4 steps of 4 MiB ahead waits for it), and
+    // the mount's progress counts what it chunked (its pieces move to the blob thread, so a
+    // length read after the move would count nothing).
+    const status = await cairn(['status', mnt, '--json'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { committedBytes: number }).committedBytes).toBeGreaterThanOrEqual(24 * 1024 * 1024);
     await m.kill();
     m = await mount(store, mnt, state, env);
     expect((await fs.readFile(path.join(mnt, 'big.bin'))).equals(await fs.readFile(source))).toBe(true);
