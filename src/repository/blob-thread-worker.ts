@@ -6,7 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { blobIdOf } from '../crypto/keys.js';
 import { isCairnError } from '../errors/errors.js';
 import { decodeBlob, encodeBlob } from '../format/blob-codec.js';
-import { type BlobThreadData, type BlobThreadReply, type BlobThreadRequest, encodingCode, movable } from './blob-thread.js';
+import { BLOB_ENCODING_CODE } from '../format/sealed.js';
+import { type BlobThreadData, type BlobThreadReply, type BlobThreadRequest, movable } from './blob-thread.js';
 import { sealStep } from './seal-file.js';
 
 const { keys } = workerData as BlobThreadData;
@@ -39,5 +40,5 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
   const id = blobIdOf(keys.blobId, plaintext);
   const blob = await encodeBlob(keys.encryption, type, id, plaintext);
   const sealed = movable(blob.sealed);
-  return [{ job: request.job, id, sealed, encoding: encodingCode(blob), plainLength: blob.plainLength }, [sealed.buffer as ArrayBuffer, id.buffer as ArrayBuffer]];
+  return [{ job: request.job, id, sealed, encoding: BLOB_ENCODING_CODE[blob.encoding], plainLength: blob.plainLength }, [sealed.buffer as ArrayBuffer, id.buffer as ArrayBuffer]];
 }

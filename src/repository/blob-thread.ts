@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { blobIdOf } from '../crypto/keys.js';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
 import { type BlobForm, decodeBlob, type EncodedBlob, encodeBlob } from '../format/blob-codec.js';
-import { blobEncodingFromCode, BLOB_ENCODING_CODE, type BlobType } from '../format/sealed.js';
+import { blobEncodingFromCode, type BlobType } from '../format/sealed.js';
 import { chunksOfStep, type SealedChunk, type SealedStep, type SealingKeys, sealStep } from './seal-file.js';
 
 /** Blobs (boxes to open, plaintext to seal) at least this big go to the worker. */
@@ -57,11 +57,12 @@ export class BlobThread {
   private readonly waiting = new Map<number, Waiting>();
   private nextJob = 1;
 
+  /** `workerScript` null: no worker, everything in place (a repository outside the mount). */
   constructor(
     private readonly keys: SealingKeys,
-    workerScript = fileURLToPath(WORKER_SCRIPT),
+    workerScript: string | null = fileURLToPath(WORKER_SCRIPT),
   ) {
-    if (!existsSync(workerScript)) return;
+    if (workerScript === null || !existsSync(workerScript)) return;
     const data: BlobThreadData = { keys };
     this.worker = new Worker(workerScript, { workerData: data });
     this.worker.unref(); // a mount ends when it unmounts, whatever is in flight here
@@ -147,5 +148,3 @@ export class BlobThread {
     this.waiting.clear();
   }
 }
-
-export const encodingCode = (blob: EncodedBlob): number => BLOB_ENCODING_CODE[blob.encoding];

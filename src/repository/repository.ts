@@ -12,7 +12,7 @@ import { currentUserName } from '../backend/local-user.js';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
 import { Chunker, gearTableFrom } from '../chunker/fastcdc.js';
-import { chunksOfStep, type SealedChunk, type SealingKeys, sealStep } from './seal-file.js';
+import type { SealedChunk, SealingKeys } from './seal-file.js';
 import { blobIdOf, deriveRepositoryKeys, newMasterKey, type RepositoryKeys } from '../crypto/keys.js';
 import type { SlotKdf, SlotSecret } from '../crypto/keyslot.js';
 import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
@@ -20,7 +20,7 @@ import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
-import { type BlobForm, decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
+import { decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
 import { BlobThread, ON_THREAD_BYTES } from './blob-thread.js';
 import { type BlobEncoding, type BlobType, openBlob, openObject, type SealedKind } from '../format/sealed.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.js';
@@ -84,8 +84,8 @@ export class Repository {
   private upgrading: Promise<void> | undefined;
   private readonly packer: Packer;
   private readonly cache: BlobCache;
-  /** The mount's worker for opening and sealing big blobs (RepositoryOptions.blobThread). */
-  private readonly thread: BlobThread | null;
+  /** Opens and seals big blobs: on a worker in the mount (RepositoryOptions.blobThread), in place otherwise. */
+  private readonly thread: BlobThread;
   private readonly gear: Uint32Array;
   private snapshots: StoredSnapshot[] | undefined;
   private forgotten: ForgottenSet | undefined;
@@ -110,7 +110,7 @@ export class Repository {
     this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
-    this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : null;
+    this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : new BlobThread(this.sealingKeys(), null);
   }
 
   get id(): string {
@@ -188,7 +188,7 @@ export class Repository {
 
   /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
   async saveBlob(type: BlobType, plaintext: Uint8Array): Promise<{ id: string; addedBytes: number }> {
-    if (this.thread?.threaded && plaintext.length >= ON_THREAD_BYTES) {
+    if (this.thread.threaded && plaintext.length >= ON_THREAD_BYTES) {
       // Id and box both come from the worker: a chunk already stored is sealed in vain, but
       // this thread does neither the HMAC nor the sealing.
       const sealed = await this.thread.seal(type, plaintext);
@@ -255,7 +255,7 @@ export class Repository {
     const blobForm = { type, encoding: form.encoding, plainLength: form.plainLength };
     const plaintext = 'sealed' in form
       ? await decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
-      : await this.decodeStored(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what);
+      : await this.thread.open(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what); // ours alone: see Backend.get
     this.cache.set(id, plaintext);
     return plaintext;
   }
@@ -265,13 +265,7 @@ export class Repository {
    * there is one. The chunks are not stored yet: saveSealedBlob each, in order.
    */
   sealStreamStep(parts: readonly Uint8Array[], final: boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
-    if (this.thread) return this.thread.sealStep(parts, final);
-    return sealStep(parts, this.sealingKeys(), final).then((step) => ({ chunks: chunksOfStep(step), rest: step.rest }));
-  }
-
-  /** A box just read from the store (ours alone: see Backend.get), opened on the worker when there is one. */
-  private decodeStored(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
-    return this.thread ? this.thread.open(form, id, box, what) : decodeBlob(this.keys.encryption, form, id, box, what);
+    return this.thread.sealStep(parts, final);
   }
 
   /** Where a blob is: waiting in an open pack, or stored (by the index). */
@@ -504,7 +498,7 @@ export class Repository {
 
   async close(): Promise<void> {
     await this.flush();
-    await this.thread?.close();
+    await this.thread.close();
     await this.backend.close();
   }
 }

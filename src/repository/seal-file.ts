@@ -159,21 +159,20 @@ export interface SealedChunk extends EncodedBlob {
 
 /** A batch's chunks as objects, their bytes still views of the batch's two buffers. */
 export function chunksOf(batch: SealedBatch): SealedChunk[] {
-  const ids = Buffer.from(batch.ids.buffer, batch.ids.byteOffset, batch.ids.byteLength);
   const sealed = Buffer.from(batch.sealed.buffer, batch.sealed.byteOffset, batch.sealed.byteLength);
-  const chunks: SealedChunk[] = [];
   let at = 0;
-  for (let i = 0; i < batch.plainLengths.length; i++) {
-    const length = batch.sealedLengths[i]!;
-    chunks.push({
-      id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
-      plainLength: batch.plainLengths[i]!,
-      encoding: blobEncodingFromCode(batch.encodings[i]!)!,
-      sealed: sealed.subarray(at, at + length),
-    });
-    at += length;
-  }
-  return chunks;
+  return sealedChunks(batch, batch.sealedLengths.map((length) => sealed.subarray(at, (at += length))));
+}
+
+/** The chunks of a batch or a step, given their boxes. */
+function sealedChunks(form: Pick<SealedBatch, 'ids' | 'plainLengths' | 'encodings'>, boxes: readonly Uint8Array[]): SealedChunk[] {
+  const ids = Buffer.from(form.ids.buffer, form.ids.byteOffset, form.ids.byteLength);
+  return boxes.map((box, i) => ({
+    id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
+    plainLength: form.plainLengths[i]!,
+    encoding: blobEncodingFromCode(form.encodings[i]!)!,
+    sealed: Buffer.from(box.buffer, box.byteOffset, box.byteLength),
+  }));
 }
 
 /** What one step of a stream gives: its complete chunks sealed, and the bytes after the last cut. */
@@ -218,11 +217,5 @@ export async function sealStep(parts: readonly Uint8Array[], keys: SealingKeys, 
 
 /** A step's chunks as objects (their boxes as they came). */
 export function chunksOfStep(step: SealedStep): SealedChunk[] {
-  const ids = Buffer.from(step.ids.buffer, step.ids.byteOffset, step.ids.byteLength);
-  return step.boxes.map((box, i) => ({
-    id: toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)),
-    plainLength: step.plainLengths[i]!,
-    encoding: blobEncodingFromCode(step.encodings[i]!)!,
-    sealed: Buffer.from(box.buffer, box.byteOffset, box.byteLength),
-  }));
+  return sealedChunks(step, step.boxes);
 }

@@ -101,15 +101,19 @@ export class FileData {
    * work, as when the stream ran on this thread. The bytes are in staging and the journal
    * already; only the reply to the writer waits.
    */
-  async throttle(inode: Inode): Promise<void> {
+  throttle(inode: Inode): Promise<void> | undefined {
     const stream = inode.stream;
-    if (!stream?.throttles) return;
-    while (inode.stream === stream && stream.running && inode.size - stream.fed > STREAM_BACKLOG_STEPS * this.streamStep) {
-      if (!(await stream.nextStep(STREAM_STALL_MS))) {
-        stream.throttles = false;
-        return;
+    if (!stream?.throttles) return undefined;
+    const behind = () => inode.stream === stream && stream.running !== undefined && inode.size - stream.fed > STREAM_BACKLOG_STEPS * this.streamStep;
+    if (!behind()) return undefined; // the usual case: no promise per write
+    return (async () => {
+      while (behind()) {
+        if (!(await stream.nextStep(STREAM_STALL_MS))) {
+          stream.throttles = false;
+          return;
+        }
       }
-    }
+    })();
   }
 
   private async advance(inode: Inode, stream: ContentStream): Promise<void> {

@@ -143,7 +143,8 @@ export class FileOps {
       const mode = modeAfterWrite(caller, inode);
       if (mode !== inode.mode) this.tree.record({ op: 'setattr', ino: inode.ino, mode, t: this.tree.now() }, LiveTree.journaled(inode));
     }
-    await this.data.throttle(inode); // the write is recorded; only its reply waits
+    const behind = this.data.throttle(inode); // the write is recorded; only its reply waits
+    if (behind) await behind;
     return data.length;
   }
 
