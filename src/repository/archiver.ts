@@ -56,6 +56,8 @@ export interface ArchiveCounts {
 
 export interface ArchiveResult {
   readonly tree: string;
+  /** Subfolders of the archived folder (its link count is 2 + that). */
+  readonly subfolders: number;
   readonly stats: SnapshotStats;
   readonly nextFileId: number;
   readonly counts: ArchiveCounts;
@@ -126,15 +128,21 @@ export async function archiveDirectory(repo: Repository, root: string, options: 
   reader.unlock(repo.sealingKeys());
   try {
     const run = new ArchiveRun(repo, reader, options, await repo.nextFileIdFloor());
-    const tree = await archiveFolder(run, root, '', options.parentTree ?? null);
+    const { tree, subfolders } = await archiveFolder(run, root, '', options.parentTree ?? null);
     const { files, dirs, bytes, addedBytes } = run.stats;
-    return { tree, stats: { files, dirs, bytes, addedBytes }, nextFileId: run.nextFileId, counts: run.counts };
+    return { tree, subfolders, stats: { files, dirs, bytes, addedBytes }, nextFileId: run.nextFileId, counts: run.counts };
   } finally {
     if (!options.reader) await reader.close();
   }
 }
 
-async function archiveFolder(run: ArchiveRun, folder: string, relative: string, parentTree: string | null): Promise<string> {
+/** A folder's tree, and how many subfolders it names (its link count is 2 + that). */
+interface ArchivedFolder {
+  readonly tree: string;
+  readonly subfolders: number;
+}
+
+async function archiveFolder(run: ArchiveRun, folder: string, relative: string, parentTree: string | null): Promise<ArchivedFolder> {
   const parent: Tree = parentTree ? await run.repo.loadTree(parentTree) : { nodes: [] };
   const previous = new Map(parent.nodes.map((n) => [n.name, n]));
   const known = new Map<string, KnownEntry>(parent.nodes.map((n) => [n.name, { type: n.type, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs }]));
@@ -169,7 +177,7 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
   run.stats.dirs++;
   const saved = await run.repo.saveTree({ nodes });
   run.stats.addedBytes += saved.addedBytes;
-  return saved.id;
+  return { tree: saved.id, subfolders: nodes.filter((n) => n.type === 'dir').length };
 }
 
 async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, entry: StattedEntry, old: TreeNode | undefined): Promise<TreeNode> {
@@ -197,7 +205,9 @@ async function archiveEntry(run: ArchiveRun, fullPath: string, rel: string, entr
   switch (type) {
     case 'dir': {
       const fileId = run.idFor(previous);
-      return { ...base, size: 0, fileId, subtree: await archiveFolder(run, fullPath, rel, previous?.subtree ?? null) };
+      const folder = await archiveFolder(run, fullPath, rel, previous?.subtree ?? null);
+      // 2 + the subfolders stored (FORMAT.md), whatever the source's filesystem counts.
+      return { ...base, size: 0, fileId, links: 2 + folder.subfolders, subtree: folder.tree };
     }
     case 'symlink': {
       const target = entry.target!;

@@ -63,6 +63,7 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
   // Graft: DEST's node carries the source folder's metadata; the folders above it keep
   // theirs (new ones are made like mkdir -p), with the new subtree below them.
   let subtree = archived.tree;
+  let subfolders = archived.subfolders;
   let createdDirs = 0;
   for (let i = dest.length - 1; i >= 0; i--) {
     const existing = steps[i];
@@ -71,15 +72,17 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
     const attributes = i === dest.length - 1 ? sourceAttributes : (existing ?? made);
     if (!existing && i < dest.length - 1) createdDirs++; // DEST itself is among the archived folders
     const node: TreeNode = {
-      name: dest[i]!, type: 'dir', size: 0, links: 2,
+      name: dest[i]!, type: 'dir', size: 0, links: 2 + subfolders,
       mode: attributes.mode, uid: attributes.uid, gid: attributes.gid, atimeNs: attributes.atimeNs, mtimeNs: attributes.mtimeNs, ctimeNs: attributes.ctimeNs,
       ...(attributes.xattrs?.length ? { xattrs: attributes.xattrs } : {}),
       fileId: existing?.fileId ?? nextFileId++,
       subtree,
     };
-    const saved = await repo.saveTree({ nodes: [...trees[i]!.nodes.filter((n) => n.name !== node.name), node] });
+    const nodes = [...trees[i]!.nodes.filter((n) => n.name !== node.name), node];
+    const saved = await repo.saveTree({ nodes });
     addedBytes += saved.addedBytes;
     subtree = saved.id;
+    subfolders = nodes.filter((n) => n.type === 'dir').length;
   }
 
   const stats = dest.length === 0 ? { ...archived.stats, addedBytes } : await totals(repo, base, treeId, archived.stats, createdDirs, addedBytes);

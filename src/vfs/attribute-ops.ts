@@ -69,12 +69,13 @@ export class AttributeOps {
     const local = statfsSync(this.stagingDir);
     const unit = 65536; // large blocks keep the counts inside libfuse2's 32-bit fields
     const free = Math.floor((local.bavail * local.bsize) / unit);
-    const used = this.tree.table.counts().bytes;
+    const counts = this.tree.table.counts();
+    const used = counts.bytes;
     const clamp = (n: number) => Math.min(n, 0xffffffff);
     return {
       bsize: unit, frsize: unit,
       blocks: clamp(Math.ceil(used / unit) + free), bfree: clamp(free), bavail: clamp(free),
-      files: clamp(this.tree.table.size + 1_000_000), ffree: 1_000_000, favail: 1_000_000,
+      files: clamp(counts.files + counts.dirs + 1_000_000), ffree: 1_000_000, favail: 1_000_000,
       namemax: NAME_MAX,
     };
   }

@@ -15,6 +15,7 @@ import { AttributeOps } from './attribute-ops.js';
 import type { Barrier } from './barrier.js';
 import { fail } from './errors.js';
 import type { FileData } from './file-data.js';
+import type { FolderLoader } from './folder-loader.js';
 import { type CommitGate, FileOps } from './file-ops.js';
 import { historyParts, HistoryOps, refuseHistory } from './history-ops.js';
 import { type InodeTable, ROOT_INO } from './inode-table.js';
@@ -62,6 +63,8 @@ export interface FilesystemOptions {
    */
   readonly waitForSpace?: (ino: number) => Promise<void> | null;
   readonly now?: () => bigint;
+  /** Loads folders on demand (absent: the whole tree is in the table). */
+  readonly loader?: FolderLoader;
 }
 
 export class Filesystem {
@@ -110,6 +113,27 @@ export class Filesystem {
     return isHistoryAt(at) ? [...at.history] : null;
   }
 
+  /**
+   * Runs `op` now when the folders `refs` read are loaded, else once they are (a folder's
+   * entries load on first use: src/vfs/folder-loader.ts).
+   */
+  private whenLoaded<T>(refs: readonly (NodeAt | NameAt)[], op: () => T | Promise<T>): T | Promise<T> {
+    const loading = this.options.loader?.prepare(refs);
+    return loading ? loading.then(op) : op();
+  }
+
+  /** A live node's operation, once the folders it reads are loaded. */
+  private onNode<T>(path: NodeRef, op: (at: NodeAt) => T | Promise<T>): T | Promise<T> {
+    const at = this.live(path);
+    return this.whenLoaded([at], () => op(at));
+  }
+
+  /** A live name's operation, once its folder (and the named folder, if one) are loaded. */
+  private onName<T>(path: NameRef, op: (at: NameAt) => T | Promise<T>): T | Promise<T> {
+    const at = this.liveName(path);
+    return this.whenLoaded([at], () => op(at));
+  }
+
   /** A node to change: history is read-only. */
   private live(at: NodeRef): NodeAt {
     if (typeof at === 'object' && isHistoryAt(at)) fail('EROFS');
@@ -132,20 +156,23 @@ export class Filesystem {
       const at = { history: [...parts, name] };
       return this.history!.getattr(at.history, caller).then((stat) => ({ at, stat }));
     }
-    const folder = this.tree.resolve(this.live(parent), caller);
-    if (this.history && folder.ino === ROOT_INO && name === SNAPSHOTS_DIR) {
-      const at = { history: [] };
-      return this.history.getattr(at.history, caller).then((stat) => ({ at, stat }));
-    }
-    const inode = this.tree.child(folder, name, caller);
-    return { at: { ino: inode.ino }, stat: statOf(inode) };
+    const live = this.live(parent);
+    return this.whenLoaded([live], () => {
+      const folder = this.tree.resolve(live, caller);
+      if (this.history && folder.ino === ROOT_INO && name === SNAPSHOTS_DIR) {
+        const at = { history: [] };
+        return this.history.getattr(at.history, caller).then((stat) => ({ at, stat }));
+      }
+      const inode = this.tree.child(folder, name, caller);
+      return { at: { ino: inode.ino }, stat: statOf(inode) };
+    });
   }
 
   // ---- attributes and listings ---------------------------------------------------------
 
   getattr(path: NodeRef, caller: Caller = this.tree.owner): Stat | Promise<Stat> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.getattr(parts, caller) : this.attributes.getattr(this.live(path), caller);
+    return parts ? this.history!.getattr(parts, caller) : this.onNode(path, (at) => this.attributes.getattr(at, caller));
   }
 
   fgetattr(fh: number): Stat {
@@ -155,7 +182,7 @@ export class Filesystem {
   /** access(2) and chdir: F_OK (0) or any of R, W, X. */
   access(path: NodeRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.access(parts, mode, caller) : this.attributes.access(this.live(path), mode, caller);
+    return parts ? this.history!.access(parts, mode, caller) : this.onNode(path, (at) => this.attributes.access(at, mode, caller));
   }
 
   /** Opening a folder to list it needs read permission. */
@@ -166,7 +193,13 @@ export class Filesystem {
   readdir(path: NodeRef, caller: Caller = this.tree.owner): Listing | Promise<Listing> {
     const parts = this.historyOf(path);
     if (parts) return this.history!.readdir(parts, caller);
-    const listing = this.attributes.readdir(this.live(path), caller);
+    const listing = this.onNode(path, (at) => this.attributes.readdir(at, caller));
+    if (listing instanceof Promise) return listing.then((loaded) => this.withSnapshotsDir(path, loaded, caller));
+    return this.withSnapshotsDir(path, listing, caller);
+  }
+
+  /** The root's listing names `.snapshots` when the view is shown. */
+  private withSnapshotsDir(path: NodeRef, listing: Listing, caller: Caller): Listing | Promise<Listing> {
     if (this.history && this.options.showSnapshots && isRootAt(path)) {
       return this.history.topStat(caller).then((top) => ({ names: [...listing.names, SNAPSHOTS_DIR], stats: [...listing.stats, top] }));
     }
@@ -175,7 +208,7 @@ export class Filesystem {
 
   readlink(path: NodeRef, caller: Caller = this.tree.owner): string | Promise<string> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.readlink(parts, caller) : this.attributes.readlink(this.live(path), caller);
+    return parts ? this.history!.readlink(parts, caller) : this.onNode(path, (at) => this.attributes.readlink(at, caller));
   }
 
   statfs(): Statfs {
@@ -183,76 +216,80 @@ export class Filesystem {
   }
 
   chmod(path: NodeRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.chmod(this.live(path), mode, caller);
+    return this.onNode(path, (at) => this.attributes.chmod(at, mode, caller));
   }
 
   chown(path: NodeRef, uid: number, gid: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.chown(this.live(path), uid, gid, caller);
+    return this.onNode(path, (at) => this.attributes.chown(at, uid, gid, caller));
   }
 
   utimens(path: NodeRef, atime: TimeSpec, mtime: TimeSpec, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.utimens(this.live(path), atime, mtime, caller);
+    return this.onNode(path, (at) => this.attributes.utimens(at, atime, mtime, caller));
   }
 
   setxattr(path: NodeRef, name: string, value: Uint8Array, flags: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.setxattr(this.live(path), name, value, flags, caller);
+    return this.onNode(path, (at) => this.attributes.setxattr(at, name, value, flags, caller));
   }
 
   getxattr(path: NodeRef, name: string, caller: Caller = this.tree.owner): Buffer | Promise<Buffer> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.getxattr(parts, name, caller) : this.attributes.getxattr(this.live(path), name, caller);
+    return parts ? this.history!.getxattr(parts, name, caller) : this.onNode(path, (at) => this.attributes.getxattr(at, name, caller));
   }
 
   listxattr(path: NodeRef, caller: Caller = this.tree.owner): string[] | Promise<string[]> {
     const parts = this.historyOf(path);
-    return parts ? this.history!.listxattr(parts, caller) : this.attributes.listxattr(this.live(path), caller);
+    return parts ? this.history!.listxattr(parts, caller) : this.onNode(path, (at) => this.attributes.listxattr(at, caller));
   }
 
   removexattr(path: NodeRef, name: string, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.attributes.removexattr(this.live(path), name, caller);
+    return this.onNode(path, (at) => this.attributes.removexattr(at, name, caller));
   }
 
   // ---- names ------------------------------------------------------------------------------
 
   /** New nodes belong to `caller` (the FUSE adapter passes the calling process). */
   mkdir(path: NameRef, mode: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.mkdir(this.liveName(path), mode, caller);
+    return this.onName(path, (at) => this.names.mkdir(at, mode, caller));
   }
 
   mknod(path: NameRef, mode: number, rdev: number, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.mknod(this.liveName(path), mode, rdev, caller);
+    return this.onName(path, (at) => this.names.mknod(at, mode, rdev, caller));
   }
 
   symlink(target: string, path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.symlink(target, this.liveName(path), caller);
+    return this.onName(path, (at) => this.names.symlink(target, at, caller));
   }
 
   link(existing: NodeRef, path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.link(this.live(existing), this.liveName(path), caller);
+    const from = this.live(existing);
+    const to = this.liveName(path);
+    return this.whenLoaded([from, to], () => this.names.link(from, to, caller));
   }
 
   unlink(path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.unlink(this.liveName(path), caller);
+    return this.onName(path, (at) => this.names.unlink(at, caller));
   }
 
   rmdir(path: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.rmdir(this.liveName(path), caller);
+    return this.onName(path, (at) => this.names.rmdir(at, caller));
   }
 
   rename(from: NameRef, to: NameRef, caller: Caller = this.tree.owner): void | Promise<void> {
-    return this.names.rename(this.liveName(from), this.liveName(to), caller);
+    const source = this.liveName(from);
+    const target = this.liveName(to);
+    return this.whenLoaded([source, target], () => this.names.rename(source, target, caller));
   }
 
   // ---- file contents ---------------------------------------------------------------------
 
   /** `flags`: the open flags (access mode, O_APPEND); a plain create opens for writing. */
   create(path: NameRef, mode: number, caller: Caller = this.tree.owner, flags?: number): number | Promise<number> {
-    return this.files.create(this.liveName(path), mode, caller, flags);
+    return this.onName(path, (at) => this.files.create(at, mode, caller, flags));
   }
 
   open(path: NodeRef, flags: number, caller: Caller = this.tree.owner): number | Promise<number> {
     const parts = this.historyOf(path);
-    if (!parts) return this.files.open(this.live(path), flags, caller);
+    if (!parts) return this.onNode(path, (at) => this.files.open(at, flags, caller));
     if ((flags & O_ACCMODE) !== O_RDONLY) fail('EROFS');
     return this.history!.open(parts, caller);
   }
@@ -275,7 +312,7 @@ export class Filesystem {
   async truncate(path: NodeRef, size: number, caller: Caller = this.tree.owner): Promise<void> {
     const at = this.live(path);
     refuseHistory(at);
-    return this.files.truncate(at, size, caller);
+    return this.whenLoaded([at], () => this.files.truncate(at, size, caller));
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {

@@ -76,6 +76,32 @@ export type StagingHooks = {
 export const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 /**
+ * The entries of a folder whose tree is not loaded yet (src/vfs/folder-loader.ts loads it
+ * before any operation that reads them). Every use throws: an operation that forgot to wait
+ * for the load fails loudly instead of taking the folder for empty.
+ */
+class UnloadedEntries extends Map<string, number> {
+  private refuse(): never {
+    throw new Error('internal error: a folder was used before its tree was loaded');
+  }
+  override get(): number | undefined { return this.refuse(); }
+  override has(): boolean { return this.refuse(); }
+  override set(): this { return this.refuse(); }
+  override delete(): boolean { return this.refuse(); }
+  override clear(): void { this.refuse(); }
+  override get size(): number { return this.refuse(); }
+  override keys(): IterableIterator<string> { return this.refuse(); }
+  override values(): IterableIterator<number> { return this.refuse(); }
+  override entries(): IterableIterator<[string, number]> { return this.refuse(); }
+  override forEach(): void { this.refuse(); }
+  override [Symbol.iterator](): IterableIterator<[string, number]> { return this.refuse(); }
+}
+export const UNLOADED: Map<string, number> = new UnloadedEntries();
+
+/** Whether a folder's entries are in the table (always true of other types). */
+export const isLoaded = (inode: Inode): boolean => inode.children !== UNLOADED;
+
+/**
  * Where an inode is named: 0 for nowhere, a folder's file id for one name in it (every
  * folder and almost every file), or folder -> number of names for hard links. A map per
  * inode cost about 130 bytes, which a million files feel.
@@ -211,6 +237,23 @@ export class InodeTable {
       if (needsCommit(inode)) yield inode;
       else this.uncommitted.delete(inode);
     }
+  }
+
+  /**
+   * Starts the counts from a snapshot's stats, for a tree whose folders load on demand: the
+   * table then never holds every inode to count (src/vfs/folder-loader.ts).
+   */
+  startCounts(stats: TreeCounts): void {
+    this.stored.files = stats.files;
+    this.stored.dirs = stats.dirs;
+    this.stored.bytes = stats.bytes;
+    this.uncommitted.clear();
+  }
+
+  /** An inode loaded from a tree without records: remembered if its chunks do not hold its size. */
+  loaded(inode: Inode): void {
+    this.add(inode);
+    if (needsCommit(inode)) this.uncommitted.add(inode);
   }
 
   /**

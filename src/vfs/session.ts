@@ -11,11 +11,12 @@ import type { Repository, StoredSnapshot } from '../repository/repository.js';
 import type { RetentionPolicy } from '../repository/retention.js';
 import { SnapshotView } from '../timetravel/view.js';
 import { FileData } from './file-data.js';
+import { FolderLoader } from './folder-loader.js';
 import type { TreeActivity } from './auto-snapshot.js';
 import { Barrier } from './barrier.js';
 import { Filesystem } from './filesystem.js';
 import { Flusher } from './flusher.js';
-import { firstParent, InodeTable, isTransientName, ROOT_INO, UnappliableRecord } from './inode-table.js';
+import { firstParent, InodeTable, isLoaded, isTransientName, ROOT_INO, UnappliableRecord } from './inode-table.js';
 import { Journal, JournalDamage, type OpenedJournal } from './journal.js';
 import { MalformedRecord, parseRecord } from './records.js';
 import { StagingArea } from './staging.js';
@@ -126,6 +127,8 @@ export class LiveSession {
     private readonly journal: Journal,
     private readonly staging: StagingArea,
     readonly barrier: Barrier,
+    /** Loads folders of the live tree on first use. */
+    readonly loader: FolderLoader,
     base: StoredSnapshot | null,
     private readonly options: SessionOptions,
   ) {
@@ -190,9 +193,21 @@ export class LiveSession {
     // New files are numbered above every id the repository has used (ids are never reused).
     table.raiseNextIno(await repo.nextFileIdFloor());
     const now = BigInt(Date.now()) * 1_000_000n;
-    const { legacy: legacyBase } = await loadTree(repo, table, base?.snapshot.tree ?? null, base?.snapshot.root ?? {
-      mode: 0o755, uid: options.uid, gid: options.gid, atimeNs: now, mtimeNs: now, ctimeNs: now,
-    });
+    const root = base?.snapshot.root ?? { mode: 0o755, uid: options.uid, gid: options.gid, atimeNs: now, mtimeNs: now, ctimeNs: now };
+    const loader = new FolderLoader(repo, table);
+    let legacyBase = false;
+    if (base && (base.snapshot.nextFileId === undefined || (await repo.loadTree(base.snapshot.tree)).version === 1)) {
+      // Before format 2 nothing says which file ids are free, and version-1 trees are
+      // numbered afresh: the whole tree loads at once.
+      legacyBase = (await loadTree(repo, table, base.snapshot.tree, root)).legacy;
+    } else {
+      await loader.openRoot(base?.snapshot.tree ?? null, root, base?.snapshot.stats ?? { files: 0, dirs: 1, bytes: 0 });
+      if (rawRecords.length > 0) {
+        // Records name files by id anywhere in the tree; recovery is rare, so load it all.
+        await loader.loadAll();
+        table.recount();
+      }
+    }
     try {
       if (legacyBase && rawRecords.length > 0) {
         // Only possible with a journal from before format 2: file ids given out now need not match.
@@ -232,8 +247,9 @@ export class LiveSession {
       stagingDir: path.join(options.stateDir, 'staging'),
       view: new SnapshotView(repo),
       showSnapshots: options.showSnapshots ?? false,
+      loader,
     });
-    const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, base, options);
+    const session = new LiveSession(repo, fs, table, flusher, journal, staging, barrier, loader, base, options);
     session.dropTransientNames();
     // Staged bytes the replayed journal does not use (of files deleted or committed before
     // the crash, whose segment's deletion was what the crash cut) go now; later ones as the
@@ -260,7 +276,7 @@ export class LiveSession {
   /** Unlinked-but-open files of a mount that died stay unlinked (libfuse would have removed them). */
   private dropTransientNames(): void {
     for (const inode of [...this.table.all()]) {
-      if (!inode.children) continue;
+      if (!inode.children || !isLoaded(inode)) continue;
       for (const name of [...inode.children.keys()]) {
         // Not journaled: no snapshot holds the name, and a replay ends here again.
         if (isTransientName(name)) this.table.apply({ op: 'unlink', parent: inode.ino, name, t: BigInt(Date.now()) * 1_000_000n });

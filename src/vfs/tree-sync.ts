@@ -20,11 +20,12 @@ export function rootAttributesOf(root: Inode): RootAttributes {
   };
 }
 
-function xattrMap(xattrs: TreeNode['xattrs']): ReadonlyMap<string, Buffer> {
+export function xattrMap(xattrs: TreeNode['xattrs']): ReadonlyMap<string, Buffer> {
   return xattrs?.length ? new Map(xattrs.map((x) => [x.name, Buffer.from(x.value)])) : NO_XATTRS;
 }
 
-function inodeFromNode(ino: number, node: TreeNode): Inode {
+/** An inode for a tree entry, with the attributes and chunks the entry stores (no names counted yet). */
+export function inodeFromNode(repo: Repository, ino: number, node: TreeNode): Inode {
   const inode = newInode(ino, node.type, {
     mode: node.mode, uid: node.uid, gid: node.gid, rdev: node.rdev ?? 0,
     atimeNs: node.atimeNs, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs,
@@ -32,6 +33,10 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
     size: node.size,
   });
   if (node.type === 'symlink') inode.target = node.target ?? '';
+  if (node.type === 'file') {
+    inode.content = (node.content ?? []).map((id) => ({ id, size: repo.blobPlainSize(id) }));
+    inode.baseLimit = node.size;
+  }
   return inode;
 }
 
@@ -43,7 +48,8 @@ function inodeFromNode(ino: number, node: TreeNode): Inode {
 const TREES_AHEAD = 16;
 
 /**
- * Loads a whole snapshot tree into `table`. Version-2 trees give every inode its file id
+ * Loads a whole snapshot tree into `table`, for a base from before format 2 (a version-2
+ * tree loads folder by folder on demand: src/vfs/folder-loader.ts). Version-2 trees give every inode its file id
  * (names with one id are hard links of one file). A version-1 tree has no stable ids: its
  * files are numbered afresh from the table's next id, hard links grouped by the old
  * per-snapshot number, and every folder is marked changed so the next snapshot stores it
@@ -87,13 +93,9 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
       }
       if (!inode) {
         if (!legacy && node.fileId <= ROOT_INO) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has the reserved file id ${node.fileId}`);
-        inode = inodeFromNode(legacy ? table.allocateIno() : node.fileId, node);
+        inode = inodeFromNode(repo, legacy ? table.allocateIno() : node.fileId, node);
         highest = Math.max(highest, inode.ino);
-        if (node.type === 'file') {
-          inode.content = (node.content ?? []).map((id) => ({ id, size: repo.blobPlainSize(id) }));
-          inode.baseLimit = node.size;
-          if (legacy && node.links > 1) legacyLinks.set(node.fileId, inode);
-        }
+        if (legacy && node.type === 'file' && node.links > 1) legacyLinks.set(node.fileId, inode);
         table.add(inode);
       }
       dir.children!.set(node.name, inode.ino);

@@ -61,6 +61,19 @@ describe('cairn backup', () => {
     expect(await fs.readFile(path.join(f.dir, 'restored', 'other', 'file'), 'utf8')).toBe('mine\n');
     const verified = await cairn(['verify', f.store, path.join(f.dir, 'restored')], env);
     expect(verified.code, verified.stdout).toBe(0);
+
+    // Folders' link counts are 2 + their subfolders as stored (FORMAT.md), in a fresh mount
+    // that shows a folder's count before loading its entries (src/vfs/folder-loader.ts).
+    const linkCounts = async (top: string) =>
+      (await run('bash', ['-c', `cd "${top}" && find . -type d -printf '%p %n\\n' | sort`])).stdout;
+    const again = await mount(f.store, f.mnt, f.state, env);
+    try {
+      const expected = await linkCounts(src());
+      expect(expected.split('\n').length).toBeGreaterThan(100);
+      expect(await linkCounts(path.join(f.mnt, 'home', 'me'))).toBe(expected);
+    } finally {
+      expect(await again.unmount()).toBe(0);
+    }
   });
 
   it('a second backup after 2 % changed reads only those files and keeps file identities', async () => {

@@ -1,0 +1,228 @@
+/**
+ * The live tree loaded on demand (issue 14): a folder's entries become inodes when an
+ * operation first needs them, so a mount's start and memory follow what is used, not how
+ * many files the repository holds. A folder not loaded yet is an inode with its attributes
+ * (from its parent's tree entry), its tree id, and UNLOADED entries, which throw on any use.
+ *
+ * The rules that keep this exact (docs/ARCHITECTURE.md "The lazy live tree"):
+ * - An operation waits here (`prepare`) until every folder it reads is loaded; the kernel
+ *   only knows node ids of inodes it was given, all loaded, and inodes are never dropped.
+ * - An unloaded folder is clean by construction: changing its entries needs them loaded,
+ *   and its tree id does not depend on its own name or attributes.
+ * - A hard-linked file (stored `links` > 1) may be named in folders not loaded yet, whose
+ *   trees must be rewritten when it changes and whose names count in its link count: the
+ *   first sight of one loads the whole tree (once per session).
+ * - Replaying a journal applies records by file id anywhere in the tree: the session loads
+ *   the whole tree first (`loadAll`), and counts it afresh.
+ * - Counts (files, folders, bytes) start from the base snapshot's stats and move with each
+ *   applied record; new file ids start at the repository's `nextFileId`, which every stored
+ *   id is below (a folder naming one that is not is refused as damaged).
+ */
+import { corrupt } from '../errors/errors.js';
+import type { RootAttributes } from '../format/snapshot.js';
+import type { Tree, TreeNode } from '../format/tree.js';
+import type { Repository } from '../repository/repository.js';
+import { addParent, type Inode, type InodeTable, isLoaded, newInode, ROOT_INO, UNLOADED } from './inode-table.js';
+import type { NameAt, NodeAt } from './live-tree.js';
+import { inodeFromNode, xattrMap } from './tree-sync.js';
+
+/** Folder trees read at once while loading the whole tree. */
+const LOADS_AHEAD = 16;
+
+export class FolderLoader {
+  /** Loads in progress, by folder: an operation and a concurrent one share one read. */
+  private readonly loading = new Map<number, Promise<void>>();
+  /**
+   * Whether the whole tree must be (or is) loaded: 'needed' from the first hard-linked file
+   * seen until the load finished; every operation waits for it meanwhile.
+   */
+  private wholeTree: 'partial' | 'needed' | 'loaded' = 'partial';
+  private loadingAll: Promise<void> | null = null;
+  /** Folders whose entries were loaded (the root included), for tests and status. */
+  loadedFolders = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly table: InodeTable,
+  ) {}
+
+  /**
+   * Makes the root inode of a version-2 tree with its folders not loaded, and loads the
+   * root's entries. Counts start from the base snapshot's stats.
+   */
+  async openRoot(rootTree: string | null, root: RootAttributes & { readonly xattrs?: TreeNode['xattrs'] }, stats: { files: number; dirs: number; bytes: number }): Promise<void> {
+    const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: xattrMap(root.xattrs), nlink: 1 });
+    this.table.add(rootInode);
+    this.table.startCounts(stats);
+    if (rootTree === null) {
+      this.loadedFolders++;
+      return;
+    }
+    rootInode.children = UNLOADED;
+    rootInode.treeId = rootTree;
+    await this.load(rootInode);
+  }
+
+  /**
+   * Null when every folder `refs` needs is loaded (the common case costs no promise), else
+   * a promise that settles once they are: for a node, every folder on its path and the node
+   * itself when it is a folder; for a name, its folder and the named node when a folder
+   * (rmdir and rename look inside it). A missing name or a file on the way ends the walk:
+   * the operation itself then fails with the right error.
+   */
+  prepare(refs: readonly (NodeAt | NameAt)[]): Promise<void> | null {
+    if (this.wholeTree === 'needed') return this.loadAll().then(() => this.prepare(refs) ?? undefined);
+    let waiting: Promise<void> | null = null;
+    for (const ref of refs) {
+      const one = this.prepareOne(ref);
+      if (one) waiting = waiting ? waiting.then(() => one) : one;
+    }
+    return waiting;
+  }
+
+  private prepareOne(ref: NodeAt | NameAt): Promise<void> | null {
+    if (typeof ref === 'string') return this.preparePath(ref.split('/').filter((p) => p !== ''), this.table.get(ROOT_INO)!);
+    if ('ino' in ref) {
+      const inode = this.table.get(ref.ino);
+      return inode ? this.ensure(inode) : null;
+    }
+    const parent = this.table.get(ref.parent);
+    if (!parent) return null;
+    const named = (): Promise<void> | null => {
+      if (!parent.children) return null;
+      const child = parent.children.get(ref.name);
+      const inode = child === undefined ? undefined : this.table.get(child);
+      return inode ? this.ensure(inode) : null;
+    };
+    const first = this.ensure(parent);
+    return first ? first.then(() => named() ?? undefined) : named();
+  }
+
+  /** Loads the folders along `parts` below `from` (and the last node, when a folder). */
+  private preparePath(parts: readonly string[], from: Inode): Promise<void> | null {
+    let at = from;
+    for (let i = 0; ; i++) {
+      const loading = this.ensure(at);
+      if (loading) return loading.then(() => this.preparePath(parts.slice(i), at) ?? undefined);
+      if (i === parts.length || !at.children) return null;
+      const next = at.children.get(parts[i]!);
+      const inode = next === undefined ? undefined : this.table.get(next);
+      if (!inode) return null;
+      at = inode;
+    }
+  }
+
+  /** Null when `inode` is not an unloaded folder, else its load (shared by concurrent callers). */
+  ensure(inode: Inode): Promise<void> | null {
+    return isLoaded(inode) ? null : this.load(inode);
+  }
+
+  private load(dir: Inode): Promise<void> {
+    let loading = this.loading.get(dir.ino);
+    if (!loading) {
+      loading = this.loadOnce(dir).finally(() => this.loading.delete(dir.ino));
+      this.loading.set(dir.ino, loading);
+    }
+    return loading;
+  }
+
+  private async loadOnce(dir: Inode): Promise<void> {
+    const treeId = dir.treeId!;
+    const tree = await this.repo.loadTree(treeId);
+    if (isLoaded(dir)) return;
+    this.populate(dir, treeId, tree);
+    if (this.wholeTree === 'needed') await this.loadAll();
+  }
+
+  /**
+   * Makes inodes for a folder's entries (subfolders not loaded). A hard-linked file among
+   * them may have names in folders not loaded yet: the whole tree is then needed.
+   */
+  private populate(dir: Inode, treeId: string, tree: Tree): void {
+    if (tree.version === 1) throw corrupt(`tree ${treeId}`, 'a format-1 folder inside a format-2 tree');
+    const children = new Map<string, number>();
+    let subdirs = 0;
+    let linked = false;
+    for (const node of tree.nodes) {
+      if (children.has(node.name)) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} is named twice`);
+      let inode = this.table.get(node.fileId);
+      if (inode) {
+        if (inode.type === 'dir' || node.type === 'dir' || inode.type !== node.type) {
+          throw corrupt(`tree ${treeId}`, `file id ${node.fileId} of ${JSON.stringify(node.name)} is also used by another entry`);
+        }
+        linked = true;
+      } else {
+        if (node.fileId <= ROOT_INO) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has the reserved file id ${node.fileId}`);
+        if (node.fileId >= this.table.nextFileId) {
+          throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has file id ${node.fileId}, at or above the repository's next file id ${this.table.nextFileId}`);
+        }
+        inode = inodeFromNode(this.repo, node.fileId, node);
+        if (node.type === 'dir') {
+          inode.children = UNLOADED;
+          inode.treeId = node.subtree!;
+          // A folder's stored links are 2 + its subfolders: its nlink before its entries load.
+          inode.subdirs = Math.max(0, node.links - 2);
+        }
+        if (node.type === 'file' && node.links > 1) linked = true;
+        this.table.loaded(inode);
+      }
+      children.set(node.name, inode.ino);
+      inode.nlink++;
+      addParent(inode, dir.ino);
+      if (node.type === 'dir') subdirs++;
+    }
+    dir.children = children;
+    dir.subdirs = subdirs;
+    this.loadedFolders++;
+    if (linked && this.wholeTree === 'partial') this.wholeTree = 'needed';
+  }
+
+  /** Loads every folder not loaded yet (journal replay, hard links); a failed load is tried again by the next operation. */
+  loadAll(): Promise<void> {
+    if (this.wholeTree === 'loaded') return Promise.resolve();
+    this.wholeTree = 'needed';
+    this.loadingAll ??= this.loadEverything().then(
+      () => {
+        this.wholeTree = 'loaded';
+        this.loadingAll = null;
+      },
+      (e: unknown) => {
+        this.loadingAll = null;
+        throw e;
+      },
+    );
+    return this.loadingAll;
+  }
+
+  private async loadEverything(): Promise<void> {
+    const pending: Inode[] = [this.table.get(ROOT_INO)!];
+    const running = new Set<Promise<void>>();
+    const visit = (dir: Inode): void => {
+      for (const ino of dir.children!.values()) {
+        const child = this.table.get(ino)!;
+        if (child.type === 'dir') pending.push(child);
+      }
+    };
+    let failure: unknown = null;
+    while ((pending.length > 0 || running.size > 0) && failure === null) {
+      while (pending.length > 0 && running.size < LOADS_AHEAD) {
+        const dir = pending.pop()!;
+        if (isLoaded(dir)) {
+          visit(dir);
+          continue;
+        }
+        const treeId = dir.treeId!;
+        const step = this.repo.loadTree(treeId).then(
+          (tree) => {
+            if (!isLoaded(dir)) this.populate(dir, treeId, tree);
+            visit(dir);
+          },
+        ).catch((e: unknown) => void (failure ??= e)).finally(() => running.delete(step));
+        running.add(step);
+      }
+      if (running.size > 0) await Promise.race(running);
+    }
+    await Promise.all(running);
+    if (failure !== null) throw failure;
+  }
+}

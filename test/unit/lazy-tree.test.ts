@@ -1,0 +1,198 @@
+/**
+ * The live tree loads folders on first use (src/vfs/folder-loader.ts): a remount reads only
+ * the root's tree, each operation loads the folders it reads, and what users see (entries,
+ * link counts, errors, counts, file ids, snapshots) is the same as with the whole tree loaded.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as path from 'node:path';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Repository } from '../../src/repository/repository.js';
+import { FsError } from '../../src/vfs/errors.js';
+import { isLoaded } from '../../src/vfs/inode-table.js';
+import { LiveSession } from '../../src/vfs/session.js';
+import { passphrase, tempDir } from '../helpers/store.js';
+
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+
+async function put(session: LiveSession, file: string, text: string): Promise<void> {
+  const fh = await session.fs.create(file, 0o644);
+  await session.fs.write(fh, 0, Buffer.from(text));
+  session.fs.release(fh);
+}
+
+async function read(session: LiveSession, file: string): Promise<string> {
+  const fh = await session.fs.open(file, O_RDONLY);
+  const data = await session.fs.read(fh, 0, 1 << 20);
+  session.fs.release(fh);
+  return data.toString();
+}
+
+async function errnoOf(op: () => unknown): Promise<string> {
+  try {
+    await op();
+  } catch (e) {
+    return (e as FsError).errno ?? String(e);
+  }
+  return 'no error';
+}
+
+/** Every path below `dir`, with its type and link count, walking through the filesystem. */
+async function listing(session: LiveSession, dir = '/'): Promise<string[]> {
+  const lines: string[] = [];
+  const { names } = await session.fs.readdir(dir);
+  for (const name of names.filter((n) => n !== '.' && n !== '..' && n !== '.snapshots').sort()) {
+    const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+    const st = await session.fs.getattr(p);
+    lines.push(`${p} ${st.mode.toString(8)} links=${st.nlink} ino=${st.ino} size=${st.size}`);
+    if ((st.mode & 0o170000) === 0o040000) lines.push(...(await listing(session, p)));
+  }
+  return lines;
+}
+
+describe('the live tree, loaded folder by folder', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let repo: Repository;
+  let state: string;
+  const open = async () => (await LiveSession.open(repo, { stateDir: state, uid: 0, gid: 0, quietMs: 60_000 })).session;
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    state = path.join(dir, 'state');
+    repo = await Repository.init(new MemoryBackend(), passphrase('lazy'));
+  });
+  afterEach(async () => cleanup());
+
+  /** 3 top folders with 4 subfolders of 5 files each, snapshotted and closed. */
+  async function makeTree(): Promise<string[]> {
+    const s = await open();
+    for (let a = 0; a < 3; a++) {
+      await s.fs.mkdir(`/a${a}`, 0o755);
+      for (let b = 0; b < 4; b++) {
+        await s.fs.mkdir(`/a${a}/b${b}`, 0o750);
+        for (let c = 0; c < 5; c++) await put(s, `/a${a}/b${b}/f${c}`, `file ${a}.${b}.${c}`);
+      }
+    }
+    const seen = await listing(s);
+    await s.close();
+    return seen;
+  }
+
+  it('reads only the root at mount, and the folders on a path when the path is used', async () => {
+    const before = await makeTree();
+    const s = await open();
+    expect(s.loader.loadedFolders).toBe(1);
+    expect(await read(s, '/a1/b2/f3')).toBe('file 1.2.3');
+    expect(s.loader.loadedFolders).toBe(3); // root, /a1, /a1/b2
+    // A folder not loaded yet shows its stored attributes and link count (2 + subfolders).
+    const a2 = await s.fs.getattr('/a2');
+    expect(a2.nlink).toBe(6);
+    expect(await listing(s)).toEqual(before);
+    expect(s.table.counts()).toEqual({ files: 60, dirs: 16, bytes: before.filter((l) => l.includes(' 100644 ')).reduce((n, l) => n + Number(/size=(\d+)/.exec(l)![1]), 0) });
+    await s.close();
+  });
+
+  it('loads a folder named by its number (the kernel\'s lookups and listings) on first use', async () => {
+    await makeTree();
+    const s = await open();
+    const a0 = (await s.fs.lookup({ ino: 1 }, 'a0')).at as { ino: number };
+    expect(isLoaded(s.table.get(a0.ino)!)).toBe(false);
+    const b1 = (await s.fs.lookup(a0, 'b1')).at as { ino: number };
+    expect((await s.fs.readdir(b1)).names.filter((n) => n.startsWith('f'))).toHaveLength(5);
+    expect(isLoaded(s.table.get(a0.ino)!)).toBe(true);
+    expect(isLoaded(s.table.get(b1.ino)!)).toBe(true);
+    await s.close();
+  });
+
+  it('refuses to remove or replace a folder whose entries are not loaded yet, as POSIX says', async () => {
+    await makeTree();
+    const s = await open();
+    expect(await errnoOf(() => s.fs.rmdir('/a0/b0'))).toBe('ENOTEMPTY');
+    expect(await errnoOf(() => s.fs.rmdir({ parent: 1, name: 'a1' }))).toBe('ENOTEMPTY');
+    await s.fs.mkdir('/empty', 0o755);
+    expect(await errnoOf(() => s.fs.rename('/empty', '/a2'))).toBe('ENOTEMPTY');
+    expect(await errnoOf(() => s.fs.rename('/a2', '/a2/b0/below'))).toBe('EINVAL');
+    await s.close();
+  });
+
+  it('changes, moves and snapshots with folders never loaded, and keeps them exact', async () => {
+    await makeTree();
+    let s = await open();
+    await s.fs.rename('/a0', '/moved'); // a folder moves without its entries loaded
+    await s.fs.chmod('/a1', 0o700);
+    await put(s, '/new', 'new file');
+    await s.fs.rename({ parent: 1, name: 'a2' }, { parent: 1, name: 'renamed' });
+    const loadedBefore = s.loader.loadedFolders;
+    await s.snapshot();
+    expect(s.loader.loadedFolders).toBe(loadedBefore); // a snapshot loads nothing
+    expect(s.lastSnapshotTreesWritten).toBe(1); // only the root changed
+    const expected = await listing(s);
+    const counts = s.table.counts();
+    await s.close();
+    s = await open();
+    expect(await listing(s)).toEqual(expected);
+    expect(s.table.counts()).toEqual(counts);
+    expect(await read(s, '/moved/b3/f4')).toBe('file 0.3.4');
+    expect(await read(s, '/renamed/b0/f0')).toBe('file 2.0.0');
+    // The counts kept from the snapshot's stats equal a count of the whole tree.
+    await s.loader.loadAll();
+    s.table.recount();
+    expect(s.table.counts()).toEqual(counts);
+    await s.close();
+  });
+
+  it('loads the whole tree at the first hard-linked file, so every name of it changes together', async () => {
+    let s = await open();
+    await s.fs.mkdir('/x', 0o755);
+    await s.fs.mkdir('/y', 0o755);
+    await s.fs.mkdir('/y/deep', 0o755);
+    await s.fs.mkdir('/z', 0o755);
+    await put(s, '/x/shared', 'version 1');
+    await s.fs.link('/x/shared', '/y/deep/other-name');
+    await put(s, '/z/plain', 'plain');
+    await s.close();
+
+    s = await open();
+    expect(s.loader.loadedFolders).toBe(1);
+    const st = await s.fs.getattr('/x/shared');
+    expect(s.loader.loadedFolders).toBe(5); // /x named a hard-linked file: everything loaded
+    expect(st.nlink).toBe(2);
+    const fh = await s.fs.open('/x/shared', O_WRONLY);
+    await s.fs.write(fh, 0, Buffer.from('VERSION 2'));
+    s.fs.release(fh);
+    await s.fs.chmod('/x/shared', 0o600);
+    await s.snapshot();
+    await s.close();
+
+    s = await open();
+    // Opened through the other name first: its folder's tree was rewritten with the change.
+    expect(await read(s, '/y/deep/other-name')).toBe('VERSION 2');
+    const other = await s.fs.getattr('/y/deep/other-name');
+    expect(other.mode & 0o7777).toBe(0o600);
+    expect(other.ino).toBe((await s.fs.getattr('/x/shared')).ino);
+    await s.fs.unlink('/x/shared');
+    expect((await s.fs.getattr('/y/deep/other-name')).nlink).toBe(1);
+    await s.close();
+    s = await open();
+    expect((await s.fs.getattr('/y/deep/other-name')).nlink).toBe(1);
+    expect(await errnoOf(() => s.fs.getattr('/x/shared'))).toBe('ENOENT');
+    await s.close();
+  });
+
+  it('replays a crashed session\'s records on the whole tree, folders it never loaded included', async () => {
+    await makeTree();
+    const crashed = await open(); // never closed: its journal stays
+    await put(crashed, '/a0/b0/added', 'after the snapshot');
+    await crashed.fs.rename('/a1/b1', '/a2/b1-moved');
+    await crashed.fs.unlink('/a2/b3/f0');
+    crashed.fs.fsync(await crashed.fs.open('/a0/b0/added', O_RDONLY));
+    const expected = await listing(crashed);
+    const s = await open();
+    expect(s.loader.loadedFolders).toBe(16);
+    expect(await listing(s)).toEqual(expected);
+    expect(await read(s, '/a0/b0/added')).toBe('after the snapshot');
+    expect(s.table.counts().files).toBe(60);
+    await s.close();
+  });
+});
