@@ -24,6 +24,13 @@ export interface MountStatus {
   /** Files the mount's commits have chunked since it started. */
   readonly committedFiles: number;
   readonly unmounting: boolean;
+  /**
+   * The live tree in memory (src/vfs/folder-loader.ts): files and folders held, the limit
+   * (--tree-cache), and folders read from their trees and dropped again since the mount.
+   */
+  readonly tree: { readonly inMemory: number; readonly limit: number; readonly loadedFolders: number; readonly droppedFolders: number };
+  /** The mount process's memory now (process.memoryUsage(): rss, V8 heap, buffers outside it), bytes. */
+  readonly memory: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
   /** The snapshot the mount continues (the last one it took or started from): id and local time. */
   readonly lastSnapshot: { readonly id: string; readonly time: string } | null;
   /**

@@ -68,7 +68,7 @@ export class MasterIndex {
       this.probe.set(blob.id);
       let entry = this.findProbe();
       if (entry === EMPTY) {
-        if (2 * (this.count + 1) > this.slots.length) this.grow();
+        if (this.count + 1 > this.capacity) this.grow();
         entry = this.count++;
         this.ids.set(blob.id, entry * ID_BYTES);
         this.slots[this.freeSlotFor(entry)] = entry;
@@ -136,9 +136,14 @@ export class MasterIndex {
     return slot;
   }
 
-  /** Doubles the entry arrays and the slots, and places every entry again. */
-  private grow(): void {
-    const capacity = Math.max(1024, this.capacity * 2);
+  /** Makes room for `blobs` entries in all (the next power of two), so adding them does not grow the arrays. */
+  reserve(blobs: number): void {
+    if (blobs <= this.capacity) return;
+    this.grow(2 ** Math.ceil(Math.log2(Math.max(1024, blobs))));
+  }
+
+  /** Doubles the entry arrays and the slots (or makes them `capacity` long), and places every entry again. */
+  private grow(capacity = Math.max(1024, this.capacity * 2)): void {
     const widen = <T extends Uint32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
       const next = make(capacity);
       next.set(old);

@@ -115,11 +115,10 @@ export class Filesystem {
 
   /**
    * Runs `op` now when the folders `refs` read are loaded, else once they are (a folder's
-   * entries load on first use: src/vfs/folder-loader.ts).
+   * entries load on first use, and drop again when memory is short: src/vfs/folder-loader.ts).
    */
   private whenLoaded<T>(refs: readonly (NodeAt | NameAt)[], op: () => T | Promise<T>): T | Promise<T> {
-    const loading = this.options.loader?.prepare(refs);
-    return loading ? loading.then(op) : op();
+    return this.options.loader ? this.options.loader.during(refs, op) : op();
   }
 
   /** A live node's operation, once the folders it reads are loaded. */

@@ -22,12 +22,22 @@ import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
-import { addParent, type Inode, type InodeTable, isLoaded, newInode, ROOT_INO, UNLOADED } from './inode-table.js';
+import { FolderOfIds } from './folder-of.js';
+import { addParent, type Inode, type InodeTable, isLoaded, needsCommit, newInode, ROOT_INO, UNLOADED } from './inode-table.js';
 import type { NameAt, NodeAt } from './live-tree.js';
 import { inodeFromNode, xattrMap } from './tree-sync.js';
 
 /** Folder trees read at once while loading the whole tree. */
 const LOADS_AHEAD = 16;
+
+/**
+ * Inodes kept in memory before clean folders not used lately are dropped: about 1 KB each
+ * with their names and chunk lists (docs/BENCHMARKS.md "A million files, lazily").
+ */
+export const KEEP_INODES = 50_000;
+
+/** A drop pass that could not get below the limit waits this long, or for 10 % more inodes. */
+const RELIEVE_RETRY_MS = 2000;
 
 export class FolderLoader {
   /** Loads in progress, by folder: an operation and a concurrent one share one read. */
@@ -38,13 +48,108 @@ export class FolderLoader {
    */
   private wholeTree: 'partial' | 'needed' | 'loaded' = 'partial';
   private loadingAll: Promise<void> | null = null;
-  /** Folders whose entries were loaded (the root included), for tests and status. */
+  /** Folders whose entries were loaded (the root included) and dropped again, for tests and status. */
   loadedFolders = 0;
+  droppedFolders = 0;
+  /** Loaded folders but the root, least recently used first. */
+  private readonly recent = new Map<number, Inode>();
+  /** For ids whose inodes were dropped: the folder that named them. */
+  private readonly folderOf = new FolderOfIds();
+  /** Operations between `prepare` and their end: nothing drops while one runs (they hold inodes). */
+  private running = 0;
+  /** The table's size after the last drop pass, and when that was. */
+  private relieveAbove: number;
+  private lastRelieve = 0;
 
   constructor(
     private readonly repo: Repository,
     private readonly table: InodeTable,
-  ) {}
+    /** Inodes kept before clean folders drop (KEEP_INODES). */
+    readonly keepInodes = KEEP_INODES,
+  ) {
+    this.relieveAbove = keepInodes;
+  }
+
+  /**
+   * Runs `op` once the folders `refs` reads are loaded (at once when they are). Folders
+   * drop only between operations: one that awaits may hold inodes of the tree meanwhile.
+   */
+  during<T>(refs: readonly (NodeAt | NameAt)[], op: () => T | Promise<T>): T | Promise<T> {
+    this.running++;
+    let result: T | Promise<T>;
+    try {
+      const loading = this.prepare(refs);
+      result = loading ? loading.then(op) : op();
+    } catch (e) {
+      this.ended();
+      throw e;
+    }
+    if (!(result instanceof Promise)) {
+      this.ended();
+      return result;
+    }
+    return result.finally(() => this.ended());
+  }
+
+  private ended(): void {
+    if (--this.running > 0 || this.table.size <= this.keepInodes) return;
+    // A pass that could not get below the limit (folders changed since the last snapshot,
+    // files open) is not repeated for every request.
+    if (this.table.size <= this.relieveAbove * 1.1 && Date.now() - this.lastRelieve < RELIEVE_RETRY_MS) return;
+    this.relieve();
+  }
+
+  /**
+   * Drops the entries of clean folders not used lately, oldest first, until the table
+   * holds 80 % of `keepInodes`. A folder drops when its tree is stored (no change since the
+   * last snapshot), its subfolders are dropped already, and none of its entries is open,
+   * hard-linked, or has bytes to commit. The whole tree, once loaded for hard links or a
+   * replay, stays. Runs between operations only, and never while a folder loads.
+   */
+  relieve(): void {
+    this.lastRelieve = Date.now();
+    if (this.wholeTree !== 'partial' || this.loading.size > 0 || this.running > 0) return;
+    const target = Math.floor(this.keepInodes * 0.8);
+    for (const [ino, dir] of this.recent) {
+      if (this.table.size <= target) break;
+      if (this.table.get(ino) !== dir || !isLoaded(dir)) {
+        this.recent.delete(ino); // removed, or dropped with its parent
+        continue;
+      }
+      if (this.droppable(dir)) this.drop(dir);
+    }
+    this.relieveAbove = Math.max(this.keepInodes, this.table.size);
+  }
+
+  private droppable(dir: Inode): boolean {
+    if (dir.ino === ROOT_INO || dir.treeId === undefined) return false;
+    for (const ino of dir.children!.values()) {
+      const entry = this.table.get(ino);
+      if (!entry) return false;
+      if (entry.type === 'dir') {
+        if (isLoaded(entry)) return false;
+      } else if (entry.openCount > 0 || entry.nlink !== 1 || entry.hiddenNames > 0 || entry.stream || needsCommit(entry)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private drop(dir: Inode): void {
+    for (const ino of dir.children!.values()) {
+      const entry = this.table.get(ino)!;
+      this.folderOf.set(ino, dir.ino);
+      this.table.unload(entry);
+    }
+    dir.children = UNLOADED; // its subdirs count stays: it is what its entries say
+    this.recent.delete(dir.ino);
+    this.droppedFolders++;
+  }
+
+  /** Ids whose inodes were dropped at some time (for tests and the memory bound). */
+  get rememberedIds(): number {
+    return this.folderOf.size;
+  }
 
   /**
    * Makes the root inode of a version-2 tree with its folders not loaded, and loads the
@@ -84,10 +189,19 @@ export class FolderLoader {
     if (typeof ref === 'string') return this.preparePath(ref.split('/').filter((p) => p !== ''), this.table.get(ROOT_INO)!);
     if ('ino' in ref) {
       const inode = this.table.get(ref.ino);
-      return inode ? this.ensure(inode) : null;
+      if (!inode) {
+        // Back in the table, it may be a folder whose own entries the operation needs.
+        const reloading = this.reload(ref.ino, 0);
+        return reloading && reloading.then(() => (this.table.get(ref.ino) ? this.prepareOne(ref) ?? undefined : undefined));
+      }
+      if (inode.type !== 'dir') this.touchParentOf(inode);
+      return this.ensure(inode);
     }
     const parent = this.table.get(ref.parent);
-    if (!parent) return null;
+    if (!parent) {
+      const reloading = this.reload(ref.parent, 0);
+      return reloading && reloading.then(() => (this.table.get(ref.parent) ? this.prepareOne(ref) ?? undefined : undefined));
+    }
     const named = (): Promise<void> | null => {
       if (!parent.children) return null;
       const child = parent.children.get(ref.name);
@@ -114,7 +228,40 @@ export class FolderLoader {
 
   /** Null when `inode` is not an unloaded folder, else its load (shared by concurrent callers). */
   ensure(inode: Inode): Promise<void> | null {
-    return isLoaded(inode) ? null : this.load(inode);
+    if (isLoaded(inode)) {
+      this.touch(inode);
+      return null;
+    }
+    return this.load(inode);
+  }
+
+  /**
+   * The kernel names a node whose inode was dropped: load the folder that named it (and
+   * that folder's own folder first, when it was dropped too). Null when nothing is known
+   * of the id: the operation answers ENOENT.
+   */
+  private reload(ino: number, depth: number): Promise<void> | null {
+    const folder = this.folderOf.get(ino);
+    if (folder === undefined || depth > 4096) return null;
+    const dir = this.table.get(folder);
+    if (dir) return dir.type === 'dir' ? this.ensure(dir) : null;
+    const above = this.reload(folder, depth + 1);
+    return above && above.then(() => {
+      const loaded = this.table.get(folder);
+      return (loaded?.type === 'dir' ? this.ensure(loaded) : null) ?? undefined;
+    });
+  }
+
+  /** Marks a loaded folder as just used (dropped last). */
+  private touch(dir: Inode): void {
+    if (dir.ino === ROOT_INO || dir.type !== 'dir') return;
+    this.recent.delete(dir.ino);
+    this.recent.set(dir.ino, dir);
+  }
+
+  private touchParentOf(inode: Inode): void {
+    const parent = typeof inode.parents === 'number' ? this.table.get(inode.parents) : undefined;
+    if (parent) this.touch(parent);
   }
 
   private load(dir: Inode): Promise<void> {
@@ -174,6 +321,7 @@ export class FolderLoader {
     dir.children = children;
     dir.subdirs = subdirs;
     this.loadedFolders++;
+    this.touch(dir);
     if (linked && this.wholeTree === 'partial') this.wholeTree = 'needed';
   }
 

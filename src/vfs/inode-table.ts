@@ -250,6 +250,12 @@ export class InodeTable {
     this.uncommitted.clear();
   }
 
+  /** Forgets a clean inode whose folder's entries are dropped from memory (it loads again from its tree). */
+  unload(inode: Inode): void {
+    this.inodes.delete(inode.ino);
+    this.uncommitted.delete(inode);
+  }
+
   /** An inode loaded from a tree without records: remembered if its chunks do not hold its size. */
   loaded(inode: Inode): void {
     this.add(inode);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
 import { FsError } from '../../src/vfs/errors.js';
+import { FolderOfIds } from '../../src/vfs/folder-of.js';
 import { isLoaded } from '../../src/vfs/inode-table.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
@@ -55,7 +56,7 @@ describe('the live tree, loaded folder by folder', () => {
   let cleanup: () => Promise<void>;
   let repo: Repository;
   let state: string;
-  const open = async () => (await LiveSession.open(repo, { stateDir: state, uid: 0, gid: 0, quietMs: 60_000 })).session;
+  const open = async (keepInodes?: number) => (await LiveSession.open(repo, { stateDir: state, uid: 0, gid: 0, quietMs: 60_000, keepInodes })).session;
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir());
@@ -194,5 +195,70 @@ describe('the live tree, loaded folder by folder', () => {
     expect(await read(s, '/a0/b0/added')).toBe('after the snapshot');
     expect(s.table.counts().files).toBe(60);
     await s.close();
+  });
+
+  it('drops clean folders not used lately, and loads them again when a path or a kept node id names them', async () => {
+    const before = await makeTree();
+    const s = await open(12);
+    const a0 = (await s.fs.lookup({ ino: 1 }, 'a0')).at as { ino: number };
+    const b0 = (await s.fs.lookup(a0, 'b0')).at as { ino: number };
+    const f0 = (await s.fs.lookup(b0, 'f0')).at as { ino: number };
+    expect(await listing(s)).toEqual(before); // walks all 16 folders with room for 12 inodes
+    expect(s.loader.droppedFolders).toBeGreaterThan(5);
+    expect(s.table.size).toBeLessThan(40); // 79 inodes in all
+    // The kernel still holds ids it was given: a dropped file, and a dropped folder's.
+    expect(s.table.get(f0.ino)).toBeUndefined();
+    expect((await s.fs.getattr(f0)).size).toBe('file 0.0.0'.length);
+    const fh = await s.fs.open(f0, O_RDONLY);
+    expect((await s.fs.read(fh, 0, 100)).toString()).toBe('file 0.0.0');
+    s.fs.release(fh);
+    await listing(s, '/a2'); // /a0 and /a0/b0 drop again
+    expect(s.table.get(b0.ino)).toBeUndefined();
+    expect((await s.fs.readdir(b0)).names.filter((n) => n.startsWith('f'))).toHaveLength(5);
+    expect((await s.fs.lookup(b0, 'f4')).stat.size).toBe('file 0.0.4'.length);
+    expect(await listing(s)).toEqual(before);
+    await s.close();
+  });
+
+  it('keeps changed folders and open files until they are stored, and a later snapshot stores them exactly', async () => {
+    await makeTree();
+    let s = await open(12);
+    await put(s, '/a1/b1/new', 'new, not yet in a snapshot');
+    await s.fs.chmod('/a1/b2/f2', 0o600);
+    const open0 = await s.fs.open('/a2/b3/f0', O_WRONLY);
+    await listing(s);
+    await listing(s, '/a0');
+    expect(s.loader.droppedFolders).toBeGreaterThan(3);
+    expect(await read(s, '/a1/b1/new')).toBe('new, not yet in a snapshot');
+    await s.fs.write(open0, 0, Buffer.from('FILE'));
+    s.fs.release(open0);
+    await listing(s);
+    await s.snapshot();
+    const expected = await listing(s);
+    await s.close();
+    s = await open(12);
+    expect(await listing(s)).toEqual(expected);
+    expect(await read(s, '/a2/b3/f0')).toBe('FILE 2.3.0');
+    expect((await s.fs.getattr('/a1/b2/f2')).mode & 0o777).toBe(0o600);
+    expect(s.table.counts().files).toBe(61);
+    await s.close();
+  });
+});
+
+describe('the map from dropped file ids to their folders', () => {
+  it('keeps a million ids in typed arrays, the last folder named for each, and ids past 2^32 beside them', () => {
+    const map = new FolderOfIds();
+    for (let id = 2; id < 1_000_002; id++) map.set(id, 1 + (id % 1000));
+    map.set(500, 77);
+    map.set(2 ** 40, 3);
+    map.set(600, 2 ** 33);
+    expect(map.size).toBe(1_000_001);
+    expect(map.get(2)).toBe(3);
+    expect(map.get(999_999)).toBe(1000);
+    expect(map.get(500)).toBe(77);
+    expect(map.get(600)).toBe(2 ** 33);
+    expect(map.get(2 ** 40)).toBe(3);
+    expect(map.get(1_000_002)).toBeUndefined();
+    expect(map.get(2 ** 41)).toBeUndefined();
   });
 });

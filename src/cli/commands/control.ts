@@ -45,6 +45,8 @@ export function registerControl(program: Command): void {
       out(`store:      ${s.store}${s.readOnly ? ' (read-only mount)' : ''}`);
       out(`snapshot:   ${s.lastSnapshot ? `${s.lastSnapshot.time} ${s.lastSnapshot.id.slice(0, 12)}` : 'none yet'}`);
       out(`staged:     ${s.stagedFiles} file(s) with data not yet committed`);
+      out(`memory:     ${formatBytes(s.memory.rss)} resident (JavaScript heap ${formatBytes(s.memory.heapUsed)} of ${formatBytes(s.memory.heapTotal)}, buffers ${formatBytes(s.memory.external)})`);
+      out(`tree:       ${s.tree.inMemory} file(s) and folder(s) in memory (--tree-cache ${s.tree.limit}); ${s.tree.loadedFolders} folder(s) read, ${s.tree.droppedFolders} dropped since the mount`);
       out(`saving:     ${s.problem ? `cannot save now: ${s.problem.message} (since ${new Date(s.problem.at).toLocaleString()}); it retries by itself` : 'ok'}`);
       if (!s.uploads) {
         out('uploads:    none queued (a local-folder store is written directly)');

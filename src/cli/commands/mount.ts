@@ -13,6 +13,7 @@ import type { Repository } from '../../repository/repository.js';
 import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
 import { folderName, snapshotFolders } from '../../timetravel/names.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
+import { KEEP_INODES } from '../../vfs/folder-loader.js';
 import { LiveSession } from '../../vfs/session.js';
 import { parseDuration, parseSize } from '../duration.js';
 import { mountInBackground } from '../daemon.js';
@@ -35,6 +36,7 @@ interface MountOpts {
   cacheSize: string;
   allowOther?: boolean;
   attrTimeout?: string;
+  treeCache: string;
   forgetPolicy: string;
   readOnly?: boolean;
   salvage?: boolean;
@@ -63,7 +65,9 @@ export function registerMount(program: Command): void {
     .option('--daemon', 'run in the background: return once the folder is mounted (non-zero, with the cause, if it could not be); log to --log-file')
     .option('--log-file <file>', 'write what the mount reports to this file, each line with its time (default with --daemon: $XDG_STATE_HOME/cairn/mount-<mountpoint>.log)')
     .option('--attr-timeout <seconds>', 'let the kernel cache names and attributes of the live tree this long (default 1; 10 for --read-only); every change passes through the kernel, so what it caches stays true')
+    .option('--tree-cache <entries>', 'files and folders of the live tree kept in memory (about 1 KB each); past it, folders unchanged since the last snapshot and not used lately are dropped and read again from their trees when needed', String(KEEP_INODES))
     .action(async (store: string, mountpoint: string, opts: MountOpts) => {
+      if (!/^\d+$/.test(opts.treeCache) || Number(opts.treeCache) < 1) throw new CairnError('USAGE', `--tree-cache takes a number of entries, not ${opts.treeCache}`);
       // Nothing changes under a read-only mount, so cached attributes are never stale there.
       opts.attrTimeout ??= opts.readOnly ? '10' : '1';
       if (!/^\d+(\.\d+)?$/.test(opts.attrTimeout)) throw new CairnError('USAGE', `--attr-timeout takes seconds, not ${opts.attrTimeout}`);
@@ -151,6 +155,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     onForgotten: (gone) => note(`cairn: forgot ${gone.length} old snapshot(s) by the ${opts.forgetPolicy} policy`),
     ...(cached ? { writeBudget: { limitBytes: cached.budgetBytes, queuedBytes: () => cached.queuedBytesNow } } : {}),
     salvage: opts.salvage ?? false,
+    keepInodes: Number(opts.treeCache),
   });
   reportSkipped(repo.skipped);
   const base = report.base;
@@ -203,6 +208,8 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
       committedBytes: session.flusher.chunkedBytes,
       committedFiles: session.flusher.committedFiles,
       unmounting,
+      memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
+      tree: { inMemory: session.table.size, limit: session.loader.keepInodes, loadedFolders: session.loader.loadedFolders, droppedFolders: session.loader.droppedFolders },
       lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
       problem: saveProblem(session.flusher.lastFailure, snapshotFailure, uploads),
     };
