@@ -8,10 +8,12 @@ import { isCairnError } from '../errors/errors.js';
 import { decodeBlob, encodeBlob } from '../format/blob-codec.js';
 import { BLOB_ENCODING_CODE } from '../format/sealed.js';
 import { type BlobThreadData, type BlobThreadReply, type BlobThreadRequest, movable } from './blob-thread.js';
-import { sealStep } from './seal-file.js';
+import { type CutStep, cutStep, sealCut } from './seal-file.js';
 
 const { keys } = workerData as BlobThreadData;
 const port = parentPort!;
+/** Cut steps waiting to be told which chunks to seal, by the cut's job. */
+const cuts = new Map<number, CutStep>();
 
 port.on('message', (request: BlobThreadRequest) => {
   carryOut(request).then(
@@ -29,12 +31,21 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
     const plaintext = movable(await decodeBlob(keys.encryption, form, id, box, what));
     return [{ job: request.job, plaintext }, [plaintext.buffer as ArrayBuffer]];
   }
-  if ('step' in request) {
-    const made = await sealStep(request.step.parts, keys, request.step.final);
-    // Boxes that own their buffer move; small ones (in Node's shared pool) are copied.
-    const step = { ...made, boxes: made.boxes.map(movable) };
-    const moved = [step.ids, ...step.boxes, ...(step.rest.byteLength > 0 ? [step.rest] : [])].map((b) => b.buffer as ArrayBuffer);
-    return [{ job: request.job, step }, moved];
+  if ('cut' in request) {
+    const cut = cutStep(request.cut.parts, keys, request.cut.final);
+    cuts.set(request.job, cut);
+    // The ids are copied (the step keeps its own for sealing); the rest moves.
+    const reply = { ids: cut.ids.slice(), plainLengths: cut.plainLengths, rest: cut.rest };
+    return [{ job: request.job, cut: reply }, [reply.ids.buffer as ArrayBuffer, ...(cut.rest.byteLength > 0 ? [cut.rest.buffer as ArrayBuffer] : [])]];
+  }
+  if ('sealCut' in request) {
+    const cut = cuts.get(request.sealCut.of)!;
+    cuts.delete(request.sealCut.of);
+    const made = await sealCut(cut, keys, request.sealCut.needed);
+    // Boxes that own their buffer move; small ones (in Node's shared pool) are copied. The
+    // caller has the ids, lengths and rest already.
+    const step = { ...made, ids: new Uint8Array(0), plainLengths: [], rest: new Uint8Array(0), boxes: made.boxes.map((b) => (b.byteLength > 0 ? movable(b) : b)) };
+    return [{ job: request.job, step }, step.boxes.filter((b) => b.byteLength > 0).map((b) => b.buffer as ArrayBuffer)];
   }
   const { type, plaintext } = request.seal;
   const id = blobIdOf(keys.blobId, plaintext);

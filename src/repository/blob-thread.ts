@@ -18,7 +18,7 @@ import { blobIdOf } from '../crypto/keys.js';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
 import { type BlobForm, decodeBlob, type EncodedBlob, encodeBlob } from '../format/blob-codec.js';
 import { blobEncodingFromCode, type BlobType } from '../format/sealed.js';
-import { chunksOfStep, type SealedChunk, type SealedStep, type SealingKeys, sealStep } from './seal-file.js';
+import { chunksOfStep, type CutStep, neededOf, type SealedChunk, type SealedStep, type SealingKeys, sealStep } from './seal-file.js';
 
 /** Blobs (boxes to open, plaintext to seal) at least this big go to the worker. */
 export const ON_THREAD_BYTES = 64 * 1024;
@@ -30,10 +30,12 @@ export interface BlobThreadData {
 export type BlobThreadRequest =
   | { readonly job: number; readonly open: { readonly form: BlobForm; readonly id: Uint8Array; readonly box: Uint8Array; readonly what: string } }
   | { readonly job: number; readonly seal: { readonly type: BlobType; readonly plaintext: Uint8Array } }
-  | { readonly job: number; readonly step: { readonly parts: Uint8Array[]; readonly final: boolean } };
+  | { readonly job: number; readonly cut: { readonly parts: Uint8Array[]; readonly final: boolean } }
+  | { readonly job: number; readonly sealCut: { readonly of: number; readonly needed: Uint8Array } };
 export type BlobThreadReply =
   | { readonly job: number; readonly plaintext: Uint8Array }
   | { readonly job: number; readonly id: Uint8Array; readonly sealed: Uint8Array; readonly encoding: number; readonly plainLength: number }
+  | { readonly job: number; readonly cut: Omit<CutStep, 'chunks'> }
   | { readonly job: number; readonly step: SealedStep }
   | { readonly job: number; readonly error: { readonly code?: ErrorCode; readonly message: string; readonly hint?: string } };
 
@@ -56,6 +58,8 @@ export class BlobThread {
   private worker: Worker | null = null;
   private readonly waiting = new Map<number, Waiting>();
   private nextJob = 1;
+  /** Bytes of streamed chunks sealed (those the store held are not), for tests and profiles. */
+  streamedBytesSealed = 0;
 
   /** `workerScript` null: no worker, everything in place (a repository outside the mount). */
   constructor(
@@ -103,19 +107,28 @@ export class BlobThread {
   }
 
   /**
-   * One step of a streamed file (seal-file.ts sealStep): its complete chunks sealed, in
-   * order, and the bytes after the last cut. `parts` are the caller's own: those that span
+   * One step of a streamed file (seal-file.ts cutStep): its complete chunks, in order, and
+   * the bytes after the last cut. Chunks `stored` says the store holds come with an empty
+   * box: the worker cuts and ids the step, this thread asks the index, and only the missing
+   * chunks are compressed and encrypted (a file written again with the same bytes costs the
+   * chunking and the ids, not the sealing). `parts` are the caller's own: those that span
    * their whole buffer move to the worker.
    */
-  async sealStep(parts: readonly Uint8Array[], final: boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
+  async sealStep(parts: readonly Uint8Array[], final: boolean, stored: (id: string) => boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
     let step: SealedStep;
     if (!this.worker) {
-      step = await sealStep(parts, this.keys, final);
+      step = await sealStep(parts, this.keys, final, stored);
     } else {
       const owned = parts.map(movable);
-      const reply = await this.ask({ job: this.nextJob++, step: { parts: owned, final } }, owned.map((p) => p.buffer as ArrayBuffer));
-      step = (reply as { step: SealedStep }).step;
+      const job = this.nextJob++;
+      const reply = await this.ask({ job, cut: { parts: owned, final } }, owned.map((p) => p.buffer as ArrayBuffer));
+      const { cut } = reply as { cut: Omit<CutStep, 'chunks'> };
+      const needed = neededOf(cut, stored);
+      // The worker keeps the step's chunks until told which to seal (none, too).
+      const sealed = await this.ask({ job: this.nextJob++, sealCut: { of: job, needed } }, [needed.buffer as ArrayBuffer]);
+      step = { ...(sealed as { step: SealedStep }).step, ids: cut.ids, plainLengths: cut.plainLengths, rest: cut.rest };
     }
+    step.boxes.forEach((box, i) => (this.streamedBytesSealed += box.byteLength > 0 ? step.plainLengths[i]! : 0));
     return { chunks: chunksOfStep(step), rest: step.rest };
   }
 

@@ -261,11 +261,17 @@ export class Repository {
   }
 
   /**
-   * One step of a file's streaming commit (seal-file.ts sealStep), on the blob thread when
-   * there is one. The chunks are not stored yet: saveSealedBlob each, in order.
+   * One step of a file's streaming commit (seal-file.ts cutStep), on the blob thread when
+   * there is one. The chunks are not stored yet: saveSealedBlob each, in order. Those the
+   * store holds already come unsealed (holds only ever grows).
    */
   sealStreamStep(parts: readonly Uint8Array[], final: boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
-    return this.thread.sealStep(parts, final);
+    return this.thread.sealStep(parts, final, (id) => this.holds(id));
+  }
+
+  /** Bytes of streamed chunks sealed so far (chunks the store held are not sealed again). */
+  get streamedBytesSealed(): number {
+    return this.thread.streamedBytesSealed;
   }
 
   /** Where a blob is: waiting in an open pack, or stored (by the index). */

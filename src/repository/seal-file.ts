@@ -187,15 +187,25 @@ export interface SealedStep {
   readonly rest: Uint8Array;
 }
 
+/** A step chunked and id'd, not sealed yet: the caller decides which chunks it needs sealed. */
+export interface CutStep {
+  readonly chunks: Buffer[];
+  /** n × 32 bytes: the chunks' blob ids, in order. */
+  readonly ids: Uint8Array;
+  readonly plainLengths: readonly number[];
+  /** A buffer of its own (it may move between threads): the next step starts with it. */
+  readonly rest: Uint8Array;
+}
+
 /**
  * One step of a stream chunked in steps (the mount's streaming commit): chunks `parts`,
- * which must start at a chunk boundary, and seals every complete chunk. Unless `final`, the
+ * which must start at a chunk boundary, and ids every complete chunk. Unless `final`, the
  * bytes after the last cut are not a chunk yet and come back as `rest`, for the next step
  * to start with. Because the chunker depends only on the bytes since the chunk's start,
  * steps give exactly the chunks of chunking the whole stream at once; keeping no state
  * between steps, they can run on any thread.
  */
-export async function sealStep(parts: readonly Uint8Array[], keys: SealingKeys, final: boolean): Promise<SealedStep> {
+export function cutStep(parts: readonly Uint8Array[], keys: SealingKeys, final: boolean): CutStep {
   const chunker = new Chunker(keys.gear);
   const chunks: Buffer[] = [];
   for (const part of parts) chunks.push(...chunker.push(part));
@@ -205,14 +215,39 @@ export async function sealStep(parts: readonly Uint8Array[], keys: SealingKeys, 
   else if (tail.length > 0) rest = new Uint8Array(tail[0]!); // a copy: it owns its buffer
   const ids = new Uint8Array(chunks.length * BLOB_ID_SIZE);
   chunks.forEach((chunk, i) => ids.set(blobIdOf(keys.blobId, chunk), i * BLOB_ID_SIZE));
-  const blobs = await Promise.all(chunks.map((chunk, i) => encodeBlob(keys.encryption, 'data', ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE), chunk)));
+  return { chunks, ids, plainLengths: chunks.map((c) => c.length), rest };
+}
+
+/** A cut step's chunk ids as hex. */
+export function idsOf(step: Pick<CutStep, 'ids'>): string[] {
+  const ids = Buffer.from(step.ids.buffer, step.ids.byteOffset, step.ids.byteLength);
+  return Array.from({ length: ids.length / BLOB_ID_SIZE }, (_, i) => toHex(ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE)));
+}
+
+/**
+ * Seals the chunks of a cut step that `needed` marks (1); the others (the store holds them)
+ * get an empty box, as in a backup's batches.
+ */
+export async function sealCut(step: CutStep, keys: SealingKeys, needed: Uint8Array): Promise<SealedStep> {
+  const blobs = await Promise.all(step.chunks.map((chunk, i) => (needed[i] ? encodeBlob(keys.encryption, 'data', step.ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE), chunk) : NOT_SEALED)));
   return {
-    ids,
-    plainLengths: chunks.map((c) => c.length),
+    ids: step.ids,
+    plainLengths: step.plainLengths,
     encodings: blobs.map((b) => BLOB_ENCODING_CODE[b.encoding]),
     boxes: blobs.map((b) => b.sealed),
-    rest,
+    rest: step.rest,
   };
+}
+
+/** Cuts and seals one step in place: every chunk but those `stored` says the store holds. */
+export async function sealStep(parts: readonly Uint8Array[], keys: SealingKeys, final: boolean, stored: (id: string) => boolean = () => false): Promise<SealedStep> {
+  const step = cutStep(parts, keys, final);
+  return sealCut(step, keys, neededOf(step, stored));
+}
+
+/** 1 for each chunk of `step` the store does not hold. */
+export function neededOf(step: Pick<CutStep, 'ids'>, stored: (id: string) => boolean): Uint8Array {
+  return Uint8Array.from(idsOf(step), (id) => (stored(id) ? 0 : 1));
 }
 
 /** A step's chunks as objects (their boxes as they came). */

@@ -111,23 +111,32 @@ describe('the blob thread', () => {
     const whole = new Chunker(keys.gear);
     const expected = [...whole.push(data), ...whole.finish()].map((c) => toHex(blobIdOf(keys.blobId, c)));
     expect(expected.length).toBeGreaterThan(10);
+    // Every third chunk "stored": it must come unsealed, the others sealed as ever.
+    const storedIds = new Set(expected.filter((_, i) => i % 3 === 1));
     for (const thread of [opener, new BlobThread(keys, '/nonexistent/blob-thread-worker.js')]) {
-      const ids: string[] = [];
-      const plain: Buffer[] = [];
-      let rest: Uint8Array = new Uint8Array(0);
-      for (let at = 0; ; at += 3_000_001) {
-        const piece = new Uint8Array(data.subarray(at, at + 3_000_001)); // the caller's own, as FileData.read gives
-        const final = at + 3_000_001 >= data.length;
-        const step = await thread.sealStep([rest, piece], final);
-        rest = step.rest;
-        for (const c of step.chunks) {
-          ids.push(c.id);
-          plain.push(await decodeBlob(key, { type: 'data', encoding: c.encoding, plainLength: c.plainLength }, Buffer.from(c.id, 'hex'), c.sealed, c.id));
+      for (const stored of [new Set<string>(), storedIds]) {
+        const ids: string[] = [];
+        const plain: Buffer[] = [];
+        let rest: Uint8Array = new Uint8Array(0);
+        for (let at = 0; ; at += 3_000_001) {
+          const piece = new Uint8Array(data.subarray(at, at + 3_000_001)); // the caller's own, as FileData.read gives
+          const final = at + 3_000_001 >= data.length;
+          const step = await thread.sealStep([rest, piece], final, (id) => stored.has(id));
+          rest = step.rest;
+          for (const c of step.chunks) {
+            ids.push(c.id);
+            if (stored.has(c.id)) {
+              expect(c.sealed.length, 'a stored chunk is not sealed again').toBe(0);
+              plain.push(data.subarray(plain.reduce((n, p) => n + p.length, 0), plain.reduce((n, p) => n + p.length, 0) + c.plainLength));
+              continue;
+            }
+            plain.push(await decodeBlob(key, { type: 'data', encoding: c.encoding, plainLength: c.plainLength }, Buffer.from(c.id, 'hex'), c.sealed, c.id));
+          }
+          if (final) break;
         }
-        if (final) break;
+        expect(ids).toEqual(expected);
+        expect(Buffer.concat(plain).equals(data)).toBe(true);
       }
-      expect(ids).toEqual(expected);
-      expect(Buffer.concat(plain).equals(data)).toBe(true);
     }
   });
 });

@@ -119,4 +119,20 @@ describe('streaming commit', () => {
     session.fs.release(fh);
     expect(await committedAs('/f', second)).toBeLessThanOrEqual(2 * STREAM_STEP);
   });
+
+  it('seals nothing again when a file is written again with the bytes it has (cp of the same file over it)', async () => {
+    const data = randomBytes(24 * MiB);
+    let fh = await session.fs.create('/same', 0o644);
+    await write(fh, 0, data);
+    session.fs.release(fh);
+    await committedAs('/same', data);
+    const sealedBefore = repo.streamedBytesSealed;
+    expect(sealedBefore).toBeGreaterThan(20 * MiB);
+    fh = await session.fs.open('/same', 2);
+    await session.fs.ftruncate(fh, 0);
+    await write(fh, 0, data);
+    session.fs.release(fh);
+    await committedAs('/same', data);
+    expect(repo.streamedBytesSealed - sealedBefore).toBe(0);
+  });
 });
