@@ -39,12 +39,42 @@ export function encodeIndexFile(index: IndexFile): Buffer {
   return writer.finish();
 }
 
-export function decodeIndexFile(plaintext: Uint8Array): IndexFile {
-  const reader = new ByteReader(plaintext);
+/** The version and the superseded list at a file's start. */
+function readHeader(reader: ByteReader): { version: number; superseded: Uint8Array[] } {
   const version = reader.u8();
   if (version !== 1 && version !== INDEX_VERSION) throw new DecodeError(`index version ${version} is not supported`);
   const superseded: Uint8Array[] = [];
   for (let n = reader.u32(); n > 0; n--) superseded.push(Uint8Array.from(reader.bytes(32)));
+  return { version, superseded };
+}
+
+/**
+ * Only the index files a file supersedes (read from its start, nothing else decoded): a
+ * reader loading many decides which to load before decoding any whole.
+ */
+export function decodeSupersededList(plaintext: Uint8Array): Uint8Array[] {
+  return readHeader(new ByteReader(plaintext)).superseded;
+}
+
+/** How many blob entries a file holds (its packs' counts; the entries themselves are not decoded). */
+export function countIndexedBlobs(plaintext: Uint8Array): number {
+  const reader = new ByteReader(plaintext);
+  const { version } = readHeader(reader);
+  // type, (encoding), id, offset, sealed length, (blob length): see the layout above.
+  const entryBytes = version >= 2 ? 1 + 1 + 32 + 4 + 4 + 4 : 1 + 32 + 4 + 4;
+  let blobs = 0;
+  for (let p = reader.u32(); p > 0; p--) {
+    reader.bytes(32);
+    const count = reader.u32();
+    reader.bytes(count * entryBytes);
+    blobs += count;
+  }
+  return blobs;
+}
+
+export function decodeIndexFile(plaintext: Uint8Array): IndexFile {
+  const reader = new ByteReader(plaintext);
+  const { version, superseded } = readHeader(reader);
   const packs: IndexedPack[] = [];
   for (let p = reader.u32(); p > 0; p--) {
     const packId = Uint8Array.from(reader.bytes(32));

@@ -19,7 +19,7 @@ import { CairnError, corrupt, isCairnError } from '../errors/errors.js';
 import { DecodeError, toHex } from '../format/bytes.js';
 import { decodeConfig, encodeConfig, FORMAT_VERSION, type RepositoryConfig } from '../format/config.js';
 import { decodeForgetRecord, type ForgetRecord, type ForgottenSnapshot } from '../format/forget-record.js';
-import { decodeIndexFile, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
+import { countIndexedBlobs, decodeIndexFile, decodeSupersededList, encodeIndexFile, type IndexedPack, type IndexFile } from '../format/index-file.js';
 import { decodeBlob, encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
 import { BlobThread, ON_THREAD_BYTES } from './blob-thread.js';
 import { type BlobEncoding, type BlobType, openBlob, openObject, type SealedKind } from '../format/sealed.js';
@@ -345,24 +345,36 @@ export class Repository {
   async loadIndex(): Promise<void> {
     const names = (await this.backend.list('index')).filter((name) => !this.loadedIndexFiles.has(name));
     // Decoded files are not held until the last is read: an entry object per blob cost about
-    // 400 MB of transient memory at a million blobs. Each is checked and dropped, its
-    // plaintext kept (about 90 bytes a blob), and decoded again into the index one at a time.
+    // 400 MB of transient memory at a million blobs. Each file's plaintext is kept (about 50
+    // bytes a blob) with the list of files it supersedes, read from its start; then the
+    // files that stay are decoded one at a time into an index sized once for them all.
     const files = await this.loadEach(
       names,
-      (name) => this.loadSealed('index', name, (plaintext) => {
-        const { superseded, packs } = decodeIndexFile(plaintext);
-        return { plaintext, superseded, blobs: packs.reduce((sum, pack) => sum + pack.blobs.length, 0) };
-      }),
+      (name) => this.loadSealed('index', name, (plaintext) => ({ plaintext, superseded: decodeSupersededList(plaintext), blobs: countIndexedBlobs(plaintext) })),
       (name) => `index/${name}`,
       (name, read) => ({ name, ...read }),
     );
     const superseded = supersededIndexFiles(files);
-    // Sized once: doubling as it fills held the old and the new arrays at once.
-    this.index.reserve(this.index.blobCount + files.reduce((sum, f) => sum + (superseded.has(f.name) ? 0 : f.blobs), 0));
-    for (const [i, { name, plaintext }] of files.entries()) {
-      if (!superseded.has(name)) this.index.addIndexFile(decodeIndexFile(plaintext));
-      this.loadedIndexFiles.add(name);
-      files[i] = { name, plaintext: new Uint8Array(0), superseded: [], blobs: 0 };
+    const loading = files.filter((f) => !superseded.has(f.name));
+    this.index.reserve(this.index.blobCount + loading.reduce((sum, f) => sum + f.blobs, 0));
+    for (const file of files) {
+      if (!superseded.has(file.name)) {
+        const decoded = this.decodeIndexOrSkip(file.name, file.plaintext);
+        if (decoded) this.index.addIndexFile(decoded);
+      }
+      this.loadedIndexFiles.add(file.name);
+      file.plaintext = new Uint8Array(0);
+    }
+  }
+
+  /** An index file's entries, or null for a damaged one when damaged objects are skipped (noted like loadEach's). */
+  private decodeIndexOrSkip(name: string, plaintext: Uint8Array): IndexFile | null {
+    try {
+      return decodeOrCorrupt(`index/${name}`, decodeIndexFile, plaintext);
+    } catch (e) {
+      if (!this.skipDamaged || !isCairnError(e, 'CORRUPT')) throw e;
+      this.noteSkipped(`index/${name}`, e);
+      return null;
     }
   }
 
@@ -388,13 +400,17 @@ export class Repository {
           results[i] = make(name, await load(name));
         } catch (e) {
           if (!this.skipDamaged || !isCairnError(e, 'CORRUPT')) throw e;
-          const object = objectOf(name);
-          if (!this.skipped.some((s) => s.object === object)) this.skipped.push({ object, reason: (e as Error).message });
+          this.noteSkipped(objectOf(name), e);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOADS_IN_FLIGHT, names.length) }, worker));
     return results.filter((r): r is R => r !== undefined);
+  }
+
+  /** Notes a damaged object left out (once per object). */
+  private noteSkipped(object: string, e: Error): void {
+    if (!this.skipped.some((s) => s.object === object)) this.skipped.push({ object, reason: e.message });
   }
 
   /**
