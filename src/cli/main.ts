@@ -37,7 +37,9 @@ const COMMANDS: readonly (readonly [names: readonly string[], load: () => Promis
   [[], async () => (await import('./commands/completion.js')).registerCompletion],
 ];
 const running = COMMANDS.find(([names]) => names.includes(process.argv[2] ?? ''));
-for (const [, load] of running ? [running] : COMMANDS) (await load())(program);
+// `cairn --version` needs no command at all (loading them all took half a second).
+const versionOnly = process.argv.length === 3 && ['--version', '-V'].includes(process.argv[2]!);
+if (!versionOnly) for (const [, load] of running ? [running] : COMMANDS) (await load())(program);
 
 // If nothing is left to do while a command still waits (a prompt whose input ended),
 // Node would exit silently with code 13; say what happened instead.

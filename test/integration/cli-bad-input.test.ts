@@ -71,6 +71,15 @@ describe('cairn CLI with bad input', () => {
     return files;
   }
 
+  it('prints its version (the package\'s) without loading any command', async () => {
+    const pkg = JSON.parse(await fs.readFile(path.resolve('package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await cairn([flag], {});
+      expect(r.code).toBe(EXIT.ok);
+      expect(r.stdout.trim()).toBe(pkg.version);
+    }
+  });
+
   it('lists snapshots with a good passphrase', async () => {
     const r = await cairn(['snapshots', pristine], auth);
     expect(r.code).toBe(EXIT.ok);
