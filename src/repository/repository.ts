@@ -248,7 +248,7 @@ export class Repository {
     return { payload: openBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), sealed, what, form.encoding), encoding: form.encoding, plainLength: form.plainLength };
   }
 
-  private async fetchBlob(type: BlobType, id: string): Promise<Buffer> {
+  private async fetchBlob(type: BlobType, id: string, keep = true): Promise<Buffer> {
     const what = `blob ${id}`;
     const form = this.locate(id, what);
     // The type asked for, not the index's: a tree id must not serve as data or the reverse.
@@ -256,7 +256,7 @@ export class Repository {
     const plaintext = 'sealed' in form
       ? await decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
       : await this.thread.open(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what); // ours alone: see Backend.get
-    this.cache.set(id, plaintext);
+    if (keep) this.cache.set(id, plaintext);
     return plaintext;
   }
 
@@ -302,6 +302,12 @@ export class Repository {
 
   async loadTree(id: string): Promise<Tree> {
     return decodeOrCorrupt(`tree ${id}`, decodeTree, await this.loadBlob('tree', id));
+  }
+
+  /** A tree read without keeping its bytes in the memory cache (a walk of every tree would flush it). */
+  async loadTreeUncached(id: string): Promise<Tree> {
+    const cached = this.cache.get(id);
+    return decodeOrCorrupt(`tree ${id}`, decodeTree, cached ?? (await this.fetchBlob('tree', id, false)));
   }
 
   /**

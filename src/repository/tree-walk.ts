@@ -63,3 +63,43 @@ export async function* walkTree(repo: Repository, start: WalkEntry, enter: (entr
     if (node.type === 'dir' && enter(entry)) yield* walkTree(repo, entry, enter);
   }
 }
+
+/**
+ * Visits items, `inFlight` at a time, each visit giving more items to visit (a walk of
+ * folders whose trees are read concurrently). Stops at the first failure and throws it,
+ * once the visits in progress have settled.
+ */
+export async function visitConcurrently<T>(start: readonly T[], inFlight: number, visit: (item: T) => Promise<readonly T[]>): Promise<void> {
+  const pending = [...start];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | null = null;
+  while ((pending.length > 0 || running.size > 0) && failure === null) {
+    while (pending.length > 0 && running.size < inFlight) {
+      const visiting: Promise<void> = visit(pending.pop()!).then(
+        (more) => void pending.push(...more),
+        (error: unknown) => void (failure ??= { error }),
+      ).finally(() => running.delete(visiting));
+      running.add(visiting);
+    }
+    if (running.size > 0) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure !== null) throw (failure as { error: unknown }).error;
+}
+
+/**
+ * Reads every folder tree below `root` once, keeping none in memory, and returns how many
+ * it read. A mount of a remote store does this in the background so the local object
+ * cache holds every tree: folders load on first use (src/vfs/folder-loader.ts) and stay
+ * browsable while the server is away.
+ */
+export async function readEveryTree(repo: Repository, root: string, inFlight = 4): Promise<number> {
+  const seen = new Set<string>([root]);
+  await visitConcurrently([root], inFlight, async (id) => {
+    const subtrees = (await repo.loadTreeUncached(id)).nodes.filter((n) => n.type === 'dir').map((n) => n.subtree!);
+    const fresh = subtrees.filter((t) => !seen.has(t));
+    for (const t of fresh) seen.add(t);
+    return fresh;
+  });
+  return seen.size;
+}

@@ -22,6 +22,7 @@ import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
+import { visitConcurrently } from '../repository/tree-walk.js';
 import { FolderOfIds } from './folder-of.js';
 import { addParent, type Inode, type InodeTable, isLoaded, needsCommit, newInode, ROOT_INO, UNLOADED } from './inode-table.js';
 import type { NameAt, NodeAt } from './live-tree.js';
@@ -343,34 +344,14 @@ export class FolderLoader {
   }
 
   private async loadEverything(): Promise<void> {
-    const pending: Inode[] = [this.table.get(ROOT_INO)!];
-    const running = new Set<Promise<void>>();
-    const visit = (dir: Inode): void => {
-      for (const ino of dir.children!.values()) {
-        const child = this.table.get(ino)!;
-        if (child.type === 'dir') pending.push(child);
-      }
-    };
-    let failure: unknown = null;
-    while ((pending.length > 0 || running.size > 0) && failure === null) {
-      while (pending.length > 0 && running.size < LOADS_AHEAD) {
-        const dir = pending.pop()!;
-        if (isLoaded(dir)) {
-          visit(dir);
-          continue;
-        }
+    const subfolders = (dir: Inode): Inode[] => [...dir.children!.values()].map((ino) => this.table.get(ino)!).filter((child) => child.type === 'dir');
+    await visitConcurrently([this.table.get(ROOT_INO)!], LOADS_AHEAD, async (dir) => {
+      if (!isLoaded(dir)) {
         const treeId = dir.treeId!;
-        const step = this.repo.loadTree(treeId).then(
-          (tree) => {
-            if (!isLoaded(dir)) this.populate(dir, treeId, tree);
-            visit(dir);
-          },
-        ).catch((e: unknown) => void (failure ??= e)).finally(() => running.delete(step));
-        running.add(step);
+        const tree = await this.repo.loadTree(treeId);
+        if (!isLoaded(dir)) this.populate(dir, treeId, tree);
       }
-      if (running.size > 0) await Promise.race(running);
-    }
-    await Promise.all(running);
-    if (failure !== null) throw failure;
+      return subfolders(dir);
+    });
   }
 }

@@ -114,6 +114,9 @@ describe('mount on an SFTP store (real sshd)', () => {
     onTestFinished(() => sshd.start());
     const m = await mount(store, mnt, path.join(dir, 'state-c'), env, ['--cache-dir', path.join(dir, 'cache-c')]);
     daemonLog = m.log;
+    // Folders load on first use; the mount caches every folder's tree in the background so
+    // they stay browsable offline (src/repository/tree-walk.ts readEveryTree).
+    await until('the folder trees to be cached', async () => /folder tree\(s\) cached locally/.test(m.log()), 60);
     // New content (a copy of what the store has would only dedup) and a copy of the tree;
     // the server goes away while it is being written.
     const copying = run('sh', ['-c', `set -e; head -c 5000000 /dev/urandom > "${dir}/new.bin"; cp -a "${source}" "${mnt}/offline-copy"; cp -p "${dir}/new.bin" "${mnt}/offline-copy/new.bin"`]);
@@ -121,6 +124,11 @@ describe('mount on an SFTP store (real sshd)', () => {
     await sshd.stop();
     const copy = await copying;
     expect(copy.code, copy.stderr).toBe(0);
+    // Never opened in this mount, yet every folder lists with its entries' attributes.
+    const listing = (top: string) => spawnSync('bash', ['-c', `cd "${top}" && find . \\( -type d -printf '%p dir %m\\n' \\) -o -printf '%p %y %s %m\\n' | sort`], { encoding: 'utf8' });
+    const offlineListing = listing(path.join(mnt, 'tree'));
+    expect(offlineListing.stderr).toBe('');
+    expect(offlineListing.stdout).toBe(listing(source).stdout);
     await fs.rename(path.join(dir, 'new.bin'), path.join(source, 'new.bin'));
     // The commits fail over to the queue once the store stays unreachable.
     await until('a queued upload', async () => ((await status(mnt)).uploads?.queuedObjects ?? 0) > 0);

@@ -11,6 +11,7 @@ import { assertPatchedBinding, createFuse } from '../../fuse/adapter.js';
 import { RepositoryLock } from '../../repository/lock.js';
 import type { Repository } from '../../repository/repository.js';
 import { TIME_MACHINE_POLICY } from '../../repository/retention.js';
+import { readEveryTree } from '../../repository/tree-walk.js';
 import { folderName, snapshotFolders } from '../../timetravel/names.js';
 import { AutoSnapshotter } from '../../vfs/auto-snapshot.js';
 import { KEEP_INODES } from '../../vfs/folder-loader.js';
@@ -247,6 +248,14 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
   const follow = readOnly ? setInterval(() => void repo.refresh().catch((e) => note(`cairn: could not look for new snapshots, will retry: ${(e as Error).message}`)), 30_000) : undefined;
   follow?.unref();
   note(`cairn: mounted at ${mountpoint}${readOnly ? ' (read-only)' : ''}`);
+  if (cached && base) {
+    // Folders load on first use: every tree goes to the local cache now, so they stay
+    // browsable while the server is away (within --cache-size).
+    readEveryTree(repo, base.snapshot.tree).then(
+      (trees) => note(`cairn: ${trees} folder tree(s) cached locally, browsable while the server is away`),
+      (e: unknown) => note(`cairn: could not cache every folder tree ahead (${(e as Error).message}); folders not opened yet need the server`),
+    );
+  }
 
   // Until a signal, `cairn unmount`, or `fusermount -u` from anywhere.
   await new Promise<void>((resolve) => {
