@@ -37,6 +37,12 @@ const LOADS_AHEAD = 16;
  */
 export const KEEP_INODES = 50_000;
 
+/**
+ * The folders used last are never dropped, whatever their size: a folder of more entries
+ * than the limit (a maildir) would otherwise be read again for every lookup in it.
+ */
+export const KEEP_RECENT_FOLDERS = 2;
+
 /** A drop pass that could not get below the limit waits this long, or for 10 % more inodes. */
 const RELIEVE_RETRY_MS = 2000;
 
@@ -67,6 +73,8 @@ export class FolderLoader {
     private readonly table: InodeTable,
     /** Inodes kept before clean folders drop (KEEP_INODES). */
     readonly keepInodes = KEEP_INODES,
+    /** Folders used last that never drop (KEEP_RECENT_FOLDERS; tests make it 0). */
+    private readonly keepRecentFolders = KEEP_RECENT_FOLDERS,
   ) {
     this.relieveAbove = keepInodes;
   }
@@ -102,7 +110,7 @@ export class FolderLoader {
 
   /**
    * Drops the entries of clean folders not used lately, oldest first, until the table
-   * holds 80 % of `keepInodes`. A folder drops when its tree is stored (no change since the
+   * holds 80 % of `keepInodes` (the last few folders used stay, whatever their size). A folder drops when its tree is stored (no change since the
    * last snapshot), its subfolders are dropped already, and none of its entries is open,
    * hard-linked, or has bytes to commit. The whole tree, once loaded for hard links or a
    * replay, stays. Runs between operations only, and never while a folder loads.
@@ -111,8 +119,9 @@ export class FolderLoader {
     this.lastRelieve = Date.now();
     if (this.wholeTree !== 'partial' || this.loading.size > 0 || this.running > 0) return;
     const target = Math.floor(this.keepInodes * 0.8);
+    let candidates = this.recent.size - this.keepRecentFolders;
     for (const [ino, dir] of this.recent) {
-      if (this.table.size <= target) break;
+      if (this.table.size <= target || candidates-- <= 0) break;
       if (this.table.get(ino) !== dir || !isLoaded(dir)) {
         this.recent.delete(ino); // removed, or dropped with its parent
         continue;

@@ -56,6 +56,8 @@ export interface SessionOptions {
   readonly streamStepBytes?: number;
   /** Inodes kept in memory before clean folders drop (src/vfs/folder-loader.ts KEEP_INODES); tests make it small. */
   readonly keepInodes?: number;
+  /** Folders used last that never drop (src/vfs/folder-loader.ts KEEP_RECENT_FOLDERS); the crash model makes it 0. */
+  readonly keepRecentFolders?: number;
 }
 
 export interface OpenReport {
@@ -196,7 +198,7 @@ export class LiveSession {
     table.raiseNextIno(await repo.nextFileIdFloor());
     const now = BigInt(Date.now()) * 1_000_000n;
     const root = base?.snapshot.root ?? { mode: 0o755, uid: options.uid, gid: options.gid, atimeNs: now, mtimeNs: now, ctimeNs: now };
-    const loader = new FolderLoader(repo, table, options.keepInodes);
+    const loader = new FolderLoader(repo, table, options.keepInodes, options.keepRecentFolders);
     let legacyBase = false;
     if (base && (base.snapshot.nextFileId === undefined || (await repo.loadTree(base.snapshot.tree)).version === 1)) {
       // Before format 2 nothing says which file ids are free, and version-1 trees are

@@ -220,6 +220,19 @@ describe('the live tree, loaded folder by folder', () => {
     await s.close();
   });
 
+  it('keeps a folder in use even when it alone holds more entries than the limit (no reading it again per lookup)', async () => {
+    let s = await open();
+    await s.fs.mkdir('/maildir', 0o755);
+    for (let i = 0; i < 60; i++) await put(s, `/maildir/m${i}`, `message ${i}`);
+    await s.close();
+    s = await open(12);
+    const { names } = await s.fs.readdir('/maildir');
+    for (const name of names.filter((n) => n.startsWith('m'))) expect((await s.fs.getattr(`/maildir/${name}`)).size).toBeGreaterThan(0);
+    expect(s.loader.loadedFolders).toBe(2); // the root and /maildir, once
+    expect(s.loader.droppedFolders).toBe(0);
+    await s.close();
+  });
+
   it('keeps changed folders and open files until they are stored, and a later snapshot stores them exactly', async () => {
     await makeTree();
     let s = await open(12);
