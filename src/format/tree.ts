@@ -60,8 +60,23 @@ export interface Tree {
   readonly nodes: readonly TreeNode[];
 }
 
+/**
+ * Orders names by their UTF-8 bytes, which is code point order, without encoding them:
+ * UTF-16 code units already sort by code point, except that a surrogate (part of a code
+ * point past U+FFFF) must sort above every other unit, U+E000–U+FFFF included.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const common = Math.min(a.length, b.length);
+  for (let i = 0; i < common; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 export function encodeTree(tree: Tree): Buffer {

@@ -5,7 +5,7 @@ import { decodeConfig, encodeConfig } from '../../src/format/config.js';
 import { decodeIndexFile, encodeIndexFile, type IndexFile } from '../../src/format/index-file.js';
 import { decodePackHeader, encodePackHeader, type PackEntry } from '../../src/format/pack.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../../src/format/snapshot.js';
-import { decodeTree, encodeTree, type Tree } from '../../src/format/tree.js';
+import { compareNames, decodeTree, encodeTree, type Tree } from '../../src/format/tree.js';
 import { isCairnError } from '../../src/errors/errors.js';
 
 const id = () => randomBytes(32).toString('hex');
@@ -82,6 +82,18 @@ describe('tree codec', () => {
   });
 
   it('survives fuzzing', () => fuzz(encodeTree(sampleTree), decodeTree));
+
+  it('orders names exactly as their UTF-8 bytes compare, astral and private-use characters included', () => {
+    const alphabet = ['a', 'B', '~', '\u007f', '\u0080', 'é', '\u07ff', '\u0800', '日', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1f600}', '\u{10ffff}'];
+    let seed = 7;
+    const pick = () => alphabet[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % alphabet.length]!;
+    const names = Array.from({ length: 400 }, (_, i) => Array.from({ length: 1 + (i % 4) }, pick).join(''));
+    for (const a of names) {
+      for (const b of names.slice(0, 60)) {
+        expect(Math.sign(compareNames(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+      }
+    }
+  });
 });
 
 describe('snapshot codec', () => {
