@@ -20,13 +20,13 @@
  */
 import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
-import type { Tree, TreeNode } from '../format/tree.js';
+import type { Tree } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { visitConcurrently } from '../repository/tree-walk.js';
 import { FolderOfIds } from './folder-of.js';
-import { addParent, type Inode, type InodeTable, isLoaded, needsCommit, newInode, ROOT_INO, UNLOADED } from './inode-table.js';
+import { addParent, type Inode, type InodeTable, isLoaded, needsCommit, ROOT_INO, UNLOADED } from './inode-table.js';
 import type { NameAt, NodeAt } from './live-tree.js';
-import { inodeFromNode, xattrMap } from './tree-sync.js';
+import { inodeFromNode, rootInodeOf } from './tree-sync.js';
 
 /** Folder trees read at once while loading the whole tree. */
 const LOADS_AHEAD = 16;
@@ -156,17 +156,12 @@ export class FolderLoader {
     this.droppedFolders++;
   }
 
-  /** Ids whose inodes were dropped at some time (for tests and the memory bound). */
-  get rememberedIds(): number {
-    return this.folderOf.size;
-  }
-
   /**
    * Makes the root inode of a version-2 tree with its folders not loaded, and loads the
    * root's entries. Counts start from the base snapshot's stats.
    */
-  async openRoot(rootTree: string | null, root: RootAttributes & { readonly xattrs?: TreeNode['xattrs'] }, stats: { files: number; dirs: number; bytes: number }): Promise<void> {
-    const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: xattrMap(root.xattrs), nlink: 1 });
+  async openRoot(rootTree: string | null, root: RootAttributes, stats: { files: number; dirs: number; bytes: number }): Promise<void> {
+    const rootInode = rootInodeOf(root);
     this.table.add(rootInode);
     this.table.startCounts(stats);
     if (rootTree === null) {
@@ -301,7 +296,6 @@ export class FolderLoader {
     let subdirs = 0;
     let linked = false;
     for (const node of tree.nodes) {
-      if (children.has(node.name)) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} is named twice`);
       let inode = this.table.get(node.fileId);
       if (inode) {
         if (inode.type === 'dir' || node.type === 'dir' || inode.type !== node.type) {

@@ -24,6 +24,11 @@ export function xattrMap(xattrs: TreeNode['xattrs']): ReadonlyMap<string, Buffer
   return xattrs?.length ? new Map(xattrs.map((x) => [x.name, Buffer.from(x.value)])) : NO_XATTRS;
 }
 
+/** The root folder's inode from a snapshot's root attributes (named once, by the snapshot). */
+export function rootInodeOf(root: RootAttributes): Inode {
+  return newInode(ROOT_INO, 'dir', { ...root, xattrs: xattrMap(root.xattrs), nlink: 1 });
+}
+
 /** An inode for a tree entry, with the attributes and chunks the entry stores (no names counted yet). */
 export function inodeFromNode(repo: Repository, ino: number, node: TreeNode): Inode {
   const inode = newInode(ino, node.type, {
@@ -56,7 +61,7 @@ const TREES_AHEAD = 16;
  * again as version 2.
  */
 export async function loadTree(repo: Repository, table: InodeTable, rootTree: string | null, root: RootAttributes): Promise<{ legacy: boolean }> {
-  const rootInode = newInode(ROOT_INO, 'dir', { ...root, xattrs: xattrMap(root.xattrs), nlink: 1 });
+  const rootInode = rootInodeOf(root);
   table.add(rootInode);
   if (rootTree === null) {
     table.recount();

@@ -405,6 +405,7 @@ describe('live filesystem (no FUSE)', () => {
     expect(captured.equals(Buffer.concat(Array.from({ length: k }, (_, i) => line(i))))).toBe(true);
     expect((await readAll(s, '/log')).length).toBe(written * 12);
     await s.close();
+    await repo.close(); // its LocalBackend's pooled read handles (else closed at GC, with a warning)
   });
 
   it('re-encodes only the folders on the path of a change when snapshotting a large tree', async () => {
