@@ -5,5 +5,9 @@
     "include_dirs": ["<!(node -e \"require('fuse-shared-library/include')\")"],
     "libraries": ["<!(node -e \"require('fuse-shared-library/lib')\")"],
     "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+  }, {
+    "target_name": "cairn_chunker",
+    "sources": ["chunker.c"],
+    "cflags": ["-O3", "-Wall", "-Wextra"]
   }]
 }

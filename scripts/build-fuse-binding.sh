@@ -22,14 +22,21 @@ if [ ! -f "$binding/build/Release/fuse.node" ] || [ "$binding/fuse-native.c" -nt
     exit 1
   fi
 fi
-# cairn's own low-level FUSE binding (native/lowlevel.c), which the mount uses.
-if [ ! -f native/build/Release/cairn_fuse.node ] || [ native/lowlevel.c -nt native/build/Release/cairn_fuse.node ] || [ native/binding.gyp -nt native/build/Release/cairn_fuse.node ]; then
+# cairn's own addons (native/): the low-level FUSE binding the mount uses (lowlevel.c) and
+# the chunker's inner loop (chunker.c).
+stale=0
+for out in cairn_fuse:lowlevel.c cairn_chunker:chunker.c; do
+  node_file=native/build/Release/${out%%:*}.node
+  if [ ! -f "$node_file" ] || [ "native/${out#*:}" -nt "$node_file" ] || [ native/binding.gyp -nt "$node_file" ]; then stale=1; fi
+done
+if [ "$stale" = 1 ]; then
   if ! (cd native && node "$node_gyp" rebuild "${nodedir_args[@]}" >/tmp/cairn-node-gyp.log 2>&1); then
-    echo "building cairn's FUSE binding (native/) failed; node-gyp said:" >&2
+    echo "building cairn's addons (native/) failed; node-gyp said:" >&2
     tail -20 /tmp/cairn-node-gyp.log >&2
     exit 1
   fi
 fi
 node -e "require('./native/build/Release/cairn_fuse.node')" || { echo "cairn's FUSE binding (native/build/Release/cairn_fuse.node) does not load" >&2; exit 1; }
+node -e "require('./native/build/Release/cairn_chunker.node')" || { echo "cairn's chunker (native/build/Release/cairn_chunker.node) does not load" >&2; exit 1; }
 # Prove the patched build is the one that loads (a stock prebuild stores wrong times).
 node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 4) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"

@@ -2,11 +2,7 @@
  * cairn's own FUSE binding (native/lowlevel.c): libfuse2's low-level API read on Node's
  * event loop. This module loads it and names its protocol; src/fuse/adapter.ts speaks it.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CairnError } from '../errors/errors.js';
+import { loadAddon } from '../native/addon.js';
 import type { Stat } from '../vfs/stat.js';
 
 /** Operation codes, as native/lowlevel.c numbers them. */
@@ -43,26 +39,15 @@ export interface LowLevelBinding {
   replyReadlink(slot: Slot, target: string): void;
   replyStatfs(slot: Slot, fields: number[]): void;
   replyDirectory(slot: Slot, size: number, first: number, names: string[], inos: Float64Array, modes: Uint32Array): void;
+  /** The bytes of the WRITE request that was lent write buffer `index` are no longer used (see native/lowlevel.c ll_write). */
+  releaseWriteBuffer(index: number): void;
   willNeed(path: string, length: number): void;
-}
-
-const ADDON = 'native/build/Release/cairn_fuse.node';
-
-/** The project folder: the nearest one above this file holding the built addon. */
-function addonPath(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, ADDON))) return path.join(dir, ADDON);
-    if (dir === path.dirname(dir)) break;
-  }
-  throw new CairnError('USAGE', `cairn's FUSE binding (${ADDON}) is not built`, {
-    hint: 'build it: `bash scripts/build-fuse-binding.sh` in the cairn folder (needs g++, make and python3; it prints why a build fails)',
-  });
 }
 
 let loaded: LowLevelBinding | undefined;
 
 export function lowLevelBinding(): LowLevelBinding {
-  loaded ??= createRequire(import.meta.url)(addonPath()) as LowLevelBinding;
+  loaded ??= loadAddon<LowLevelBinding>('cairn_fuse', "cairn's FUSE binding");
   return loaded;
 }
 

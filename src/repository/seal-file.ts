@@ -7,7 +7,7 @@
  * changed in one place would otherwise be encrypted and handed over whole).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { Chunker } from '../chunker/fastcdc.js';
+import { Chunker, cutInPlace } from '../chunker/fastcdc.js';
 import { BLOB_ID_SIZE, blobIdOf } from '../crypto/keys.js';
 import { toHex } from '../format/bytes.js';
 import { encodeBlob, type EncodedBlob } from '../format/blob-codec.js';
@@ -206,13 +206,10 @@ export interface CutStep {
  * between steps, they can run on any thread.
  */
 export function cutStep(parts: readonly Uint8Array[], keys: SealingKeys, final: boolean): CutStep {
-  const chunker = new Chunker(keys.gear);
-  const chunks: Buffer[] = [];
-  for (const part of parts) chunks.push(...chunker.push(part));
-  const tail = chunker.finish();
-  let rest = new Uint8Array(0);
-  if (final) chunks.push(...tail);
-  else if (tail.length > 0) rest = new Uint8Array(tail[0]!); // a copy: it owns its buffer
+  // One part (the mount reads a step's rest and piece into one buffer) is cut where it lies.
+  const whole = parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength) : Buffer.concat(parts);
+  const { chunks, tail } = cutInPlace(whole, keys.gear, final);
+  const rest = new Uint8Array(tail); // a copy: it owns its buffer
   const ids = new Uint8Array(chunks.length * BLOB_ID_SIZE);
   chunks.forEach((chunk, i) => ids.set(blobIdOf(keys.blobId, chunk), i * BLOB_ID_SIZE));
   return { chunks, ids, plainLengths: chunks.map((c) => c.length), rest };

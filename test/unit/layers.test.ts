@@ -11,8 +11,9 @@ const SRC = path.resolve(__dirname, '../../src');
 /** Which layers each layer may import (besides itself). */
 const ALLOWED: Record<string, string[]> = {
   errors: [],
+  native: ['errors'],
   crypto: ['errors'],
-  chunker: [],
+  chunker: ['native'],
   format: ['errors', 'crypto'],
   cache: ['errors'],
   backend: ['errors'],
@@ -21,7 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   restore: ['errors', 'format', 'repository', 'localfs'],
   timetravel: ['errors', 'format', 'repository'],
   vfs: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'repository', 'timetravel'],
-  fuse: ['errors', 'vfs'],
+  fuse: ['errors', 'native', 'vfs'],
   control: ['errors', 'backend', 'vfs', 'repository'],
   cli: ['errors', 'crypto', 'chunker', 'format', 'cache', 'backend', 'localfs', 'repository', 'restore', 'timetravel', 'vfs', 'fuse', 'control'],
 };
