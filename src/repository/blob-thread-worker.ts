@@ -2,6 +2,7 @@
  * The worker side of blob-thread.ts: opens boxes and seals blobs as they come (several at
  * once: zstd runs on libuv's pool), sending results back moved rather than copied.
  */
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobIdOf } from '../crypto/keys.js';
 import { isCairnError } from '../errors/errors.js';
@@ -46,6 +47,11 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
     // caller has the ids, lengths and rest already.
     const step = { ...made, ids: new Uint8Array(0), plainLengths: [], rest: new Uint8Array(0), boxes: made.boxes.map((b) => (b.byteLength > 0 ? movable(b) : b)) };
     return [{ job: request.job, step }, step.boxes.filter((b) => b.byteLength > 0).map((b) => b.buffer as ArrayBuffer)];
+  }
+  if ('digest' in request) {
+    const { buffer, length } = request.digest;
+    const digest = createHash('sha256').update(buffer.subarray(0, length)).digest();
+    return [{ job: request.job, digest }, []];
   }
   const { type, plaintext } = request.seal;
   const id = blobIdOf(keys.blobId, plaintext);

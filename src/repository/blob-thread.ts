@@ -18,6 +18,7 @@ import { blobIdOf } from '../crypto/keys.js';
 import { CairnError, type ErrorCode } from '../errors/errors.js';
 import { type BlobForm, decodeBlob, type EncodedBlob, encodeBlob } from '../format/blob-codec.js';
 import { blobEncodingFromCode, type BlobType } from '../format/sealed.js';
+import { digestHere } from './packer.js';
 import { chunksOfStep, type CutStep, neededOf, type SealedChunk, type SealedStep, type SealingKeys, sealStep } from './seal-file.js';
 
 /** Blobs (boxes to open, plaintext to seal) at least this big go to the worker. */
@@ -31,12 +32,14 @@ export type BlobThreadRequest =
   | { readonly job: number; readonly open: { readonly form: BlobForm; readonly id: Uint8Array; readonly box: Uint8Array; readonly what: string } }
   | { readonly job: number; readonly seal: { readonly type: BlobType; readonly plaintext: Uint8Array } }
   | { readonly job: number; readonly cut: { readonly parts: Uint8Array[]; readonly final: boolean } }
-  | { readonly job: number; readonly sealCut: { readonly of: number; readonly needed: Uint8Array } };
+  | { readonly job: number; readonly sealCut: { readonly of: number; readonly needed: Uint8Array } }
+  | { readonly job: number; readonly digest: { readonly buffer: Uint8Array; readonly length: number } };
 export type BlobThreadReply =
   | { readonly job: number; readonly plaintext: Uint8Array }
   | { readonly job: number; readonly id: Uint8Array; readonly sealed: Uint8Array; readonly encoding: number; readonly plainLength: number }
   | { readonly job: number; readonly cut: Omit<CutStep, 'chunks'> }
   | { readonly job: number; readonly step: SealedStep }
+  | { readonly job: number; readonly digest: Uint8Array }
   | { readonly job: number; readonly error: { readonly code?: ErrorCode; readonly message: string; readonly hint?: string } };
 
 /** A blob sealed with its id. */
@@ -111,17 +114,19 @@ export class BlobThread {
    * the bytes after the last cut. Chunks `stored` says the store holds come with an empty
    * box: the worker cuts and ids the step, this thread asks the index, and only the missing
    * chunks are compressed and encrypted (a file written again with the same bytes costs the
-   * chunking and the ids, not the sealing). `parts` are the caller's own: those that span
-   * their whole buffer move to the worker.
+   * chunking and the ids, not the sealing). `parts` are the caller's own: those in shared
+   * memory are read there until this settles, others that span their whole buffer move to the worker.
    */
   async sealStep(parts: readonly Uint8Array[], final: boolean, stored: (id: string) => boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
     let step: SealedStep;
     if (!this.worker) {
       step = await sealStep(parts, this.keys, final, stored);
     } else {
-      const owned = parts.map(movable);
+      // Shared memory is read in place (the caller leaves it alone until this settles); other parts move.
+      const owned = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : movable(p)));
       const job = this.nextJob++;
-      const reply = await this.ask({ job, cut: { parts: owned, final } }, owned.map((p) => p.buffer as ArrayBuffer));
+      const moved = owned.filter((p) => !(p.buffer instanceof SharedArrayBuffer)).map((p) => p.buffer as ArrayBuffer);
+      const reply = await this.ask({ job, cut: { parts: owned, final } }, moved);
       const { cut } = reply as { cut: Omit<CutStep, 'chunks'> };
       const needed = neededOf(cut, stored);
       // The worker keeps the step's chunks until told which to seal (none, too).
@@ -130,6 +135,17 @@ export class BlobThread {
     }
     step.boxes.forEach((box, i) => (this.streamedBytesSealed += box.byteLength > 0 ? step.plainLengths[i]! : 0));
     return { chunks: chunksOfStep(step), rest: step.rest };
+  }
+
+  /**
+   * The SHA-256 of buffer[0, length) (a pack file: its name), on the worker when the buffer
+   * is shared memory (the packer's are): the caller leaves it alone until this settles.
+   */
+  async digestPack(buffer: Buffer, length: number): Promise<Buffer> {
+    if (!this.worker || length < ON_THREAD_BYTES || !(buffer.buffer instanceof SharedArrayBuffer)) return digestHere(buffer, length);
+    const reply = await this.ask({ job: this.nextJob++, digest: { buffer, length } }, []);
+    const { digest } = reply as Extract<BlobThreadReply, { digest: Uint8Array }>;
+    return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
   }
 
   async close(): Promise<void> {

@@ -107,10 +107,11 @@ export class Repository {
     this.formatVersion = config.version;
     this.skipDamaged = options.skipDamaged ?? false;
     this.indexFileBlobs = options.indexFileBlobs ?? INDEX_FILE_BLOBS;
-    this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack));
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
     this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : new BlobThread(this.sealingKeys(), null);
+    const thread = this.thread;
+    this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack), undefined, (buffer, length) => thread.digestPack(buffer, length));
   }
 
   get id(): string {

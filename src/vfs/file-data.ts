@@ -11,6 +11,7 @@
 import type { Repository } from '../repository/repository.js';
 import { ChunkSaver } from './chunk-saver.js';
 import { ContentStream } from './content-stream.js';
+import { StepBuffers } from './step-buffers.js';
 import { type Inode, storedLinks } from './inode-table.js';
 import type { ChunkRef } from './records.js';
 import type { StagingArea } from './staging.js';
@@ -63,6 +64,7 @@ function chunkStarts(content: readonly ChunkRef[]): number[] {
 export class FileData {
   /** Bytes passed through the chunker by commits so far, counted as they go (for progress). */
   chunkedBytes = 0;
+  private readonly stepBuffers = new StepBuffers();
 
   constructor(
     private readonly repo: Repository,
@@ -123,10 +125,18 @@ export class FileData {
       // Raised before reading: from here on a write below it ends the stream (InodeTable.apply),
       // so bytes read while the stream is still attached afterwards are the file's.
       stream.fed = from + this.streamStep;
-      const piece = await this.read(inode, from, this.streamStep);
-      if (inode.stream !== stream) return;
-      const length = piece.length; // the piece moves to the blob thread: read its length first
-      const { chunks, rest } = await this.repo.sealStreamStep([stream.rest, piece], false);
+      const buffer = this.stepBuffers.take(stream.rest.length + this.streamStep);
+      let sealed: Awaited<ReturnType<Repository['sealStreamStep']>>;
+      let length: number;
+      try {
+        const step = await this.read(inode, from, this.streamStep, stream.rest, buffer);
+        if (inode.stream !== stream) return;
+        length = step.length - stream.rest.length;
+        sealed = await this.repo.sealStreamStep([step], false);
+      } finally {
+        this.stepBuffers.give(buffer);
+      }
+      const { chunks, rest } = sealed;
       if (inode.stream !== stream) return;
       stream.rest = rest;
       this.chunkedBytes += length;
@@ -137,20 +147,28 @@ export class FileData {
     }
   }
 
-  /** Up to `length` bytes at `offset` (fewer only at end of file). */
-  async read(inode: Inode, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Up to `length` bytes at `offset` (fewer only at end of file), after a copy of `prefix`
+   * when one is given: a stream's step is its rest and its next piece in one buffer, which
+   * the chunker then cuts in place. Into the start of `into` when it is big enough.
+   */
+  async read(inode: Inode, offset: number, length: number, prefix?: Uint8Array, into?: Buffer): Promise<Buffer> {
     const end = Math.min(inode.size, offset + length);
-    if (offset >= end) return Buffer.alloc(0);
+    const before = prefix?.length ?? 0;
+    const size = before + Math.max(0, end - offset);
     // Not zeroed here: staging.read zeroes what it fills, and other pieces are zeroed below
     // (a streamed file is all staged; zeroing it twice cost 0.36 s per GiB written).
-    const out = Buffer.allocUnsafe(end - offset);
+    const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+    if (before > 0) out.set(prefix!, 0);
+    if (offset >= end) return out;
+    const at = before - offset; // out[at + x] holds the file's byte x
     for (const piece of inode.dirty.split(offset, end)) {
       if (piece.inside) {
-        this.staging.read(inode.ino, piece.start, piece.end - piece.start, out, piece.start - offset);
+        this.staging.read(inode.ino, piece.start, piece.end - piece.start, out, at + piece.start);
       } else {
-        out.fill(0, piece.start - offset, piece.end - offset);
+        out.fill(0, at + piece.start, at + piece.end);
         const baseEnd = Math.min(piece.end, inode.baseLimit);
-        if (piece.start < baseEnd) await this.readBase(inode.content, piece.start, baseEnd, out, piece.start - offset);
+        if (piece.start < baseEnd) await this.readBase(inode.content, piece.start, baseEnd, out, at + piece.start);
         // Beyond baseLimit: the zeros just written.
       }
     }
@@ -226,10 +244,15 @@ export class FileData {
     let rechunkedBytes = 0;
     let rest = stream.rest;
     for (let at = stream.fed; ; at += READ_PIECE) {
-      const piece = at < size ? await this.read(inode, at, Math.min(READ_PIECE, size - at)) : new Uint8Array(0);
-      const length = piece.length; // the piece moves to the blob thread: read its length first
+      const length = Math.max(0, Math.min(READ_PIECE, size - at));
       const final = at + length >= size;
-      const step = await this.repo.sealStreamStep([rest, piece], final);
+      const buffer = this.stepBuffers.take(rest.length + length);
+      let step: Awaited<ReturnType<Repository['sealStreamStep']>>;
+      try {
+        step = await this.repo.sealStreamStep([await this.read(inode, at, length, rest, buffer)], final);
+      } finally {
+        this.stepBuffers.give(buffer);
+      }
       rest = step.rest;
       rechunkedBytes += length;
       this.chunkedBytes += length;

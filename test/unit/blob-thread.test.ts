@@ -5,13 +5,15 @@
  * leaving the caller's bytes as they were. Runs the compiled worker (npm run build first).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { BlobThread, ON_THREAD_BYTES } from '../../src/repository/blob-thread.js';
 import { blobIdOf } from '../../src/crypto/keys.js';
 import { Chunker, gearTableFrom } from '../../src/chunker/fastcdc.js';
 import { toHex } from '../../src/format/bytes.js';
+import { MemoryBackend } from '../../src/backend/memory.js';
+import { Packer } from '../../src/repository/packer.js';
 import { decodeBlob, encodeBlob } from '../../src/format/blob-codec.js';
 import { isCairnError } from '../../src/errors/errors.js';
 
@@ -137,6 +139,61 @@ describe('the blob thread', () => {
         expect(ids).toEqual(expected);
         expect(Buffer.concat(plain).equals(data)).toBe(true);
       }
+    }
+  });
+
+  it('cuts and seals a step in shared memory in place, as the mount streams, leaving its bytes as they were', async () => {
+    const data = Buffer.concat([randomBytes(5 << 20), Buffer.from(randomBytes(2 << 20).toString('hex')), randomBytes(3 << 20)]);
+    const whole = new Chunker(keys.gear);
+    const expected = [...whole.push(data), ...whole.finish()].map((c) => toHex(blobIdOf(keys.blobId, c)));
+    for (const thread of [opener, new BlobThread(keys, null)]) {
+      const ids: string[] = [];
+      const plain: Buffer[] = [];
+      let rest: Uint8Array = new Uint8Array(0);
+      const shared = Buffer.from(new SharedArrayBuffer(8 << 20));
+      for (let at = 0; ; at += 4 << 20) {
+        const piece = data.subarray(at, at + (4 << 20));
+        shared.set(rest, 0);
+        shared.set(piece, rest.length);
+        const step = shared.subarray(0, rest.length + piece.length);
+        const before = Buffer.from(step);
+        const final = at + (4 << 20) >= data.length;
+        const sealed = await thread.sealStep([step], final, () => false);
+        expect(step.equals(before), 'the shared step is read, not changed or moved').toBe(true);
+        rest = sealed.rest;
+        for (const c of sealed.chunks) {
+          ids.push(c.id);
+          plain.push(await decodeBlob(key, { type: 'data', encoding: c.encoding, plainLength: c.plainLength }, Buffer.from(c.id, 'hex'), c.sealed, c.id));
+        }
+        if (final) break;
+      }
+      expect(ids).toEqual(expected);
+      expect(Buffer.concat(plain).equals(data)).toBe(true);
+    }
+  });
+
+  it('names packs on the thread: the SHA-256 of the bytes stored, in shared memory', async () => {
+    const buffer = Buffer.from(new SharedArrayBuffer(3 << 20));
+    randomBytes(buffer.length).copy(buffer);
+    const expected = createHash('sha256').update(buffer.subarray(0, 2_000_003)).digest('hex');
+    const copy = Buffer.from(buffer);
+    expect((await opener.digestPack(buffer, 2_000_003)).toString('hex')).toBe(expected);
+    expect(buffer.equals(copy)).toBe(true);
+    expect((await new BlobThread(keys, null).digestPack(buffer, 2_000_003)).toString('hex')).toBe(expected);
+    // Through the packer, as the mount writes packs: every pack's name is its content's hash.
+    const backend = new MemoryBackend();
+    const packer = new Packer(backend, key, () => {}, 1 << 20, (b, length) => opener.digestPack(b, length));
+    for (let i = 0; i < 12; i++) {
+      const plaintext = randomBytes(300_000 + i);
+      const blobId = blobIdOf(keys.blobId, plaintext);
+      await packer.add('data', toHex(blobId), await encodeBlob(key, 'data', blobId, plaintext));
+    }
+    const packs = await packer.flush();
+    expect(packs.length).toBeGreaterThan(2);
+    for (const name of await backend.list('data')) {
+      const bytes = await backend.get({ kind: 'data', name });
+      expect(bytes.length).toBeGreaterThan(900_000);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(name);
     }
   });
 });
