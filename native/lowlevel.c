@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -43,6 +44,14 @@ enum {
 enum { F_INO_HI, F_INO_LO, F_MODE, F_NLINK, F_UID, F_GID, F_RDEV, F_SIZE, F_BLOCKS, F_BLKSIZE,
        F_ATIME, F_ATIME_NS, F_MTIME, F_MTIME_NS, F_CTIME, F_CTIME_NS, F_FIELDS };
 
+/* The largest write request (see "The channel"), and the channel's receive buffer for it. */
+#define MAX_WRITE_BYTES (1024 * 1024)
+#define RECEIVE_BUFFER_BYTES (MAX_WRITE_BYTES + 4096)
+
+/* Write requests' bytes are lent to JS in buffers of this size (see ll_write). */
+#define WRITE_BUFFERS 16
+#define WRITE_BUFFER_SIZE MAX_WRITE_BYTES
+
 /* Requests waiting for JS: slot -> fuse_req_t, with a free list. */
 typedef struct {
   fuse_req_t *reqs;
@@ -55,12 +64,20 @@ typedef struct {
   napi_ref dispatch, ended, resource;
   napi_async_context async;
   struct fuse_session *se;
-  struct fuse_chan *ch;
+  struct fuse_chan *kernel_ch; /* fuse_mount's channel: owns the fd; unmounts */
+  struct fuse_chan *ch;        /* the session's channel (see "The channel" below) */
+  uint64_t init_unique;        /* the INIT request whose reply gets max_pages, or 0 */
   char *mountpoint;
   char *buf;
   size_t bufsize;
   uv_poll_t poll;
   int polling, unmounted;
+  /* Write buffers (see ll_write): WRITE_BUFFERS pieces of one ArrayBuffer that JS keeps. */
+  napi_ref write_pool;
+  uint8_t *write_memory;
+  int32_t write_free[WRITE_BUFFERS];
+  uint8_t write_taken[WRITE_BUFFERS];
+  int write_free_count;
 } session_t;
 
 static slots_t slots;
@@ -207,14 +224,36 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
   args_t a = {.n = 0}; arg_num(&a, (double)ino); arg_num(&a, (double)size); arg_num(&a, (double)off); arg_num(&a, fh_of(fi));
   dispatch(req, OP_READ, &a);
 }
+/*
+ * `buf` lives in the receive buffer, which the next request overwrites: JS gets a copy. The
+ * copy goes into one of the session's write buffers, lent until JS calls
+ * releaseWriteBuffer(index) once the write has settled: a fresh 128 KiB buffer per request
+ * cost a malloc'd (mmap'd) allocation, its page faults and garbage collections driven by
+ * external memory, about a second of the JS thread per GiB. With none free (many writes
+ * waiting at once), or a bigger request, JS gets a buffer of its own and index -1.
+ */
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  /* `buf` lives in the receive buffer, which the next request overwrites: JS gets a copy. */
+  session_t *s = current;
+  napi_env env = s->env;
   args_t a = {.n = 0};
   arg_num(&a, (double)ino);
-  void *data;
-  napi_create_buffer_copy(current->env, size, buf, &data, &a.v[a.n++]);
+  int32_t index = -1;
+  if (size <= WRITE_BUFFER_SIZE && s->write_free_count > 0) {
+    napi_value pool;
+    if (napi_get_reference_value(env, s->write_pool, &pool) == napi_ok && pool != NULL) {
+      index = s->write_free[--s->write_free_count];
+      s->write_taken[index] = 1;
+      memcpy(s->write_memory + (size_t)index * WRITE_BUFFER_SIZE, buf, size);
+      napi_create_typedarray(env, napi_uint8_array, size, pool, (size_t)index * WRITE_BUFFER_SIZE, &a.v[a.n++]);
+    }
+  }
+  if (index < 0) {
+    void *data;
+    napi_create_buffer_copy(env, size, buf, &data, &a.v[a.n++]);
+  }
   arg_num(&a, (double)off);
   arg_num(&a, fh_of(fi));
+  arg_int(&a, index);
   dispatch(req, OP_WRITE, &a);
 }
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -280,6 +319,102 @@ static const struct fuse_lowlevel_ops ll_ops = {
   .removexattr = ll_removexattr, .access = ll_access, .create = ll_create,
 };
 
+/* ---- the channel: writes of up to 1 MiB ------------------------------------------------- */
+
+/*
+ * libfuse2 speaks FUSE protocol 7.19, which caps a request at 32 pages (128 KiB): a 1 GiB
+ * `dd` becomes 8,192 write requests, each a round trip through this thread while the
+ * writer waits. Kernels since 4.20 take a larger cap when the INIT reply carries the
+ * FUSE_MAX_PAGES flag and `max_pages` (fields of protocol 7.28 that change nothing else in
+ * the protocol). So the session runs on a channel of our own: it receives as the kernel
+ * channel does, into a 1 MiB + 4 KiB buffer (libfuse then answers INIT with max_write 1
+ * MiB), and when the kernel offered FUSE_MAX_PAGES it extends libfuse's INIT reply with
+ * the flag and max_pages = 256. A kernel that did not offer it gets libfuse's reply as it
+ * is (and then sends 128 KiB requests, which the big buffer receives as well).
+ */
+#define FUSE_MAX_PAGES_FLAG (1u << 22)
+#define MAX_PAGES (MAX_WRITE_BYTES / 4096)
+
+/* The kernel's FUSE ABI (linux/fuse.h), as far as this needs it. */
+#define KERNEL_FUSE_INIT 26
+#define KERNEL_FUSE_VERSION 7
+struct in_header { uint32_t len, opcode; uint64_t unique, nodeid; uint32_t uid, gid, pid, padding; };
+struct init_in { uint32_t major, minor, max_readahead, flags; };
+struct out_header { uint32_t len; int32_t error; uint64_t unique; };
+
+/* fuse_init_out up to max_pages (protocol 7.28); libfuse2 knows the first 24 bytes. */
+struct init_out_728 {
+  uint32_t major, minor, max_readahead, flags;
+  uint16_t max_background, congestion_threshold;
+  uint32_t max_write, time_gran;
+  uint16_t max_pages, map_alignment;
+};
+
+static int chan_receive(struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  struct fuse_session *se = fuse_chan_session(ch);
+  for (;;) {
+    ssize_t res = read(fuse_chan_fd(ch), buf, size);
+    int err = errno;
+    if (fuse_session_exited(se)) return 0;
+    if (res < 0) {
+      if (err == ENOENT) continue; /* the request was interrupted: read the next */
+      if (err == ENODEV) {         /* unmounted */
+        fuse_session_exit(se);
+        return 0;
+      }
+      return -err; /* EAGAIN (nothing to read), EINTR, or a failure on_readable reports */
+    }
+    if ((size_t)res < sizeof(struct in_header)) return -EIO;
+    return (int)res;
+  }
+}
+
+static int chan_send(struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  session_t *s = fuse_chan_data(ch);
+  struct out_header header;
+  struct init_out_728 init;
+  struct iovec patched[2];
+  if (s->init_unique != 0 && count == 2 && iov[0].iov_len == sizeof header && iov[1].iov_len <= sizeof init) {
+    memcpy(&header, iov[0].iov_base, sizeof header);
+    if (header.unique == s->init_unique && header.error == 0) {
+      s->init_unique = 0;
+      memset(&init, 0, sizeof init);
+      memcpy(&init, iov[1].iov_base, iov[1].iov_len);
+      init.flags |= FUSE_MAX_PAGES_FLAG;
+      init.max_pages = MAX_PAGES;
+      header.len = sizeof header + sizeof init;
+      patched[0].iov_base = &header;
+      patched[0].iov_len = sizeof header;
+      patched[1].iov_base = &init;
+      patched[1].iov_len = sizeof init;
+      iov = patched;
+    }
+  }
+  if (writev(fuse_chan_fd(ch), iov, (int)count) < 0) {
+    int err = errno;
+    /* ENOENT: the request was interrupted meanwhile; nobody waits for the answer. */
+    if (err != ENOENT && !fuse_session_exited(fuse_chan_session(ch))) perror("cairn: writing to the FUSE device");
+    return -err;
+  }
+  return 0;
+}
+
+static void chan_destroy(struct fuse_chan *ch) { (void)ch; /* the fd belongs to the kernel channel */ }
+
+static struct fuse_chan_ops chan_ops = { .receive = chan_receive, .send = chan_send, .destroy = chan_destroy };
+
+/* Before libfuse sees a request: remember INIT's id when the kernel offers FUSE_MAX_PAGES. */
+static void note_init(session_t *s, const char *buf, size_t len) {
+  struct in_header in;
+  struct init_in init;
+  if (len < sizeof in + sizeof init) return;
+  memcpy(&in, buf, sizeof in);
+  if (in.opcode != KERNEL_FUSE_INIT) return;
+  memcpy(&init, buf + sizeof in, sizeof init);
+  if (init.major == KERNEL_FUSE_VERSION && (init.flags & FUSE_MAX_PAGES_FLAG)) s->init_unique = in.unique;
+}
+
 /* ---- reading /dev/fuse on the event loop -------------------------------------------------- */
 
 static void call_ended(session_t *s, int error) {
@@ -322,6 +457,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     if (res <= 0 || fuse_session_exited(s->se)) { ended = res < 0 ? -res : 0; break; }
     napi_handle_scope inner;
     napi_open_handle_scope(env, &inner);
+    note_init(s, s->buf, (size_t)res);
     fuse_session_process(s->se, s->buf, (size_t)res, ch);
     napi_close_handle_scope(env, inner);
   }
@@ -379,9 +515,9 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   session_t *s = calloc(1, sizeof *s);
   s->env = env;
-  s->ch = fuse_mount(mountpoint, &margs); /* libfuse prints why it fails on stderr */
+  s->kernel_ch = fuse_mount(mountpoint, &margs); /* libfuse prints why it fails on stderr */
   fuse_opt_free_args(&margs);
-  if (!s->ch) {
+  if (!s->kernel_ch) {
     fuse_opt_free_args(&sargs);
     free(s);
     napi_create_int32(env, -EIO, &result);
@@ -390,15 +526,23 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->se = fuse_lowlevel_new(&sargs, &ll_ops, sizeof ll_ops, s);
   fuse_opt_free_args(&sargs);
   if (!s->se) {
-    fuse_unmount(mountpoint, s->ch);
+    fuse_unmount(mountpoint, s->kernel_ch);
     free(s);
     napi_create_int32(env, -EINVAL, &result);
     return result;
   }
+  /* Our channel when it can be made (see "The channel"), else the kernel's as it is. */
+  s->ch = fuse_chan_new(&chan_ops, fuse_chan_fd(s->kernel_ch), RECEIVE_BUFFER_BYTES, s);
+  if (!s->ch) s->ch = s->kernel_ch;
   fuse_session_add_chan(s->se, s->ch);
   s->mountpoint = strdup(mountpoint);
   s->bufsize = fuse_chan_bufsize(s->ch);
   s->buf = malloc(s->bufsize);
+  napi_value pool;
+  if (napi_create_arraybuffer(env, (size_t)WRITE_BUFFERS * WRITE_BUFFER_SIZE, (void **)&s->write_memory, &pool) == napi_ok) {
+    napi_create_reference(env, pool, 1, &s->write_pool);
+    for (int i = WRITE_BUFFERS - 1; i >= 0; i--) s->write_free[s->write_free_count++] = i;
+  }
   int fd = fuse_chan_fd(s->ch);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   napi_create_reference(env, argv[3], 1, &s->dispatch);
@@ -427,7 +571,8 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   stop_polling(s);
   s->unmounted = 1;
   fuse_session_remove_chan(s->ch);
-  fuse_unmount(s->mountpoint, s->ch);
+  if (s->ch != s->kernel_ch) fuse_chan_destroy(s->ch);
+  fuse_unmount(s->mountpoint, s->kernel_ch);
   fuse_session_destroy(s->se);
   /* Requests JS still holds can no longer be answered: slot_release drops them. The
    * session struct stays (current->unmounted) so late replies find nothing to write to. */
@@ -638,6 +783,20 @@ static napi_value js_reply_directory(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* releaseWriteBuffer(index): JS is done with the bytes of the write that was lent `index`. */
+static napi_value js_release_write_buffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t index;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_t *s = current;
+  if (!s || argc < 1 || napi_get_value_int32(env, argv[0], &index) != napi_ok) return NULL;
+  if (index < 0 || index >= WRITE_BUFFERS || !s->write_taken[index]) return NULL; /* not lent: ignore */
+  s->write_taken[index] = 0;
+  s->write_free[s->write_free_count++] = index;
+  return NULL;
+}
+
 /* ---- file hints -------------------------------------------------------------------------- */
 
 /*
@@ -694,6 +853,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "replyReadlink", js_reply_readlink);
   export_fn(env, exports, "replyStatfs", js_reply_statfs);
   export_fn(env, exports, "replyDirectory", js_reply_directory);
+  export_fn(env, exports, "releaseWriteBuffer", js_release_write_buffer);
   export_fn(env, exports, "willNeed", js_will_need);
   return exports;
 }

@@ -195,10 +195,25 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     [Op.READ]: (slot, _ino: number, size: number, offset: number, fh: number) => {
       run(slot, () => fs.read(fh, offset, size), (data) => native.replyBuffer(slot, data, Math.min(size, data.length)));
     },
-    [Op.WRITE]: (slot, _ino: number, data: Buffer, offset: number, fh: number) => {
-      // `data` is the binding's own copy of the request's bytes.
+    [Op.WRITE]: (slot, _ino: number, data: Uint8Array, offset: number, fh: number, lent: number) => {
+      // `data` is a copy of the request's bytes in a buffer the binding lends (lent >= 0) until
+      // the write settles: staging copies the bytes, nothing keeps `data` past that.
       const caller = currentCaller();
-      run(slot, () => fs.write(fh, offset, data, caller), (n) => native.replyWrite(slot, n));
+      const release = () => {
+        if (lent >= 0) native.releaseWriteBuffer(lent);
+      };
+      run(
+        slot,
+        () => fs.write(fh, offset, data, caller),
+        (n) => {
+          release();
+          native.replyWrite(slot, n);
+        },
+        (e) => {
+          release();
+          fail(slot, e);
+        },
+      );
     },
     [Op.RELEASE]: (slot, _ino: number, fh: number) => run(slot, () => fs.release(fh), ok(slot)),
     [Op.FSYNC]: (slot, _ino: number, _datasync: number, fh: number) => run(slot, () => fs.fsync(fh), ok(slot)),

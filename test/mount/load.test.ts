@@ -1,6 +1,7 @@
 /**
  * Parallel load through a real mount, for a bounded time (issue 10's load run): fio writers
- * with checksummed blocks (random and sequential, several jobs), two parallel tar copies,
+ * with checksummed blocks (random and sequential, several jobs; large random blocks from more
+ * writers than the binding has write buffers to lend), two parallel tar copies,
  * find walking the tree, and snapshots taken while all of it runs. After a remount (and
  * once more after kill -9 of the daemon), fio verifies every block it wrote, the tar copies
  * equal their source, and the store passes check. The daemon's peak memory is reported and
@@ -31,6 +32,8 @@ function fioArgs(dir: string, verifyOnly = false): string[] {
     '--name=random', '--rw=randwrite', '--bsrange=4k-64k', '--size=24m', '--numjobs=2', '--fsync=64',
     '--name=sequential', '--rw=write', '--bs=128k', '--size=48m', '--numjobs=1',
     '--name=overwrite', '--rw=randwrite', '--bs=16k', '--size=8m', '--loops=4', '--numjobs=1',
+    // Requests of up to 1 MiB (the binding's max_pages), more writers than it has buffers to lend.
+    '--name=large', '--rw=randwrite', '--bsrange=256k-1536k', '--size=6m', '--numjobs=18',
   ];
 }
 
