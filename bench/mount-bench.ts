@@ -37,6 +37,32 @@ function peakRssMiB(pid: number | undefined): number | undefined {
   return m ? Number(m[1]) / 1024 : undefined;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/**
+ * The CPU seconds (user + system) a filesystem process uses until it exits. The bench's
+ * steps block this thread (execFileSync), so a small shell loop copies /proc/PID/stat every
+ * 50 ms into a file; the last copy before the process ends is the total (at most 50 ms short).
+ * Wall times on these shared machines wander; the CPU a process spent on the same work
+ * wanders much less, so builds compare better by it.
+ */
+function sampleCpu(pid: number | undefined, file: string): () => number | undefined {
+  if (!pid) return () => undefined;
+  const sampler = spawn('sh', ['-c', `while [ -e /proc/${pid} ]; do cat /proc/${pid}/stat > "$1.tmp" 2>/dev/null && mv "$1.tmp" "$1"; sleep 0.05; done`, 'sh', file], { stdio: 'ignore' });
+  return () => {
+    // Called after the unmount: the process ends on its own (gocryptfs shortly after fusermount).
+    spawnSync('sh', ['-c', `for i in $(seq 200); do [ -e /proc/${pid} ] || exit 0; sleep 0.05; done`]);
+    sampler.kill();
+    try {
+      const stat = readFileSync(file, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /** `attrTimeout` undefined: the mount's default (names and attributes cached 1 s). */
 function cairnTarget(root: string, cli: string, attrTimeout?: number): Target {
   const tag = attrTimeout === undefined ? 'cairn' : `cairn-attr${attrTimeout}`;
@@ -111,14 +137,18 @@ export async function mountBenchmarks(root: string, corpus: string, cli: string,
     progress(`${t.name}: rsync of the small-file tree`);
     dropCaches();
     let pid = await t.mount();
+    const cpuFile = path.join(root, `${t.name}-cpu`);
+    let cpu = sampleCpu(pid, cpuFile);
     let peak = 0;
     const track = () => (peak = Math.max(peak, peakRssMiB(pid) ?? 0));
     put('rsync -a tree (385 MiB, 24,581 files) into the folder', t.name, await time(() => void execFileSync('rsync', ['-a', `${tree}/`, path.join(t.dir, 'tree/')])));
     track();
     put('… until saved (sync / unmount with commit and snapshot)', t.name, await time(() => t.unmount()));
+    put('CPU of the filesystem process: the rsync above, until saved (s)', t.name, cpu());
 
     progress(`${t.name}: second rsync after 1 % of files changed`);
     pid = await t.mount();
+    cpu = sampleCpu(pid, cpuFile);
     put('rsync -a of the tree with 1 % of files changed', t.name, await time(() => void execFileSync('rsync', ['-a', `${corpus}/tree-mod/`, path.join(t.dir, 'tree/')])));
     track();
 
@@ -127,10 +157,12 @@ export async function mountBenchmarks(root: string, corpus: string, cli: string,
     put('sequential write 1 GiB (dd bs=1M)', t.name, await time(() => void execFileSync('dd', [`if=${big}`, `of=${path.join(t.dir, 'big.bin')}`, 'bs=1M', 'status=none'])));
     track();
     put('… until saved', t.name, await time(() => t.unmount()));
+    put('CPU of the filesystem process: the 1 % rsync and the 1 GiB write, until saved (s)', t.name, cpu());
 
     progress(`${t.name}: 1 GiB sequential read, cold`);
     dropCaches();
     pid = await t.mount();
+    cpu = sampleCpu(pid, cpuFile);
     put('sequential read 1 GiB, cold cache (remounted)', t.name, await time(() => void execFileSync('dd', [`if=${path.join(t.dir, 'big.bin')}`, 'of=/dev/null', 'bs=1M', 'status=none'])));
     track();
 
@@ -138,6 +170,7 @@ export async function mountBenchmarks(root: string, corpus: string, cli: string,
     put('4 KiB write at a random offset of the 1 GiB file', t.name, await time(() => void execFileSync('dd', ['if=/dev/urandom', `of=${path.join(t.dir, 'big.bin')}`, 'bs=4096', 'count=1', `seek=${123457}`, 'conv=notrunc', 'status=none'])));
     track();
     put('… until saved (cairn: re-chunks about one chunk)', t.name, await time(() => t.unmount()));
+    put('CPU of the filesystem process: the cold read and the 4 KiB write, until saved (s)', t.name, cpu());
     put('peak memory of the filesystem process (MiB)', t.name, t.name === 'local' ? undefined : peak);
   }
   return { targets: targets.map((t) => t.name), rows: [...results].map(([what, values]) => ({ what, unit: what.startsWith('peak') ? 'MiB' : 's', values })) };
