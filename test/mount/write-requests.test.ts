@@ -41,8 +41,13 @@ describe('write requests through the binding', () => {
     await dd(`if="${source}" bs=1M`);
     await m.unmount();
     const sequential = writeRequests(m.log());
-    if (kernelTakesMaxPages()) expect(sequential).toBe(16);
-    else expect(sequential).toBe(128);
+    // A request can come short when copying from the writer's pages faults; a few, not 128.
+    if (kernelTakesMaxPages()) {
+      expect(sequential).toBeGreaterThanOrEqual(16);
+      expect(sequential).toBeLessThanOrEqual(24);
+    } else {
+      expect(sequential).toBeGreaterThanOrEqual(128);
+    }
 
     // Writes that cross 1 MiB boundaries at odd offsets, and one past the end.
     m = await mount(f.store, f.mnt, f.state, env);
