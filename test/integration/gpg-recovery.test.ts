@@ -13,6 +13,7 @@ import { LocalBackend } from '../../src/backend/local.js';
 import { archiveDirectory } from '../../src/repository/archiver.js';
 import { Repository } from '../../src/repository/repository.js';
 import { cairn, run } from '../helpers/cli.js';
+import { mount } from '../helpers/mount.js';
 import { passphrase, tempDir } from '../helpers/store.js';
 
 function openBox(key: Uint8Array, box: Uint8Array, aad: Uint8Array): Buffer {
@@ -49,7 +50,8 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
   const gpgDecrypt = (file: string, passphraseFile: string) =>
     run('gpg', ['--homedir', path.join(dir, 'gnupg'), '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase-file', passphraseFile, '--decrypt', file]);
 
-  it('decrypts the key slot with gpg, then a snapshot, its tree and a file by the documented constructions', async () => {
+  /** Steps 1-4 of FORMAT.md: config, the key slot by gpg, the keys, the snapshots (oldest first), the index, and a blob reader. */
+  async function readByTheDocument() {
     // 1. config: repository id.
     const config = JSON.parse(await fs.readFile(path.join(store, 'config'), 'utf8'));
     expect(config.magic).toBe('cairn-repository');
@@ -67,10 +69,13 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
     const encryptionKey = new Uint8Array(hkdfSync('sha256', master, repoId, 'cairn v1 encryption', 32));
 
     // 4. The snapshot, its root tree via the index, then the file's chunks.
-    const [snapName] = await fs.readdir(path.join(store, 'snapshots'));
-    const snapBytes = await fs.readFile(path.join(store, 'snapshots', snapName!));
-    expect(createHash('sha256').update(snapBytes).digest('hex')).toBe(snapName);
-    const snapshot = JSON.parse(openBox(encryptionKey, snapBytes, Buffer.from('cairn/snapshot/v1')).toString());
+    const snapshots: { seq: number; tree: string; version: number; nextFileId: number }[] = [];
+    for (const snapName of await fs.readdir(path.join(store, 'snapshots'))) {
+      const snapBytes = await fs.readFile(path.join(store, 'snapshots', snapName));
+      expect(createHash('sha256').update(snapBytes).digest('hex')).toBe(snapName);
+      snapshots.push(JSON.parse(openBox(encryptionKey, snapBytes, Buffer.from('cairn/snapshot/v1')).toString()));
+    }
+    snapshots.sort((a, b) => a.seq - b.seq);
 
     const locations = new Map<string, { pack: string; encoding: number; offset: number; length: number; blobLength: number }>();
     for (const name of await fs.readdir(path.join(store, 'index'))) {
@@ -99,6 +104,7 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
       const loc = locations.get(id)!;
       encodings.add(loc.encoding);
       const packFile = await fs.readFile(path.join(store, 'data', loc.pack.slice(0, 2), loc.pack));
+      expect(createHash('sha256').update(packFile).digest('hex')).toBe(loc.pack);
       // Associated data: prefix, type, id, and the encoding byte when it is not 0 (raw).
       const aad = Buffer.concat([Buffer.from('cairn/blob/v1'), Buffer.from([typeCode]), Buffer.from(id, 'hex'), Buffer.from(loc.encoding === 0 ? [] : [loc.encoding])]);
       const stored = openBox(encryptionKey, packFile.subarray(loc.offset, loc.offset + loc.length), aad);
@@ -113,6 +119,12 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
       expect(blob.length).toBe(loc.blobLength);
       return blob;
     };
+    return { encryptionKey, snapshots, locations, encodings, readBlob };
+  }
+
+  it('decrypts the key slot with gpg, then a snapshot, its tree and a file by the documented constructions', async () => {
+    const { encryptionKey, snapshots, locations, encodings, readBlob } = await readByTheDocument();
+    const snapshot = snapshots[0]!;
     const tree = JSON.parse((await readBlob(snapshot.tree, 1)).toString());
     const node = tree.nodes.find((n: { name: string }) => n.name === 'tax.pdf');
     // Format 2 ("File ids"): the names of one hard-linked file share one id, below nextFileId.
@@ -150,6 +162,32 @@ describe('recovery with stock GnuPG and docs/FORMAT.md alone', () => {
       expect(offset + headerLength + 4).toBe(packFile.length);
     }
   });
+
+  it('reads, the same way, files written through a mount: streamed in steps on its blob thread, packs named there', async () => {
+    const mnt = path.join(dir, 'mnt');
+    await fs.mkdir(mnt);
+    const big = randomBytes(13 * 1024 * 1024 + 12345);
+    const text = Buffer.from('Line of a log file that compresses well, number '.repeat(150_000));
+    const m = await mount(store, mnt, path.join(dir, 'state'), { CAIRN_PASSWORD: secret });
+    try {
+      await fs.writeFile(path.join(dir, 'big.bin'), big);
+      const dd = await run('dd', [`if=${path.join(dir, 'big.bin')}`, `of=${path.join(mnt, 'streamed.bin')}`, 'bs=1M', 'status=none']);
+      expect(dd.code, dd.stderr).toBe(0);
+      await fs.writeFile(path.join(mnt, 'log.txt'), text);
+    } finally {
+      await m.unmount();
+    }
+    const { snapshots, readBlob, encodings } = await readByTheDocument();
+    const newest = snapshots.at(-1)!;
+    const tree = JSON.parse((await readBlob(newest.tree, 1)).toString());
+    for (const [name, content] of [['streamed.bin', big], ['log.txt', text]] as const) {
+      const node = tree.nodes.find((n: { name: string }) => n.name === name);
+      expect(node.content.length, name).toBeGreaterThan(name === 'log.txt' ? 0 : 3); // 4 MiB steps: several for the big one
+      const chunks = await Promise.all(node.content.map((id: string) => readBlob(id, 0)));
+      expect(Buffer.concat(chunks).equals(content), name).toBe(true);
+    }
+    expect([...encodings].sort()).toEqual([0, 1]); // the log's chunks were compressed, the random ones not
+  }, 120_000);
 
   it('opens a key-file slot with gpg using sha256sum of the key file as the passphrase', async () => {
     const keyfile = path.join(dir, 'usb.key');
