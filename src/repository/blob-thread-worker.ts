@@ -2,13 +2,13 @@
  * The worker side of blob-thread.ts: opens boxes and seals blobs as they come (several at
  * once: zstd runs on libuv's pool), sending results back moved rather than copied.
  */
-import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobIdOf } from '../crypto/keys.js';
 import { isCairnError } from '../errors/errors.js';
 import { decodeBlob, encodeBlob } from '../format/blob-codec.js';
 import { BLOB_ENCODING_CODE } from '../format/sealed.js';
 import { type BlobThreadData, type BlobThreadReply, type BlobThreadRequest, movable } from './blob-thread.js';
+import { digestHere } from './packer.js';
 import { type CutStep, cutStep, sealCut } from './seal-file.js';
 
 const { keys } = workerData as BlobThreadData;
@@ -50,8 +50,7 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
   }
   if ('digest' in request) {
     const { buffer, length } = request.digest;
-    const digest = createHash('sha256').update(buffer.subarray(0, length)).digest();
-    return [{ job: request.job, digest }, []];
+    return [{ job: request.job, digest: await digestHere(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength), length) }, []];
   }
   const { type, plaintext } = request.seal;
   const id = blobIdOf(keys.blobId, plaintext);

@@ -57,6 +57,11 @@ export function movable(data: Uint8Array): Uint8Array {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
 }
 
+/** Bytes in shared memory: the worker reads them where they are; nothing moves. */
+function isShared(data: Uint8Array): boolean {
+  return data.buffer instanceof SharedArrayBuffer;
+}
+
 export class BlobThread {
   private worker: Worker | null = null;
   private readonly waiting = new Map<number, Waiting>();
@@ -123,9 +128,9 @@ export class BlobThread {
       step = await sealStep(parts, this.keys, final, stored);
     } else {
       // Shared memory is read in place (the caller leaves it alone until this settles); other parts move.
-      const owned = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : movable(p)));
+      const owned = parts.map((p) => (isShared(p) ? p : movable(p)));
       const job = this.nextJob++;
-      const moved = owned.filter((p) => !(p.buffer instanceof SharedArrayBuffer)).map((p) => p.buffer as ArrayBuffer);
+      const moved = owned.filter((p) => !isShared(p)).map((p) => p.buffer as ArrayBuffer);
       const reply = await this.ask({ job, cut: { parts: owned, final } }, moved);
       const { cut } = reply as { cut: Omit<CutStep, 'chunks'> };
       const needed = neededOf(cut, stored);
@@ -142,7 +147,7 @@ export class BlobThread {
    * is shared memory (the packer's are): the caller leaves it alone until this settles.
    */
   async digestPack(buffer: Buffer, length: number): Promise<Buffer> {
-    if (!this.worker || length < ON_THREAD_BYTES || !(buffer.buffer instanceof SharedArrayBuffer)) return digestHere(buffer, length);
+    if (!this.worker || length < ON_THREAD_BYTES || !isShared(buffer)) return digestHere(buffer, length);
     const reply = await this.ask({ job: this.nextJob++, digest: { buffer, length } }, []);
     const { digest } = reply as Extract<BlobThreadReply, { digest: Uint8Array }>;
     return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);

@@ -125,25 +125,33 @@ export class FileData {
       // Raised before reading: from here on a write below it ends the stream (InodeTable.apply),
       // so bytes read while the stream is still attached afterwards are the file's.
       stream.fed = from + this.streamStep;
-      const buffer = this.stepBuffers.take(stream.rest.length + this.streamStep);
-      let sealed: Awaited<ReturnType<Repository['sealStreamStep']>>;
-      let length: number;
-      try {
-        const step = await this.read(inode, from, this.streamStep, stream.rest, buffer);
-        if (inode.stream !== stream) return;
-        length = step.length - stream.rest.length;
-        sealed = await this.repo.sealStreamStep([step], false);
-      } finally {
-        this.stepBuffers.give(buffer);
-      }
-      const { chunks, rest } = sealed;
-      if (inode.stream !== stream) return;
+      const step = await this.sealStep(inode, from, this.streamStep, stream.rest, false, () => inode.stream === stream);
+      if (!step || inode.stream !== stream) return;
+      const { chunks, rest, length } = step;
       stream.rest = rest;
       this.chunkedBytes += length;
       for (const chunk of chunks) await stream.saver.saveSealed(chunk);
       stream.stepped();
       // Let FUSE requests in between steps.
       await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * One step of a stream: `rest`, then the file's bytes [from, from + length), read into a
+   * step buffer and cut and sealed there (on the blob thread in the mount). Null when
+   * `valid` says, once the bytes are read, that the stream ended meanwhile. `length`: the
+   * file bytes the step took.
+   */
+  private async sealStep(inode: Inode, from: number, length: number, rest: Uint8Array, final: boolean, valid = () => true) {
+    const buffer = this.stepBuffers.take(rest.length + length);
+    try {
+      const bytes = await this.read(inode, from, length, rest, buffer);
+      if (!valid()) return null;
+      const taken = bytes.length - rest.length;
+      return { ...(await this.repo.sealStreamStep([bytes], final)), length: taken };
+    } finally {
+      this.stepBuffers.give(buffer); // nothing returned is a view of it: boxes are new, rest a copy
     }
   }
 
@@ -246,13 +254,7 @@ export class FileData {
     for (let at = stream.fed; ; at += READ_PIECE) {
       const length = Math.max(0, Math.min(READ_PIECE, size - at));
       const final = at + length >= size;
-      const buffer = this.stepBuffers.take(rest.length + length);
-      let step: Awaited<ReturnType<Repository['sealStreamStep']>>;
-      try {
-        step = await this.repo.sealStreamStep([await this.read(inode, at, length, rest, buffer)], final);
-      } finally {
-        this.stepBuffers.give(buffer);
-      }
+      const step = (await this.sealStep(inode, at, length, rest, final))!;
       rest = step.rest;
       rechunkedBytes += length;
       this.chunkedBytes += length;
