@@ -26,6 +26,7 @@ describe('restore and inspection without a mount', () => {
   let between = '';
   let ids: string[] = [];
   let names: string[] = [];
+  let stats: { files: number; bytes: number }[] = [];
   const out = (name: string) => path.join(f.dir, name);
 
   it('takes two snapshots through the mount', async () => {
@@ -46,8 +47,9 @@ describe('restore and inspection without a mount', () => {
       touch -d '2021-02-02 02:02:02' "$R/work/deep/er/random.bin"`);
     v2 = copyTree(f.mnt, out('v2'));
     expect(await m.unmount()).toBe(0);
-    const listed = JSON.parse((await cairn(['snapshots', f.store, '--json'], env)).stdout) as { id: string }[];
+    const listed = JSON.parse((await cairn(['snapshots', f.store, '--json'], env)).stdout) as { id: string; stats: { files: number; bytes: number } }[];
     ids = listed.map((s) => s.id);
+    stats = listed.map((s) => s.stats);
     expect(ids.length).toBe(2);
     const ls = await cairn(['ls', f.store, ids[0]!, '--json'], env);
     names = [JSON.parse(ls.stdout).name, JSON.parse((await cairn(['ls', f.store, ids[1]!, '--json'], env)).stdout).name];
@@ -58,6 +60,9 @@ describe('restore and inspection without a mount', () => {
     expect(r.code, r.stderr).toBe(0);
     // 13 entries; 5 files (the hard link's second name is an entry, not a file); the bytes of all five.
     expect(JSON.parse(r.stdout)).toMatchObject({ snapshot: ids[1], name: names[1], entries: 13, files: 5, bytes: 8 + 4 + 5 + 3_000_000 + 32 * 1024 * 1024 + 5, damagedFiles: 0, otherProblems: 0 });
+    // A whole snapshot's progress totals come from its stats, kept by the mount as it changed.
+    expect(stats[1]).toMatchObject({ files: 5, bytes: 8 + 4 + 5 + 3_000_000 + 32 * 1024 * 1024 + 5 });
+    expect(stats[0]).toMatchObject({ files: 5, bytes: 4 + 5 + 5 + 3_000_000 + 32 * 1024 * 1024 + 5 });
     expectEqualTrees(v2, out('r-latest'));
     const sparse = await fs.stat(path.join(out('r-latest'), 'work', 'sparse'));
     expect(sparse.size).toBe(32 * 1024 * 1024 + 5);

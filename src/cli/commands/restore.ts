@@ -38,12 +38,12 @@ export function registerRestore(program: Command): void {
       await withReadLock(repo, async () => {
         const chosen = await chooseSnapshot(repo, snapshotArg, opts.time);
         note(`cairn: restoring snapshot ${describeSnapshot(chosen)}${opts.path!.length > 0 ? `, ${opts.path!.join(', ')}` : ''} into ${target}`);
-        const progress = opts.json ? null : new ProgressLine('restoring');
+        const progress = opts.json ? null : new ProgressLine('restoring', 'files');
         const result = await restoreSnapshot(repo, chosen.stored.snapshot, target, {
           paths: opts.path,
           overwrite: opts.overwrite,
           owner: process.getuid?.() === 0,
-          onProgress: (p) => progress?.update(p),
+          onProgress: (p) => progress?.update({ entries: p.files, bytes: p.bytes, totalEntries: p.totalFiles, totalBytes: p.totalBytes }),
           onProblem: (p) => {
             progress?.stop();
             note(`cairn: ${p.path}: ${p.message}`);
