@@ -9,5 +9,10 @@
     "target_name": "cairn_chunker",
     "sources": ["chunker.c"],
     "cflags": ["-O3", "-Wall", "-Wextra"]
+  }, {
+    "target_name": "cairn_zstd",
+    "sources": ["zstd.c"],
+    "libraries": ["-lzstd"],
+    "cflags": ["-O2", "-Wall", "-Wextra"]
   }]
 }

@@ -23,9 +23,9 @@ if [ ! -f "$binding/build/Release/fuse.node" ] || [ "$binding/fuse-native.c" -nt
   fi
 fi
 # cairn's own addons (native/): the low-level FUSE binding the mount uses (lowlevel.c) and
-# the chunker's inner loop (chunker.c).
+# the chunker's inner loop (chunker.c), and zstd for blobs over the system's libzstd (zstd.c).
 stale=0
-for out in cairn_fuse:lowlevel.c cairn_chunker:chunker.c; do
+for out in cairn_fuse:lowlevel.c cairn_chunker:chunker.c cairn_zstd:zstd.c; do
   node_file=native/build/Release/${out%%:*}.node
   if [ ! -f "$node_file" ] || [ "native/${out#*:}" -nt "$node_file" ] || [ native/binding.gyp -nt "$node_file" ]; then stale=1; fi
 done
@@ -38,5 +38,6 @@ if [ "$stale" = 1 ]; then
 fi
 node -e "require('./native/build/Release/cairn_fuse.node')" || { echo "cairn's FUSE binding (native/build/Release/cairn_fuse.node) does not load" >&2; exit 1; }
 node -e "require('./native/build/Release/cairn_chunker.node')" || { echo "cairn's chunker (native/build/Release/cairn_chunker.node) does not load" >&2; exit 1; }
+node -e "require('./native/build/Release/cairn_zstd.node')" || { echo "cairn's zstd binding (native/build/Release/cairn_zstd.node) does not load" >&2; exit 1; }
 # Prove the patched build is the one that loads (a stock prebuild stores wrong times).
 node -e "const F=require('fuse-native'); if (F.NATIVE_PATCH_LEVEL !== 4) { console.error('the patched fuse-native build did not load (patch level ' + F.NATIVE_PATCH_LEVEL + ')'); process.exit(1) }"

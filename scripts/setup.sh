@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what cairn and its tests need on a Debian machine, only what is missing:
-# Debian packages (FUSE, a C compiler for the FUSE binding, OpenSSH server for the SFTP tests, rsync, GnuPG,
+# Debian packages (FUSE, a C compiler and libzstd-dev for cairn's addons, OpenSSH server for the SFTP tests, rsync, GnuPG,
 # zstd for the recovery test, systemd-analyze for the unit files, fio for the load test),
 # then the npm packages, then the build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libfuse2 fuse3 openssh-server openssh-client rsync gnupg zstd sqlite3 git attr python3 g++ make tar util-linux systemd fio)
+packages=(libfuse2 libzstd-dev fuse3 openssh-server openssh-client rsync gnupg zstd sqlite3 git attr python3 g++ make tar util-linux systemd fio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,7 +26,8 @@ fi
 # cairn's FUSE binding and the patched fuse-native (npm ci builds them too; this catches a
 # checkout whose native/ sources changed since, and rebuilds only then).
 addon=native/build/Release/cairn_fuse.node
-if [ ! -f "$addon" ] || [ native/lowlevel.c -nt "$addon" ] || [ native/binding.gyp -nt "$addon" ] ||
+if [ ! -f "$addon" ] || [ ! -f native/build/Release/cairn_chunker.node ] || [ ! -f native/build/Release/cairn_zstd.node ] ||
+   [ -n "$(find native -maxdepth 1 \( -name '*.c' -o -name binding.gyp \) -newer "$addon" -print -quit)" ] ||
    [ patches/fuse-native+2.2.6.patch -nt node_modules/fuse-native/build/Release/fuse.node ]; then
   bash scripts/build-fuse-binding.sh
 fi

@@ -1,11 +1,13 @@
 /**
  * A blob's way into and out of its box (docs/FORMAT.md "Blob encodings"): compressed with
- * zstd when that makes it smaller, stored as it is otherwise, then sealed. Compression runs
- * on libuv's thread pool (the binding is asynchronous only), so it does not hold up the
- * calling thread and several blobs compress at once.
+ * zstd when that makes it smaller, stored as it is otherwise, then sealed. zstd is the
+ * system's libzstd through cairn's own addon (native/zstd.c), called synchronously on the
+ * calling thread: most blobs are small, and a call costs zstd's work and about a µs more,
+ * where a task on libuv's pool cost 100-130 µs. Big blobs of the mount go to its blob
+ * thread for that reason (blob-thread.ts).
  */
-import { compress, decompress } from '@mongodb-js/zstd';
 import { corrupt } from '../errors/errors.js';
+import { loadAddon } from '../native/addon.js';
 import { type BlobEncoding, type BlobType, openBlob, sealBlob } from './sealed.js';
 
 /** zstd's default level: restic's "auto" compresses at about the same level. */
@@ -19,8 +21,17 @@ export interface EncodedBlob {
   readonly plainLength: number;
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+interface ZstdAddon {
+  /** One frame at `level`, or null when it would not be shorter than `src`. */
+  compress(src: Uint8Array, level: number): Buffer | null;
+  /** The frame's content, which must be exactly `length` bytes; throws zstd's reason otherwise. */
+  decompress(frame: Uint8Array, length: number): Buffer;
+}
+
+let zstd: ZstdAddon | undefined;
+function zstdAddon(): ZstdAddon {
+  zstd ??= loadAddon<ZstdAddon>('cairn_zstd', "cairn's zstd binding");
+  return zstd;
 }
 
 /**
@@ -36,21 +47,20 @@ const SAMPLE_SLICE_BYTES = 16 * 1024;
 const SAMPLE_WORTHWHILE = 0.97;
 
 /** Seals `plaintext` as blob `id`, as a zstd frame when that is smaller than the blob. */
-export async function encodeBlob(key: Uint8Array, type: BlobType, id: Uint8Array, plaintext: Uint8Array): Promise<EncodedBlob> {
-  if (await worthCompressing(plaintext)) {
-    const frame = await compress(asBuffer(plaintext), ZSTD_LEVEL);
-    if (frame.length < plaintext.length) return { sealed: sealBlob(key, type, id, frame, 'zstd'), encoding: 'zstd', plainLength: plaintext.length };
-  }
+export function encodeBlob(key: Uint8Array, type: BlobType, id: Uint8Array, plaintext: Uint8Array): EncodedBlob {
+  const frame = worthCompressing(plaintext) ? zstdAddon().compress(plaintext, ZSTD_LEVEL) : null;
+  if (frame) return { sealed: sealBlob(key, type, id, frame, 'zstd'), encoding: 'zstd', plainLength: plaintext.length };
   return { sealed: sealBlob(key, type, id, plaintext), encoding: 'raw', plainLength: plaintext.length };
 }
 
-async function worthCompressing(plaintext: Uint8Array): Promise<boolean> {
+function worthCompressing(plaintext: Uint8Array): boolean {
   if (looksRandom(plaintext)) return false;
   if (plaintext.length <= SAMPLE_ABOVE) return true;
   const sample = Buffer.allocUnsafe(SAMPLE_SLICES * SAMPLE_SLICE_BYTES);
   const step = Math.floor((plaintext.length - SAMPLE_SLICE_BYTES) / (SAMPLE_SLICES - 1));
   for (let i = 0; i < SAMPLE_SLICES; i++) sample.set(plaintext.subarray(i * step, i * step + SAMPLE_SLICE_BYTES), i * SAMPLE_SLICE_BYTES);
-  return (await compress(sample, ZSTD_LEVEL)).length < sample.length * SAMPLE_WORTHWHILE;
+  const frame = zstdAddon().compress(sample, ZSTD_LEVEL);
+  return frame !== null && frame.length < sample.length * SAMPLE_WORTHWHILE;
 }
 
 /** Blobs shorter than this are always compressed: the byte counts say too little. */
@@ -103,19 +113,17 @@ export interface BlobForm {
 }
 
 /** The blob in `box`; throws CORRUPT naming `what` when it does not open or decode to its length. */
-export async function decodeBlob(key: Uint8Array, form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
+export function decodeBlob(key: Uint8Array, form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Buffer {
   return decodePayload(openBlob(key, form.type, id, box, what, form.encoding), form, what);
 }
 
 /** An opened box's payload as the blob itself (decompressed); throws CORRUPT naming `what`. */
-export async function decodePayload(payload: Uint8Array, form: Omit<BlobForm, 'type'>, what: string): Promise<Buffer> {
+export function decodePayload(payload: Uint8Array, form: Omit<BlobForm, 'type'>, what: string): Buffer {
   if (form.encoding === 'raw') return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  let plaintext: Buffer;
   try {
-    plaintext = await decompress(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+    // Exactly the entry's length, or an error: a frame never makes more memory than that.
+    return zstdAddon().decompress(payload, form.plainLength);
   } catch (e) {
-    throw corrupt(what, `it authenticated but its zstd frame does not decompress (${(e as Error).message})`, e);
+    throw corrupt(what, `it authenticated but its zstd frame does not decompress to its ${form.plainLength} bytes (${(e as Error).message})`, e);
   }
-  if (plaintext.length !== form.plainLength) throw corrupt(what, `it decompresses to ${plaintext.length} bytes where its entry says ${form.plainLength}`);
-  return plaintext;
 }

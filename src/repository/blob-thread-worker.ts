@@ -29,7 +29,7 @@ port.on('message', (request: BlobThreadRequest) => {
 async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, ArrayBuffer[]]> {
   if ('open' in request) {
     const { form, id, box, what } = request.open;
-    const plaintext = movable(await decodeBlob(keys.encryption, form, id, box, what));
+    const plaintext = movable(decodeBlob(keys.encryption, form, id, box, what));
     return [{ job: request.job, plaintext }, [plaintext.buffer as ArrayBuffer]];
   }
   if ('cut' in request) {
@@ -42,7 +42,7 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
   if ('sealCut' in request) {
     const cut = cuts.get(request.sealCut.of)!;
     cuts.delete(request.sealCut.of);
-    const made = await sealCut(cut, keys, request.sealCut.needed);
+    const made = sealCut(cut, keys, request.sealCut.needed);
     // Boxes that own their buffer move; small ones (in Node's shared pool) are copied. The
     // caller has the ids, lengths and rest already.
     const step = { ...made, ids: new Uint8Array(0), plainLengths: [], rest: new Uint8Array(0), boxes: made.boxes.map((b) => (b.byteLength > 0 ? movable(b) : b)) };
@@ -54,7 +54,7 @@ async function carryOut(request: BlobThreadRequest): Promise<[BlobThreadReply, A
   }
   const { type, plaintext } = request.seal;
   const id = blobIdOf(keys.blobId, plaintext);
-  const blob = await encodeBlob(keys.encryption, type, id, plaintext);
+  const blob = encodeBlob(keys.encryption, type, id, plaintext);
   const sealed = movable(blob.sealed);
   return [{ job: request.job, id, sealed, encoding: BLOB_ENCODING_CODE[blob.encoding], plainLength: blob.plainLength }, [sealed.buffer as ArrayBuffer, id.buffer as ArrayBuffer]];
 }

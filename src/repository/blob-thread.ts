@@ -106,7 +106,7 @@ export class BlobThread {
   async seal(type: BlobType, plaintext: Uint8Array): Promise<SealedBlob> {
     if (!this.worker || plaintext.length < ON_THREAD_BYTES) {
       const id = blobIdOf(this.keys.blobId, plaintext);
-      return { id, ...(await encodeBlob(this.keys.encryption, type, id, plaintext)) };
+      return { id, ...encodeBlob(this.keys.encryption, type, id, plaintext) };
     }
     const copy = new Uint8Array(plaintext);
     const reply = await this.ask({ job: this.nextJob++, seal: { type, plaintext: copy } }, [copy.buffer as ArrayBuffer]);

@@ -213,7 +213,7 @@ async function readPack(
     const id = toHex(entry.id);
     const box = bytes.subarray(entry.offset, entry.offset + entry.length);
     try {
-      const plaintext = await decodeBlob(repo.keys.encryption, entry, entry.id, box, `blob ${id} in ${where}`);
+      const plaintext = decodeBlob(repo.keys.encryption, entry, entry.id, box, `blob ${id} in ${where}`);
       if (toHex(blobIdOf(repo.keys.blobId, plaintext)) !== id) error(where, `blob ${id} decrypts but its content does not match its id`);
     } catch (e) {
       error(where, (e as Error).message);

@@ -201,7 +201,7 @@ export class Repository {
     }
     const id = this.blobId(plaintext);
     if (this.holds(id)) return { id, addedBytes: 0 };
-    const blob = await encodeBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
+    const blob = encodeBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
     // Another save of the same blob may have finished while this one compressed.
     if (this.holds(id)) return { id, addedBytes: 0 };
     await this.prepareToWrite();
@@ -255,7 +255,7 @@ export class Repository {
     // The type asked for, not the index's: a tree id must not serve as data or the reverse.
     const blobForm = { type, encoding: form.encoding, plainLength: form.plainLength };
     const plaintext = 'sealed' in form
-      ? await decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
+      ? decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
       : await this.thread.open(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what); // ours alone: see Backend.get
     if (keep) this.cache.set(id, plaintext);
     return plaintext;

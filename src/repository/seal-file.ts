@@ -108,12 +108,11 @@ class StreamSealer {
     if (!this.batch.empty) yield this.batch.take();
   }
 
-  /** The chunks of one read compress side by side (on libuv's pool), then join the batch in order. */
-  private async *seal(chunks: Buffer[]): AsyncGenerator<SealedBatch> {
-    const ids = chunks.map((chunk) => blobIdOf(this.keys.blobId, chunk));
-    const blobs = await Promise.all(chunks.map((chunk, i) => (this.stored.has(toHex(ids[i]!)) ? NOT_SEALED : encodeBlob(this.keys.encryption, 'data', ids[i]!, chunk))));
-    for (const [i, chunk] of chunks.entries()) {
-      this.batch.add(ids[i]!, chunk.length, blobs[i]!);
+  /** The chunks of one read, sealed in order into the batch. */
+  private *seal(chunks: Buffer[]): Generator<SealedBatch> {
+    for (const chunk of chunks) {
+      const id = blobIdOf(this.keys.blobId, chunk);
+      this.batch.add(id, chunk.length, this.stored.has(toHex(id)) ? NOT_SEALED : encodeBlob(this.keys.encryption, 'data', id, chunk));
       if (this.batch.full) yield this.batch.take();
     }
   }
@@ -225,8 +224,8 @@ export function idsOf(step: Pick<CutStep, 'ids'>): string[] {
  * Seals the chunks of a cut step that `needed` marks (1); the others (the store holds them)
  * get an empty box, as in a backup's batches.
  */
-export async function sealCut(step: CutStep, keys: SealingKeys, needed: Uint8Array): Promise<SealedStep> {
-  const blobs = await Promise.all(step.chunks.map((chunk, i) => (needed[i] ? encodeBlob(keys.encryption, 'data', step.ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE), chunk) : NOT_SEALED)));
+export function sealCut(step: CutStep, keys: SealingKeys, needed: Uint8Array): SealedStep {
+  const blobs = step.chunks.map((chunk, i) => (needed[i] ? encodeBlob(keys.encryption, 'data', step.ids.subarray(i * BLOB_ID_SIZE, (i + 1) * BLOB_ID_SIZE), chunk) : NOT_SEALED));
   return {
     ids: step.ids,
     plainLengths: step.plainLengths,

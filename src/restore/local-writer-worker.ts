@@ -1,9 +1,8 @@
 /**
  * The worker side of local-writer.ts: carries out each operation in the order it arrives,
- * with the synchronous calls restore always used. A chunk's decompression starts as soon
- * as it arrives (on libuv's pool, several at once); its write waits its turn. After the
- * first failure it only counts what arrives (so the main thread never waits for room that
- * will not come) and ends.
+ * with synchronous calls: a write's chunk is decompressed (zstd in cairn's addon) and
+ * written. After the first failure it only counts what arrives (so the main thread never
+ * waits for room that will not come) and ends.
  */
 import { closeSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -20,7 +19,6 @@ const port = parentPort!;
  */
 const files = new Map<number, { fd: number; written: number; damaged: string[] }>();
 let failed = false;
-let queue: Promise<void> = Promise.resolve();
 
 const reply = (message: WriterReply) => port.postMessage(message);
 const report = (problem: { path: string; message: string }) => reply({ problem });
@@ -28,26 +26,32 @@ const metadata = (full: string, shown: string, meta: NodeMetadata) => applyMetad
 
 port.on('message', (batch: WriterOp[]) => {
   for (const op of batch) {
-    const decoded = op.op === 'write' && !failed ? decodePayload(op.data, op, op.where).catch((e: unknown) => e as Error) : undefined;
-    queue = queue.then(async () => {
-      if (op.op === 'end') {
-        reply({ ended: true });
-        return;
-      }
-      try {
-        if (!failed) carryOut(op, await decoded);
-      } catch (e) {
-        failed = true;
-        for (const { fd } of files.values()) closeSync(fd);
-        files.clear();
-        reply({ failed: { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code } });
-      }
-      Atomics.add(done, 1, op.op === 'write' ? Math.ceil(op.data.length / 1024) : 0);
-      Atomics.add(done, 0, 1);
-    });
+    if (op.op === 'end') {
+      reply({ ended: true });
+      continue;
+    }
+    try {
+      if (!failed) carryOut(op, op.op === 'write' ? decoded(op) : undefined);
+    } catch (e) {
+      failed = true;
+      for (const { fd } of files.values()) closeSync(fd);
+      files.clear();
+      reply({ failed: { message: (e as Error).message, code: (e as NodeJS.ErrnoException).code } });
+    }
+    Atomics.add(done, 1, op.op === 'write' ? Math.ceil(op.data.length / 1024) : 0);
+    Atomics.add(done, 0, 1);
   }
-  queue = queue.then(() => void Atomics.notify(done, 0));
+  Atomics.notify(done, 0);
 });
+
+/** A write's chunk decompressed, or the error that it does not decode (the range stays zero). */
+function decoded(op: Extract<WriterOp, { op: 'write' }>): Buffer | Error {
+  try {
+    return decodePayload(op.data, op, op.where);
+  } catch (e) {
+    return e as Error;
+  }
+}
 
 /** One operation; a write gets its chunk decoded, or the error that it did not decode. */
 function carryOut(op: Exclude<WriterOp, { op: 'end' }>, decoded: Buffer | Error | undefined): void {

@@ -83,7 +83,11 @@ describe('progress on a terminal', () => {
     const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" prune "${pruned}"`, '/dev/null'], { CAIRN_PASSWORD: 'progress pass' });
     expect(onTerminal.code, onTerminal.stdout).toBe(0);
     const text = onTerminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
-    expect(text).toMatch(/cairn: repacking \[[█░]+\] 100% \| 1 of 1 packs, [\d.]+ MiB of [\d.]+ MiB \| [\d.]+ \w+\/s/);
-    expect(text).toMatch(/1 repacked into 1/);
+    // How many packs hold the deleted files' chunks depends on how the backup interleaved
+    // the files; the bar must end at all of them.
+    const repacked = /(\d+) repacked into \d+/.exec(text);
+    expect(repacked, text).not.toBeNull();
+    expect(Number(repacked![1])).toBeGreaterThan(0);
+    expect(text).toMatch(new RegExp(`cairn: repacking \\[[█░]+\\] 100% \\| ${repacked![1]} of ${repacked![1]} packs, [\\d.]+ MiB of [\\d.]+ MiB \\| [\\d.]+ \\w+/s`));
   });
 });

@@ -14,7 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   native: ['errors'],
   crypto: ['errors'],
   chunker: ['native'],
-  format: ['errors', 'crypto'],
+  format: ['errors', 'crypto', 'native'],
   cache: ['errors'],
   backend: ['errors'],
   localfs: ['errors', 'format'],
