@@ -23,7 +23,7 @@ import { SourceReader } from './source-reader.js';
 import type { Repository } from './repository.js';
 
 /** Files being sealed at once across the whole run: keeps every sealing thread busy, bounds memory. */
-const CONCURRENT_FILES = 32;
+const CONCURRENT_FILES = 64;
 /** Extra folder walks at once (see archiveFolder). */
 const CONCURRENT_FOLDERS = 4;
 

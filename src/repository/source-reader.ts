@@ -28,7 +28,7 @@ export type { SealedChunk } from './seal-file.js';
 export type BatchHandler = (chunks: SealedChunk[]) => Promise<void>;
 
 export interface ReaderWorkerData {
-  /** One Int32: batches posted and not yet handled by the main thread. */
+  /** One Int32: messages posted and not yet handled by the main thread. */
   readonly credit: SharedArrayBuffer;
   readonly maxOutstanding: number;
 }
@@ -49,10 +49,10 @@ export type ReaderReply =
   | { readonly job: number; readonly entries: ScannedEntry[] }
   | { readonly job: number; readonly error: ReaderFailure };
 
-/** Sealed batches (of up to ~4 MiB) a worker may have waiting for the main thread. */
+/** Messages (of up to about 4 MiB of sealed batches each) a worker may have waiting for the main thread. */
 export const MAX_OUTSTANDING = 4;
 /** Tasks handed to one worker at once: enough queued that it never waits for the main thread between small files. */
-const TASKS_PER_WORKER = 8;
+const TASKS_PER_WORKER = 32;
 const WORKER_SCRIPT = new URL('./source-reader-worker.js', import.meta.url);
 
 type TaskRequest = Exclude<ReaderRequest, { keys: SealingKeys }>;
@@ -71,6 +71,8 @@ class ReaderThread {
   readonly worker: Worker;
   private readonly outstanding: Int32Array;
   readonly tasks = new Map<number, Task>();
+  /** Tasks started since the last send(): they go to the worker in one message. */
+  private unsent: TaskRequest[] = [];
 
   constructor(script: string, onCrash: (error: Error) => void, private readonly onTaskDone: () => void) {
     const credit = new SharedArrayBuffer(4);
@@ -78,11 +80,11 @@ class ReaderThread {
     const data: ReaderWorkerData = { credit, maxOutstanding: MAX_OUTSTANDING };
     this.worker = new Worker(script, { workerData: data });
     this.worker.unref();
-    this.worker.on('message', (reply: ReaderReply) => this.receive(reply));
+    this.worker.on('message', (replies: ReaderReply[]) => this.receive(replies));
     this.worker.on('error', onCrash);
   }
 
-  get batchesWaiting(): number {
+  get messagesWaiting(): number {
     return Atomics.load(this.outstanding, 0);
   }
 
@@ -92,32 +94,43 @@ class ReaderThread {
 
   start(task: Task): void {
     this.tasks.set(task.request.job, task);
-    this.worker.postMessage(task.request);
+    this.unsent.push(task.request);
   }
 
-  /** A handled batch gives its credit back and wakes the worker if it waits for one. */
+  send(): void {
+    if (this.unsent.length === 0) return;
+    this.worker.postMessage(this.unsent);
+    this.unsent = [];
+  }
+
+  /** A handled message gives its credit back and wakes the worker if it waits for one. */
   private release(): void {
     Atomics.sub(this.outstanding, 0, 1);
     Atomics.notify(this.outstanding, 0);
   }
 
-  private receive(reply: ReaderReply): void {
-    const task = this.tasks.get(reply.job);
-    if (!task) return;
-    if ('batch' in reply) {
-      task.chain = task.chain
-        .then(() => (task.failure ? undefined : task.onBatch!(chunksOf(reply.batch))))
-        .catch((e: unknown) => void (task.failure ??= e as Error))
-        .finally(() => this.release());
-      if (reply.size === undefined) return;
+  private receive(replies: ReaderReply[]): void {
+    const handled: Promise<void>[] = [];
+    for (const reply of replies) {
+      const task = this.tasks.get(reply.job);
+      if (!task) continue;
+      if ('batch' in reply) {
+        task.chain = task.chain
+          .then(() => (task.failure ? undefined : task.onBatch!(chunksOf(reply.batch))))
+          .catch((e: unknown) => void (task.failure ??= e as Error));
+        handled.push(task.chain);
+        if (reply.size === undefined) continue;
+      }
+      this.tasks.delete(reply.job);
+      void task.chain.then(() => {
+        if (task.failure) task.reject(task.failure);
+        else if ('error' in reply) task.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+        else task.resolve('entries' in reply ? reply.entries : reply.size!);
+      });
     }
-    this.tasks.delete(reply.job);
+    // The message's batches are handled (packed): its credit goes back.
+    void Promise.all(handled).finally(() => this.release());
     this.onTaskDone();
-    void task.chain.then(() => {
-      if (task.failure) task.reject(task.failure);
-      else if ('error' in reply) task.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
-      else task.resolve('entries' in reply ? reply.entries : reply.size!);
-    });
   }
 }
 
@@ -203,12 +216,13 @@ export class SourceReader {
   private dispatch(): void {
     for (;;) {
       const queue = this.scans.length > 0 ? this.scans : this.seals;
-      if (queue.length === 0) return;
+      if (queue.length === 0) break;
       let thread = this.threads.reduce<ReaderThread | undefined>((best, t) => (t.tasks.size < (best?.tasks.size ?? TASKS_PER_WORKER) ? t : best), undefined);
       if ((!thread || thread.tasks.size > 0) && this.threads.length < this.threadCount) thread = this.addThread();
-      if (!thread) return;
+      if (!thread) break;
       thread.start(queue.shift()!);
     }
+    for (const thread of this.threads) thread.send();
   }
 
   private async sealHere(path: string, stored: readonly string[], onBatch: BatchHandler): Promise<number> {
@@ -230,9 +244,9 @@ export class SourceReader {
     for (const task of [...this.scans.splice(0), ...this.seals.splice(0)]) task.reject(this.crash);
   }
 
-  /** Sealed batches posted by workers and not yet handled: never more than MAX_OUTSTANDING each. */
-  get batchesWaiting(): number {
-    return this.threads.reduce((sum, t) => sum + t.batchesWaiting, 0);
+  /** Messages of sealed batches posted by workers and not yet handled: never more than MAX_OUTSTANDING each. */
+  get messagesWaiting(): number {
+    return this.threads.reduce((sum, t) => sum + t.messagesWaiting, 0);
   }
 
   /** Workers started so far (they start as tasks come). */

@@ -154,7 +154,7 @@ describe('the source reader', () => {
       const result = await sealAll(reader, path.join(dir, 'big'), async () => {
         batches++;
         await new Promise((r) => setTimeout(r, 40));
-        mostWaiting = Math.max(mostWaiting, reader.batchesWaiting);
+        mostWaiting = Math.max(mostWaiting, reader.messagesWaiting);
       });
       expect(plaintextOf(result.chunks).equals(big)).toBe(true);
       // 30 MiB in batches of about 4 MiB: the worker ran ahead of the slow handler, but
