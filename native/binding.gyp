@@ -12,7 +12,7 @@
   }, {
     "target_name": "cairn_zstd",
     "sources": ["zstd.c"],
-    "libraries": ["-lzstd"],
+    "libraries": ["-lzstd", "-lm"],
     "cflags": ["-O2", "-Wall", "-Wextra"]
   }]
 }

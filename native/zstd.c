@@ -10,6 +10,7 @@
  *   compress(src, level) -> Buffer | null
  *     One frame at `level` with the content size and no checksum or dictionary; null when
  *     the frame would not be shorter than src (the blob is then stored raw).
+ *   sampleEntropy(src, slices, sliceBytes) -> bits per byte (see below)
  *   decompress(frame, length) -> Buffer
  *     The frame's content, which must be exactly `length` bytes (the blob's length from its
  *     authenticated index entry): never more memory than that, whatever the frame claims.
@@ -19,6 +20,8 @@
  * thread that requires it), freed when the thread ends.
  */
 #include <node_api.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +165,50 @@ static napi_value decompress(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * sampleEntropy(src, slices, sliceBytes) -> bits per byte: the order-0 entropy of src, or of
+ * `slices` slices of `sliceBytes` spread evenly across it when src is longer than those
+ * together (the first at 0, the last ending at src's end). blob-codec.ts's looksRandom
+ * compares it with random data's; the counting loop ran at about 25 µs a blob in JavaScript.
+ */
+static napi_value sample_entropy(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  napi_value arraybuffer;
+  size_t offset, n = 0;
+  void *data = NULL;
+  uint32_t slices = 0, slice_bytes = 0;
+  if (argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &n, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_uint32(env, argv[1], &slices) != napi_ok || napi_get_value_uint32(env, argv[2], &slice_bytes) != napi_ok || slices < 2 || slice_bytes == 0) {
+    napi_throw_type_error(env, NULL, "cairn zstd: sampleEntropy(Uint8Array, slices >= 2, sliceBytes >= 1)");
+    return NULL;
+  }
+  const uint8_t *bytes = data;
+  uint32_t counts[256] = { 0 };
+  size_t counted = n;
+  if (n <= (size_t)slices * slice_bytes) {
+    for (size_t i = 0; i < n; i++) counts[bytes[i]]++;
+  } else {
+    counted = (size_t)slices * slice_bytes;
+    size_t step = (n - slice_bytes) / (slices - 1);
+    for (uint32_t s = 0; s < slices; s++) {
+      const uint8_t *slice = bytes + s * step;
+      for (uint32_t i = 0; i < slice_bytes; i++) counts[slice[i]]++;
+    }
+  }
+  double bits = 0;
+  for (int b = 0; b < 256; b++) {
+    if (counts[b]) bits -= counts[b] * log2((double)counts[b] / (double)counted);
+  }
+  napi_value result;
+  CHECK(napi_create_double(env, counted ? bits / (double)counted : 0, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   contexts *c = calloc(1, sizeof *c);
   if (!c) return NULL;
@@ -177,12 +224,13 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "compress", NULL, compress, NULL, NULL, NULL, napi_default, NULL },
     { "decompress", NULL, decompress, NULL, NULL, NULL, napi_default, NULL },
+    { "sampleEntropy", NULL, sample_entropy, NULL, NULL, NULL, napi_default, NULL },
     { "version", NULL, NULL, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_value version;
   if (napi_create_string_utf8(env, ZSTD_versionString(), NAPI_AUTO_LENGTH, &version) != napi_ok) return NULL;
-  props[2].value = version;
-  if (napi_define_properties(env, exports, 3, props) != napi_ok) return NULL;
+  props[3].value = version;
+  if (napi_define_properties(env, exports, 4, props) != napi_ok) return NULL;
   return exports;
 }
 

@@ -24,6 +24,8 @@ export interface EncodedBlob {
 interface ZstdAddon {
   /** One frame at `level`, or null when it would not be shorter than `src`. */
   compress(src: Uint8Array, level: number): Buffer | null;
+  /** Order-0 entropy (bits per byte) of `src`, or of `slices` slices of `sliceBytes` spread across it. */
+  sampleEntropy(src: Uint8Array, slices: number, sliceBytes: number): number;
   /** The frame's content, which must be exactly `length` bytes; throws zstd's reason otherwise. */
   decompress(frame: Uint8Array, length: number): Buffer;
 }
@@ -70,39 +72,23 @@ const ENTROPY_SLICES = 4;
 const ENTROPY_SLICE_BYTES = 4096;
 /** How far below the entropy of random bytes (bits per byte) a sample may be and still count as random. */
 const ENTROPY_MARGIN = 0.1;
-const byteCounts = new Uint32Array(256);
 
 /**
  * True when the blob's bytes are as evenly spread as random bytes: what gzip, zstd, JPEG,
  * video and encrypted files look like. Such a blob is stored without trying zstd, which
- * costs a call into the binding (tens of µs) and a full pass for nothing. The test is the
- * order-0 entropy of up to 16 KiB taken across the blob, against what random bytes give
- * for a sample that size (8 bits less the Miller-Madow bias, 255 / (2 n ln 2)). Measured on
- * the benchmark corpus (22,759 files): it skipped 1,607 blobs, almost all .gz files, and
- * lost 144 KiB of zstd's 187 MiB gain (docs/BENCHMARKS.md). A wrong guess costs space only.
+ * would spend a full compression pass for nothing. The test is the order-0 entropy of up to
+ * 16 KiB taken across the blob (counted in the addon: native/zstd.c sampleEntropy), against
+ * what random bytes give for a sample that size (8 bits less the Miller-Madow bias,
+ * 255 / (2 n ln 2)). Measured on the benchmark corpus (22,759 files): it skipped 1,607 blobs,
+ * almost all .gz files, and lost 144 KiB of zstd's 187 MiB gain (docs/BENCHMARKS.md). A
+ * wrong guess costs space only.
  */
 export function looksRandom(plaintext: Uint8Array): boolean {
   const n = plaintext.length;
   if (n < RANDOMNESS_MIN_BYTES) return false;
-  byteCounts.fill(0);
-  let counted = n;
-  if (n <= ENTROPY_SLICES * ENTROPY_SLICE_BYTES) {
-    for (let i = 0; i < n; i++) byteCounts[plaintext[i]!]!++;
-  } else {
-    counted = ENTROPY_SLICES * ENTROPY_SLICE_BYTES;
-    const step = Math.floor((n - ENTROPY_SLICE_BYTES) / (ENTROPY_SLICES - 1));
-    for (let s = 0; s < ENTROPY_SLICES; s++) {
-      const end = s * step + ENTROPY_SLICE_BYTES;
-      for (let i = s * step; i < end; i++) byteCounts[plaintext[i]!]!++;
-    }
-  }
-  let bits = 0;
-  for (let b = 0; b < 256; b++) {
-    const c = byteCounts[b]!;
-    if (c > 0) bits -= c * Math.log2(c / counted);
-  }
+  const counted = Math.min(n, ENTROPY_SLICES * ENTROPY_SLICE_BYTES);
   const randomEntropy = 8 - 255 / (2 * counted * Math.LN2);
-  return bits / counted >= randomEntropy - ENTROPY_MARGIN;
+  return zstdAddon().sampleEntropy(plaintext, ENTROPY_SLICES, ENTROPY_SLICE_BYTES) >= randomEntropy - ENTROPY_MARGIN;
 }
 
 /** What decoding a box needs to know of it, from its pack header or index entry. */

@@ -7,6 +7,7 @@ import { open } from '../../src/crypto/aead.js';
 import { decodeBlob, decodePayload, encodeBlob, looksRandom } from '../../src/format/blob-codec.js';
 import { blobAad } from '../../src/format/sealed.js';
 import { isCairnError } from '../../src/errors/errors.js';
+import { loadAddon } from '../../src/native/addon.js';
 
 const key = randomBytes(32);
 const id = randomBytes(32);
@@ -127,6 +128,40 @@ describe('zstd frames (cairn\'s binding of libzstd)', () => {
       const encoded = encodeBlob(key, 'data', id, blob);
       expect(encoded.encoding, `${blob.length} bytes`).toBe('raw');
       expect(decodeBlob(key, { type: 'data', encoding: 'raw', plainLength: blob.length }, id, encoded.sealed, 'blob x')).toEqual(blob);
+    }
+  });
+});
+
+describe('the byte-count entropy looksRandom uses (native/zstd.c sampleEntropy)', () => {
+  const { sampleEntropy } = loadAddon<{ sampleEntropy(src: Uint8Array, slices: number, sliceBytes: number): number }>('cairn_zstd', "cairn's zstd binding");
+  /** The definition, in full: counts over the whole blob, or over `slices` slices spread across it (first at 0, last ending at the end). */
+  function reference(bytes: Uint8Array, slices: number, sliceBytes: number): number {
+    const counts = new Array<number>(256).fill(0);
+    const whole = bytes.length <= slices * sliceBytes;
+    const step = whole ? 0 : Math.floor((bytes.length - sliceBytes) / (slices - 1));
+    const ranges = whole ? [[0, bytes.length]] : Array.from({ length: slices }, (_, s) => [s * step, s * step + sliceBytes]);
+    let n = 0;
+    for (const [from, to] of ranges) for (let i = from!; i < to!; i++, n++) counts[bytes[i]!]!++;
+    return counts.reduce((bits, c) => (c > 0 ? bits - c * Math.log2(c / n) : bits), 0) / n;
+  }
+
+  it('equals the definition on random, skewed and constant bytes, whole and sampled, up to the last byte', () => {
+    const skewed = Buffer.from(Array.from({ length: 70_001 }, (_, i) => (i * i) % 7 === 0 ? 255 : i % 13));
+    const cases = [randomBytes(1024), randomBytes(16_384), randomBytes(16_385), randomBytes(1 << 20), skewed, text, Buffer.alloc(50_000, 7), gzipSync(text)];
+    for (const bytes of cases) {
+      for (const [slices, sliceBytes] of [[4, 4096], [2, 1], [3, 1000]] as const) {
+        expect(sampleEntropy(bytes, slices, sliceBytes), `${bytes.length} bytes, ${slices} × ${sliceBytes}`).toBeCloseTo(reference(bytes, slices, sliceBytes), 9);
+      }
+    }
+    // The last slice ends at the blob's end: a blob random only in its last 4 KiB shows it.
+    const tail = Buffer.concat([Buffer.alloc(200_000), randomBytes(4096)]);
+    expect(sampleEntropy(tail, 4, 4096)).toBeCloseTo(reference(tail, 4, 4096), 9);
+    expect(reference(tail, 4, 4096)).toBeGreaterThan(1.5);
+  });
+
+  it('refuses what is not a byte array or sensible slices', () => {
+    for (const args of [['text', 4, 4096], [new Uint16Array(10), 4, 4096], [Buffer.alloc(10), 1, 4096], [Buffer.alloc(10), 4, 0]] as const) {
+      expect(() => sampleEntropy(args[0] as Uint8Array, args[1], args[2])).toThrow(/sampleEntropy/);
     }
   });
 });
