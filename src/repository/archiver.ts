@@ -11,14 +11,14 @@
  * target, device number. A file or folder that cannot be read is reported, not fatal: the
  * parent's version is kept if there is one, otherwise it is left out.
  *
- * Folders are listed and files read and sealed by a SourceReader (worker threads); this
- * thread walks, decides, dedups and packs.
+ * This thread lists the folders (scan-folder.ts), walks, decides, dedups and packs; files
+ * are read and sealed by a SourceReader (worker threads).
  */
 import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Problem } from '../localfs/metadata.js';
-import { type KnownEntry, type LocalStat, type StattedEntry, untouched } from './scan-folder.js';
+import { type KnownEntry, type LocalStat, scanFolder, type StattedEntry, untouched } from './scan-folder.js';
 import { SourceReader } from './source-reader.js';
 import type { Repository } from './repository.js';
 
@@ -147,7 +147,7 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
   const previous = new Map(parent.nodes.map((n) => [n.name, n]));
   const known = new Map<string, KnownEntry>(parent.nodes.map((n) => [n.name, { type: n.type, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs }]));
   const entries: { entry: StattedEntry; rel: string }[] = [];
-  for (const entry of await run.reader.scanFolder(folder, known)) {
+  for (const entry of scanFolder(folder, known)) {
     const rel = relative === '' ? entry.name : `${relative}/${entry.name}`;
     if ('statError' in entry) run.problem({ path: rel, message: `cannot read: ${entry.statError}` });
     else if (!run.options.exclude?.(rel, entry.stat.type === 'dir')) entries.push({ entry, rel });

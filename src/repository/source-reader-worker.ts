@@ -1,10 +1,9 @@
 /**
- * The worker side of source-reader.ts: lists folders and seals files, posting each file's
+ * The worker side of source-reader.ts: seals files, posting each file's
  * batches in order, many files' replies to a message. It blocks (Atomics.wait) while the
  * main thread holds too many of its messages, so a big file never piles up in memory.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { scanFolder } from './scan-folder.js';
 import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
 import type { ReaderReply, ReaderRequest, ReaderWorkerData } from './source-reader.js';
 
@@ -63,20 +62,7 @@ port.on('message', (message: ReaderRequest | ReaderRequest[]) => {
     if ('keys' in message) keys = message.keys;
     return;
   }
-  for (const request of message) {
-    if ('keys' in request) continue;
-    if ('scan' in request) {
-      try {
-        post({ job: request.job, entries: scanFolder(request.scan, request.known) });
-      } catch (e) {
-        fail(request.job, e);
-      }
-      // The walk waits for a listing: it goes out now, with what is ready.
-      flush();
-    } else {
-      seals.push(request);
-    }
-  }
+  for (const request of message) if ('seal' in request) seals.push(request);
   if (!sealing) void sealQueued();
 });
 

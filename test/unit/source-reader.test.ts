@@ -1,8 +1,8 @@
 /**
  * The backup's source reader, on real worker threads (the compiled worker from dist/, which
- * `npm test` builds first) and on the calling thread: both must list folders and seal files
- * identically, keep each file's batches in order, hold back a big file while its batches
- * are not taken, and hand on every error.
+ * `npm test` builds first) and on the calling thread: both must seal files identically, keep
+ * each file's batches in order, hold back a big file while its batches are not taken, and
+ * hand on every error. Folders are listed on the calling thread (scan-folder.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gearTableFrom } from '../../src/chunker/fastcdc.js';
 import { openBlob } from '../../src/format/sealed.js';
 import { lsetxattr } from '../../src/fuse/native-files.js';
-import type { ScannedEntry } from '../../src/repository/scan-folder.js';
+import { scanFolder } from '../../src/repository/scan-folder.js';
 import type { SealingKeys } from '../../src/repository/seal-file.js';
 import { MAX_OUTSTANDING, type SealedChunk, SourceReader } from '../../src/repository/source-reader.js';
 import { tempDir } from '../helpers/store.js';
@@ -115,7 +115,6 @@ describe('the source reader', () => {
           throw new Error('the store is full');
         })).rejects.toThrow('the store is full');
         expect(batches).toBe(1); // later batches of the file are dropped, not handled
-        await expect(reader.scanFolder(path.join(dir, 'missing'), new Map())).rejects.toMatchObject({ code: 'ENOENT' });
         expect((await sealAll(reader, path.join(dir, 'small'))).size).toBe(5);
       } finally {
         await reader.close();
@@ -123,27 +122,18 @@ describe('the source reader', () => {
     });
   }
 
-  it('lists a folder the same on a worker as on the calling thread, and skips xattrs of untouched entries', async () => {
-    const here = new SourceReader(keys, 0);
-    const there = new SourceReader(keys, 1, WORKER);
-    try {
-      // Xattr values cross threads as Uint8Array, not Buffer: compare the bytes. Reading a
-      // symlink moves its atime: leave atimes out.
-      const plain = (entries: ScannedEntry[]) => entries.map((e) => ('stat' in e ? { ...e, stat: { ...e.stat, atimeNs: 0n }, xattrs: e.xattrs?.map((x) => ({ name: x.name, value: [...x.value] })) } : e));
-      const local = await here.scanFolder(dir, new Map());
-      expect(plain(await there.scanFolder(dir, new Map()))).toEqual(plain(local));
-      expect(local.map((e) => e.name)).toEqual(['big', 'empty', 'link', 'small', 'sub']);
-      const small = local.find((e) => e.name === 'small');
-      expect(small && 'stat' in small && small.xattrs?.map((x) => [x.name, Buffer.from(x.value).toString()])).toEqual([['user.note', 'kept']]);
-      const link = local.find((e) => e.name === 'link');
-      expect(link && 'stat' in link && link.target).toBe('small');
-      const { stat } = small as { stat: { type: 'file'; mtimeNs: bigint; ctimeNs: bigint } };
-      const again = await there.scanFolder(dir, new Map([['small', { type: 'file', mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs }]]));
-      const smallAgain = again.find((e) => e.name === 'small');
-      expect(smallAgain && 'stat' in smallAgain && smallAgain.xattrs).toBeUndefined();
-    } finally {
-      await Promise.all([here.close(), there.close()]);
-    }
+  it('lists a folder in tree order with xattrs and link targets, and skips xattrs of untouched entries', () => {
+    const local = scanFolder(dir, new Map());
+    expect(local.map((e) => e.name)).toEqual(['big', 'empty', 'link', 'small', 'sub']);
+    const small = local.find((e) => e.name === 'small');
+    expect(small && 'stat' in small && small.xattrs?.map((x) => [x.name, Buffer.from(x.value).toString()])).toEqual([['user.note', 'kept']]);
+    const link = local.find((e) => e.name === 'link');
+    expect(link && 'stat' in link && link.target).toBe('small');
+    const { stat } = small as { stat: { type: 'file'; mtimeNs: bigint; ctimeNs: bigint } };
+    const again = scanFolder(dir, new Map([['small', { type: 'file', mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs }]]));
+    const smallAgain = again.find((e) => e.name === 'small');
+    expect(smallAgain && 'stat' in smallAgain && smallAgain.xattrs).toBeUndefined();
+    expect(() => scanFolder(path.join(dir, 'missing'), new Map())).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
   it('holds a big file back while its batches are not taken (at most a few batches ahead)', async () => {
