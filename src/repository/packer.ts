@@ -63,10 +63,13 @@ export class Packer {
     return this.pending.get(id);
   }
 
-  /** Adds a sealed blob; may wait while too many packs are uploading (back-pressure). */
-  async add(type: BlobType, id: string, blob: EncodedBlob): Promise<void> {
+  /**
+   * Adds a sealed blob; may wait while too many packs are uploading (back-pressure). False
+   * when a blob of that id already waits here (added by another save meanwhile): not added.
+   */
+  async add(type: BlobType, id: string, blob: EncodedBlob): Promise<boolean> {
     this.throwIfFailed();
-    if (this.pending.has(id)) return;
+    if (this.pending.has(id)) return false;
     let pack = this.open.get(type);
     if (!pack) this.open.set(type, (pack = { parts: [], entries: [], size: 0 }));
     const { sealed, encoding, plainLength } = blob;
@@ -79,6 +82,7 @@ export class Packer {
       while (this.uploads.size >= MAX_UPLOADS_IN_FLIGHT) await Promise.race(this.uploads);
       this.startUpload(pack);
     }
+    return true;
   }
 
   /** Blobs in the packs stored since the last takeStored() or flush(). */

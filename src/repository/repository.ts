@@ -183,8 +183,8 @@ export class Repository {
     if (this.holds(id)) return 0;
     if (blob.sealed.length === 0) throw new Error(`blob ${id} came unsealed but is not stored`);
     await this.prepareToWrite();
-    await this.packer.add(type, id, blob);
-    return blob.sealed.length;
+    // Another save of the same blob may have come first while this one waited.
+    return (await this.packer.add(type, id, blob)) ? blob.sealed.length : 0;
   }
 
   /** Stores a blob unless an equal one exists; returns its id and the sealed bytes added. */
@@ -196,17 +196,13 @@ export class Repository {
       const id = toHex(sealed.id);
       if (this.holds(id)) return { id, addedBytes: 0 };
       await this.prepareToWrite();
-      await this.packer.add(type, id, sealed);
-      return { id, addedBytes: sealed.sealed.length };
+      return { id, addedBytes: (await this.packer.add(type, id, sealed)) ? sealed.sealed.length : 0 };
     }
     const id = this.blobId(plaintext);
     if (this.holds(id)) return { id, addedBytes: 0 };
     const blob = encodeBlob(this.keys.encryption, type, Buffer.from(id, 'hex'), plaintext);
-    // Another save of the same blob may have finished while this one compressed.
-    if (this.holds(id)) return { id, addedBytes: 0 };
     await this.prepareToWrite();
-    await this.packer.add(type, id, blob);
-    return { id, addedBytes: blob.sealed.length };
+    return { id, addedBytes: (await this.packer.add(type, id, blob)) ? blob.sealed.length : 0 };
   }
 
   /**

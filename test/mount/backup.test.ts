@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LocalBackend } from '../../src/backend/local.js';
@@ -180,6 +181,32 @@ describe('cairn backup', () => {
     expect(diff.stdout.split('\n').filter((l) => l && !/is a fifo while|is a character special file while/.test(l))).toEqual([]);
     // The top folder's own metadata came from the source.
     expect((await fs.stat(restored)).mode & 0o7777).toBe((await fs.stat(src())).mode & 0o7777);
+  });
+
+  it('counts the bytes it added once, however many files hold them (reader threads, many files to a message)', async () => {
+    const random = randomBytes(300_000);
+    const text = Buffer.from('the same small file, many times over\n'.repeat(60));
+    const added = async (copies: number) => {
+      const dir = path.join(f.dir, `dups-${copies}`);
+      await fs.mkdir(dir);
+      for (let i = 0; i < copies; i++) {
+        await fs.writeFile(path.join(dir, `big-${i}`), random);
+        await fs.writeFile(path.join(dir, `small-${i}`), text);
+      }
+      const store = path.join(f.dir, `dups-store-${copies}`);
+      expect((await cairn(['init', store], env)).code).toBe(0);
+      const r = await cairn(['backup', store, dir, '/', '--json'], xdg());
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as BackupJson;
+      expect(report.newFiles).toBe(2 * copies);
+      return report.addedBytes;
+    };
+    const once = await added(1);
+    const many = await added(40);
+    expect(once).toBeGreaterThan(random.length);
+    // The same two blobs either way; only the folder's tree grows with the names.
+    expect(many - once).toBeGreaterThanOrEqual(0);
+    expect(many - once).toBeLessThan(8192);
   });
 
   it('names bad sources and destinations', async () => {
