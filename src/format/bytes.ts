@@ -91,6 +91,18 @@ export class ByteReader {
     return out;
   }
 
+  /** Steps over `length` bytes and returns where they start (nothing allocated). */
+  skip(length: number): number {
+    this.need(length);
+    this.offset += length;
+    return this.offset - length;
+  }
+
+  /** A view of `length` bytes at `position` (one `skip` returned). */
+  at(position: number, length: number): Uint8Array {
+    return this.view.subarray(position, position + length);
+  }
+
   /** Throws unless every byte was consumed: trailing bytes mean a codec mismatch. */
   end(): void {
     if (this.offset !== this.view.length) throw new DecodeError(`${this.view.length - this.offset} unexpected trailing bytes`);

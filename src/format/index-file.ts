@@ -10,7 +10,7 @@
  * "superseded" lists index files this one replaces (written by prune before it deletes them).
  * Version-1 files (no encoding, no blob length) are still read.
  */
-import { type BlobEntry, readBlobEntry, writeBlobEntry } from './blob-entry.js';
+import { type BlobEntry, type BlobEntryFields, emptyFields, readBlobEntry, readBlobEntryInto, writeBlobEntry } from './blob-entry.js';
 import { ByteReader, ByteWriter, DecodeError } from './bytes.js';
 
 export const INDEX_VERSION = 2;
@@ -84,4 +84,30 @@ export function decodeIndexFile(plaintext: Uint8Array): IndexFile {
   }
   reader.end();
   return { superseded, packs };
+}
+
+/**
+ * Every entry of an index file, handed on without an object per entry: `onPack` with where
+ * each pack's 32-byte id starts in `plaintext`, then `onBlob` with each of its entries (the
+ * same fields object each time, refilled). The whole file is checked first, so a damaged one
+ * throws DecodeError as decodeIndexFile does before anything is handed on.
+ */
+export function visitIndexFile(plaintext: Uint8Array, onPack: (packIdAt: number) => void, onBlob: (entry: Readonly<BlobEntryFields>) => void): void {
+  walkIndexFile(plaintext);
+  walkIndexFile(plaintext, onPack, onBlob);
+}
+
+function walkIndexFile(plaintext: Uint8Array, onPack?: (packIdAt: number) => void, onBlob?: (entry: Readonly<BlobEntryFields>) => void): void {
+  const reader = new ByteReader(plaintext);
+  const { version } = readHeader(reader);
+  const fields = emptyFields();
+  for (let p = reader.u32(); p > 0; p--) {
+    const packIdAt = reader.skip(32);
+    onPack?.(packIdAt);
+    for (let b = reader.u32(); b > 0; b--) {
+      readBlobEntryInto(reader, version, true, fields);
+      onBlob?.(fields);
+    }
+  }
+  reader.end();
 }

@@ -361,23 +361,19 @@ export class Repository {
     const loading = files.filter((f) => !superseded.has(f.name));
     this.index.reserve(this.index.blobCount + loading.reduce((sum, f) => sum + f.blobs, 0));
     for (const file of files) {
-      if (!superseded.has(file.name)) {
-        const decoded = this.decodeIndexOrSkip(file.name, file.plaintext);
-        if (decoded) this.index.addIndexFile(decoded);
-      }
+      if (!superseded.has(file.name)) this.addIndexOrSkip(file.name, file.plaintext);
       this.loadedIndexFiles.add(file.name);
       file.plaintext = new Uint8Array(0);
     }
   }
 
-  /** An index file's entries, or null for a damaged one when damaged objects are skipped (noted like loadEach's). */
-  private decodeIndexOrSkip(name: string, plaintext: Uint8Array): IndexFile | null {
+  /** Adds an index file's entries; a damaged one adds nothing and fails, or is noted when damaged objects are skipped (like loadEach's). */
+  private addIndexOrSkip(name: string, plaintext: Uint8Array): void {
     try {
-      return decodeOrCorrupt(`index/${name}`, decodeIndexFile, plaintext);
+      decodeOrCorrupt(`index/${name}`, (p) => this.index.addIndexFileBytes(p), plaintext);
     } catch (e) {
       if (!this.skipDamaged || !isCairnError(e, 'CORRUPT')) throw e;
       this.noteSkipped(`index/${name}`, e);
-      return null;
     }
   }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { IndexedPack } from '../../src/format/index-file.js';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { decodeIndexFile, encodeIndexFile, type IndexedPack } from '../../src/format/index-file.js';
 import { type BlobLocation, MasterIndex } from '../../src/repository/master-index.js';
 import { Random } from '../helpers/random.js';
 
@@ -48,6 +50,30 @@ describe('the in-memory index', () => {
       }
     }
     expect(listed).toBe(expected.size);
+  });
+
+  it('reads an index file straight from its bytes exactly as from its decoded packs, version 1 and 2', () => {
+    const random = new Random(11);
+    const packs: IndexedPack[] = [];
+    for (let p = 0; p < 40; p++) {
+      const blobs: IndexedPack['blobs'][number][] = [];
+      for (let b = 0, count = random.int(300); b < count; b++) {
+        const encoding = random.chance(0.5) ? 'zstd' as const : 'raw' as const;
+        const length = 40 + random.int(1 << 20);
+        blobs.push({ type: random.chance(0.2) ? 'tree' : 'data', encoding, id: randomBytes(32), offset: random.int(8 << 20), length, plainLength: encoding === 'raw' ? length - 40 : random.int(0xffffffff) });
+      }
+      packs.push({ packId: randomBytes(32), blobs });
+    }
+    const files = [encodeIndexFile({ superseded: [randomBytes(32)], packs }), readFileSync(path.join(__dirname, '../fixtures/golden/index-v1.bin'))];
+    for (const file of files) {
+      const decoded = new MasterIndex();
+      decoded.addIndexFile(decodeIndexFile(file));
+      const direct = new MasterIndex();
+      direct.addIndexFileBytes(file);
+      expect(direct.blobCount).toBe(decoded.blobCount);
+      expect(decoded.blobCount).toBeGreaterThan(0);
+      expect([...direct.packs()]).toEqual([...decoded.packs()]);
+    }
   });
 
   it('is empty until a pack is added', () => {

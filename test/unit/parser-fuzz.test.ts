@@ -18,6 +18,7 @@ import { DecodeError } from '../../src/format/bytes.js';
 import { decodeConfig, encodeConfig } from '../../src/format/config.js';
 import { decodeForgetRecord, encodeForgetRecord } from '../../src/format/forget-record.js';
 import { decodeIndexFile, encodeIndexFile } from '../../src/format/index-file.js';
+import { MasterIndex } from '../../src/repository/master-index.js';
 import { decodePackHeader, encodePackHeader } from '../../src/format/pack.js';
 import { openBlob, openObject, sealBlob, sealObject } from '../../src/format/sealed.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/format/snapshot.js';
@@ -178,6 +179,16 @@ function hash(text: string): number {
 }
 
 const decodeError = (e: unknown) => e instanceof DecodeError;
+
+function addsAllOrNothing(bytes: Buffer): void {
+  const index = new MasterIndex();
+  try {
+    index.addIndexFileBytes(bytes);
+  } catch (e) {
+    if (index.blobCount !== 0) throw new Error(`a damaged index file added ${index.blobCount} entries before it was refused`);
+    throw e;
+  }
+}
 const cairnError = (e: unknown) => e instanceof CairnError;
 
 describe('parsers under seeded damage', () => {
@@ -191,6 +202,9 @@ describe('parsers under seeded damage', () => {
       ['pack-header-v1.bin', false, decodePackHeader],
       ['index.bin', false, decodeIndexFile],
       ['index-v1.bin', false, decodeIndexFile],
+      // The mount's loader (no object per entry): a damaged file must add nothing.
+      ['index.bin', false, addsAllOrNothing],
+      ['index-v1.bin', false, addsAllOrNothing],
       ['tree.json', true, decodeTree],
       ['snapshot.json', true, decodeSnapshot],
       ['forget.json', true, decodeForgetRecord],
