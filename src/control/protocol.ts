@@ -29,6 +29,11 @@ export interface MountStatus {
    * (--tree-cache), and folders read from their trees and dropped again since the mount.
    */
   readonly tree: { readonly inMemory: number; readonly limit: number; readonly loadedFolders: number; readonly droppedFolders: number };
+  /**
+   * The FUSE binding's write buffers: lent to writes in progress now (0 once every write has
+   * been answered), and WRITE requests that got a copy of their own since the mount.
+   */
+  readonly writeBuffers: { readonly lent: number; readonly copies: number };
   /** The mount process's memory now (process.memoryUsage(): rss, V8 heap, buffers outside it), bytes. */
   readonly memory: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
   /** The snapshot the mount continues (the last one it took or started from): id and local time. */

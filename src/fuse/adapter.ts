@@ -49,6 +49,8 @@ const HISTORY_TIMEOUT = 3600;
 export interface MountedFuse {
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
+  /** The binding's write buffers (see LowLevelBinding.writeBufferCounts). */
+  writeBuffers(): { lent: number; copies: number };
 }
 
 interface DirHandle {
@@ -326,6 +328,7 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
       native.unmount();
       cb(null);
     },
+    writeBuffers: () => native.writeBufferCounts(),
   };
 }
 

@@ -41,6 +41,8 @@ export interface LowLevelBinding {
   replyDirectory(slot: Slot, size: number, first: number, names: string[], inos: Float64Array, modes: Uint32Array): void;
   /** The bytes of the WRITE request that was lent write buffer `index` are no longer used (see native/lowlevel.c ll_write). */
   releaseWriteBuffer(index: number): void;
+  /** Write buffers lent and not yet given back, and WRITE requests copied instead (none free, or too big) since the mount. */
+  writeBufferCounts(): { lent: number; copies: number };
   willNeed(path: string, length: number): void;
 }
 

@@ -83,8 +83,13 @@ describe('parallel load through a mount', () => {
     for (const t of tarResults) expect(t.code, t.output).toBe(0);
     expect(walks).toBeGreaterThan(0);
     expect(snapshots).toBeGreaterThan(0);
+    // Every write has been answered: every buffer the binding lent them is back.
+    const status = await cairn(['status', f.mnt, '--json'], env);
+    expect(status.code, status.stderr).toBe(0);
+    const { writeBuffers } = JSON.parse(status.stdout) as { writeBuffers: { lent: number; copies: number } };
+    expect(writeBuffers.lent).toBe(0);
     const peak = peakMiB(m.child.pid!);
-    console.log(`load: ${walks} find walks, ${snapshots} snapshots while fio and tar ran; daemon peak ${peak.toFixed(0)} MiB`);
+    console.log(`load: ${walks} find walks, ${snapshots} snapshots while fio and tar ran; daemon peak ${peak.toFixed(0)} MiB; ${writeBuffers.copies} writes copied (no buffer free)`);
     expect(peak).toBeLessThan(PEAK_MEMORY_BOUND_MIB);
 
     // A clean remount: every fio block verifies, the tar copies equal their source.

@@ -209,6 +209,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
       committedBytes: session.flusher.chunkedBytes,
       committedFiles: session.flusher.committedFiles,
       unmounting,
+      writeBuffers: fuse.writeBuffers(),
       memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
       tree: { inMemory: session.table.size, limit: session.loader.keepInodes, loadedFolders: session.loader.loadedFolders, droppedFolders: session.loader.droppedFolders },
       lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
