@@ -1,7 +1,7 @@
 /**
  * The progress line on a real terminal (script(1) gives the command a pty): `check
  * --read-data` draws one updating bar with packs, bytes, rate and reaches 100 %; without a
- * terminal the same run prints no bar at all.
+ * terminal the same run prints no bar at all. Restore, unmount and prune draw theirs too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -44,6 +44,20 @@ describe('progress on a terminal', () => {
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).not.toContain('[');
     expect(plain.stdout).toContain('no errors: every byte verified');
+  });
+
+  it('restore of a whole snapshot draws one bar to 100 %, its totals from the snapshot, not a walk', async () => {
+    const restored = path.join(dir, 'restore-store');
+    const repo = await Repository.init(new LocalBackend(restored), passphrase('progress pass'));
+    const archived = await archiveDirectory(repo, path.join(dir, 'source'));
+    await repo.saveSnapshot({ tree: archived.tree, stats: archived.stats, nextFileId: archived.nextFileId });
+    await repo.close();
+    const target = path.join(dir, 'restored');
+    const onTerminal = await run('script', ['-qec', `"${process.execPath}" "${CLI}" restore "${restored}" "${target}"`, '/dev/null'], { CAIRN_PASSWORD: 'progress pass' });
+    expect(onTerminal.code, onTerminal.stdout).toBe(0);
+    const text = onTerminal.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    expect(text).toMatch(/cairn: restoring \[█+\] 100% \| 4 of 4 files, 12\.0 MiB of 12\.0 MiB \| [\d.]+ \w+\/s/);
+    expect(text).toMatch(/restored \d+ entries \(4 files, 12\.0 MiB\)/);
   });
 
   it('unmount of a local store with much staged data draws one bar while the mount saves it', async () => {
