@@ -30,6 +30,10 @@ for out in cairn_fuse:lowlevel.c cairn_chunker:chunker.c cairn_zstd:zstd.c; do
   if [ ! -f "$node_file" ] || [ "native/${out#*:}" -nt "$node_file" ] || [ native/binding.gyp -nt "$node_file" ]; then stale=1; fi
 done
 if [ "$stale" = 1 ]; then
+  if ! echo '#include <zstd.h>' | cc -E - >/dev/null 2>&1; then
+    echo "cairn's zstd binding (native/zstd.c) needs libzstd's headers: apt-get install libzstd-dev (scripts/setup.sh installs it)" >&2
+    exit 1
+  fi
   if ! (cd native && node "$node_gyp" rebuild "${nodedir_args[@]}" >/tmp/cairn-node-gyp.log 2>&1); then
     echo "building cairn's addons (native/) failed; node-gyp said:" >&2
     tail -20 /tmp/cairn-node-gyp.log >&2
