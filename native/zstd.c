@@ -58,17 +58,21 @@ static contexts *contexts_of(napi_env env) {
   return c;
 }
 
-/* Both calls take (Uint8Array, integer >= 0); otherwise throws a TypeError showing `usage`. */
-static int parse_arguments(napi_env env, napi_callback_info info, const char *usage, void **data, size_t *size, int64_t *number) {
-  size_t argc = 2;
-  napi_value argv[2];
+/* The bytes of a Uint8Array (a Buffer is one); 0 for anything else. */
+static int bytes_of(napi_env env, napi_value value, void **data, size_t *size) {
   bool is_typed = false;
   napi_typedarray_type type = napi_int8_array;
   napi_value arraybuffer;
   size_t offset;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, size, data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array ||
+  return napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed &&
+         napi_get_typedarray_info(env, value, &type, size, data, &arraybuffer, &offset) == napi_ok && type == napi_uint8_array;
+}
+
+/* compress and decompress take (Uint8Array, integer >= 0); otherwise throws a TypeError showing `usage`. */
+static int parse_arguments(napi_env env, napi_callback_info info, const char *usage, void **data, size_t *size, int64_t *number) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !bytes_of(env, argv[0], data, size) ||
       napi_get_value_int64(env, argv[1], number) != napi_ok || *number < 0) {
     napi_throw_type_error(env, NULL, usage);
     return 0;
@@ -175,14 +179,10 @@ static napi_value sample_entropy(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  bool is_typed = false;
-  napi_typedarray_type type = napi_int8_array;
-  napi_value arraybuffer;
-  size_t offset, n = 0;
+  size_t n = 0;
   void *data = NULL;
   uint32_t slices = 0, slice_bytes = 0;
-  if (argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &n, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array ||
+  if (argc < 3 || !bytes_of(env, argv[0], &data, &n) ||
       napi_get_value_uint32(env, argv[1], &slices) != napi_ok || napi_get_value_uint32(env, argv[2], &slice_bytes) != napi_ok || slices < 2 || slice_bytes == 0) {
     napi_throw_type_error(env, NULL, "cairn zstd: sampleEntropy(Uint8Array, slices >= 2, sliceBytes >= 1)");
     return NULL;

@@ -1,6 +1,7 @@
 /**
- * The worker side of blob-thread.ts: opens boxes and seals blobs as they come (several at
- * once: zstd runs on libuv's pool), sending results back moved rather than copied.
+ * The worker side of blob-thread.ts: opens boxes, cuts and seals streamed steps and seals
+ * blobs as they come (zstd and the cipher run here, synchronously), sending results back
+ * moved rather than copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobIdOf } from '../crypto/keys.js';

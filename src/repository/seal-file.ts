@@ -126,7 +126,8 @@ class StreamSealer {
  */
 export async function* sealFile(path: string, keys: SealingKeys, stored: ReadonlySet<string> = new Set()): AsyncGenerator<SealedBatch, number> {
   const sealer = new StreamSealer(keys, stored);
-  // Each file in progress has its own read buffer: files are sealed side by side while blobs compress.
+  // Each file in progress has its own read buffer (without a worker, the archiver seals
+  // several files at once on its thread); finished files' buffers are reused.
   const readBuffer = freeReadBuffers.pop() ?? Buffer.allocUnsafe(READ_PIECE);
   let size = 0;
   try {

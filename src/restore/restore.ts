@@ -94,7 +94,11 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   // Pass 1, only when needed: names that already exist (refused unless `overwrite`), and the
   // totals for the progress line. A whole snapshot into a new or empty folder needs neither
   // walk: its stats hold the totals, and this pass took a quarter of such a restore.
-  const targetExisted = exists(target);
+  const present = lstatSync(target, { throwIfNoEntry: false });
+  if (present && !present.isDirectory()) {
+    throw new CairnError('USAGE', `${target} is not a folder`, { hint: 'restore into a folder (it is created when missing)' });
+  }
+  const targetExisted = present !== undefined;
   const mayConflict = targetExisted && !options.overwrite && !isEmptyFolder(target);
   let totalFiles = snapshot.stats.files;
   let totalBytes = snapshot.stats.bytes;
@@ -207,15 +211,11 @@ export async function restoreSnapshot(repo: Repository, snapshot: Snapshot, targ
   return { entries, files, bytes, damagedFiles, otherProblems };
 }
 
-function exists(p: string): boolean {
-  return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
-}
-
 function isEmptyFolder(p: string): boolean {
   try {
     return readdirSync(p).length === 0;
   } catch {
-    return false; // not a folder (mkdir will say so) or unreadable: check name by name
+    return false; // unreadable: check name by name (and fail as writing would)
   }
 }
 

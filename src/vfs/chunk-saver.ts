@@ -1,6 +1,6 @@
 /**
- * Saves a file's chunks a few at a time (compression runs on libuv's pool, so several
- * chunks compress at once) while keeping them in file order: a chunk takes its place in
+ * Saves a file's chunks a few at a time (big ones are sealed on the mount's blob thread, so
+ * several are in flight at once) while keeping them in file order: a chunk takes its place in
  * `content` when it is handed over and gets its id when its save is done. The list is
  * complete only after finish().
  */

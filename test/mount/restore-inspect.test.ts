@@ -200,12 +200,17 @@ describe('restore and inspection without a mount', () => {
       [['restore', f.store, out('r-bad'), '--time', 'yesterday'], 2, '--time takes an age like 3D'],
       [['restore', f.store, out('r-bad'), '--time', '1990-01-01'], 2, 'no snapshot is as old as 1990-01-01'],
       [['verify', f.store, 'latest', out('nowhere')], 2, 'is not a folder'],
+      [['restore', f.store, 'latest', path.join(f.dir, 'a-file')], 2, 'a-file is not a folder'],
+      [['restore', f.store, 'latest', path.join(f.dir, 'a-file'), '--overwrite'], 2, 'a-file is not a folder'],
     ];
+    await fs.writeFile(path.join(f.dir, 'a-file'), 'not a folder\n');
     for (const [args, code, message] of cases) {
       const r = await cairn(args, env);
+      expect(r.stderr, args.join(' ')).not.toContain('bug in cairn');
       expect(r.stderr, args.join(' ')).toContain(message);
       expect(r.code, args.join(' ')).toBe(code);
     }
+    expect(await fs.readFile(path.join(f.dir, 'a-file'), 'utf8')).toBe('not a folder\n');
   });
 
   it.skipIf(process.getuid?.() !== 0)('says when the target disk fills up, and exits 9 (a 1 MiB tmpfs; needs root to mount it)', async () => {
