@@ -34,6 +34,11 @@ export interface MountStatus {
    * been answered), and WRITE requests that got a copy of their own since the mount.
    */
   readonly writeBuffers: { readonly lent: number; readonly copies: number };
+  /**
+   * The blob index: blobs in it, and whether those of the store's index files are kept on
+   * local disk (a big store, docs/LOCAL_STATE.md "The index on disk") or in memory.
+   */
+  readonly index: { readonly blobs: number; readonly onDisk: boolean };
   /** The mount process's memory now (process.memoryUsage(): rss, V8 heap, buffers outside it), bytes. */
   readonly memory: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
   /** The snapshot the mount continues (the last one it took or started from): id and local time. */

@@ -13,7 +13,7 @@ import { decodePackHeader, locatePackHeader, PACK_TRAILER_SIZE } from '../format
 import { decodeBlob } from '../format/blob-codec.js';
 import { openObject } from '../format/sealed.js';
 import { listKeySlots } from './keyring.js';
-import type { BlobLocation } from './master-index.js';
+import type { BlobLocation } from './blob-location.js';
 import { type Repository, type StoredSnapshot, supersededIndexFiles } from './repository.js';
 
 export interface CheckProblem {

@@ -6,27 +6,20 @@
  * a million blobs, and a Map of hex strings to objects cost about 200 bytes each where
  * this costs about 60 (32 for the id, 17 for the fields, slots at most half full). Blob ids
  * are HMAC-SHA256 outputs, so their first four bytes are a uniform hash already.
+ *
+ * A big store's index files can be kept on local disk instead (sorted-index.ts, `useSorted`):
+ * then this table holds only what was added since, and a lookup asks it first.
  */
 import { toHex } from '../format/bytes.js';
 import type { BlobEntry } from '../format/blob-entry.js';
-import { type IndexFile, type IndexedPack, visitIndexFile } from '../format/index-file.js';
-import type { BlobEncoding, BlobType } from '../format/sealed.js';
+import type { IndexFile, IndexedPack } from '../format/index-file.js';
+import { type BlobLocation, kindOf, locationOf, PackNumbers, visitIndexEntries } from './blob-location.js';
+import type { SortedIndex } from './sorted-index.js';
 
-export interface BlobLocation {
-  readonly type: BlobType;
-  readonly encoding: BlobEncoding;
-  readonly packId: string;
-  readonly offset: number;
-  /** Sealed length in the pack. */
-  readonly length: number;
-  /** The blob's own length. */
-  readonly plainLength: number;
-}
+export type { BlobLocation } from './blob-location.js';
 
 const ID_BYTES = 32;
 const EMPTY = -1;
-const TYPES: readonly BlobType[] = ['data', 'tree'];
-const ENCODINGS: readonly BlobEncoding[] = ['raw', 'zstd'];
 
 export class MasterIndex {
   private count = 0;
@@ -40,26 +33,60 @@ export class MasterIndex {
   private kinds = new Uint8Array(0);
   /** Open addressing: entry number or EMPTY; length a power of two, at least twice `count`. */
   private slots = new Int32Array(0).fill(EMPTY);
-  private readonly packIds: string[] = [];
-  private readonly packNumbers = new Map<string, number>();
+  private readonly packNumbers = new PackNumbers();
   /** Where a looked-up hex id is decoded to, so a lookup allocates nothing. */
   private readonly probe = Buffer.alloc(ID_BYTES);
+  /** The index files loaded at the start, when kept on local disk. */
+  private sorted: SortedIndex | null = null;
 
+  /** Blobs in the index (a blob added again after the start may count twice). */
   get blobCount(): number {
-    return this.count;
+    return this.count + (this.sorted?.count ?? 0);
+  }
+
+  /** Whether the index files loaded at the start are kept on local disk. */
+  get onDisk(): boolean {
+    return this.sorted !== null;
   }
 
   has(id: string): boolean {
-    return this.find(id) !== EMPTY;
+    if (!this.setProbe(id)) return false;
+    return this.findProbe() !== EMPTY || (this.sorted?.has(this.probe) ?? false);
   }
 
   lookup(id: string): BlobLocation | undefined {
-    const entry = this.find(id);
-    return entry === EMPTY ? undefined : this.location(entry);
+    if (!this.setProbe(id)) return undefined;
+    const entry = this.findProbe();
+    return entry !== EMPTY ? this.location(entry) : this.sorted?.lookup(this.probe);
+  }
+
+  /**
+   * Takes the index files loaded at the start from `sorted`: kept on disk (`keepOnDisk`,
+   * for a big store), or copied into this table and the file closed. Only before anything
+   * else was added.
+   */
+  useSorted(sorted: SortedIndex, keepOnDisk: boolean): void {
+    if (this.count > 0 || this.sorted) throw new Error('internal error: the index on disk comes first');
+    if (keepOnDisk) {
+      this.sorted = sorted;
+      return;
+    }
+    this.reserve(sorted.count);
+    for (const { id, location } of sorted.entries()) {
+      id.copy(this.probe);
+      this.putProbe(this.packNumbers.numberOf(location.packId), location);
+    }
+    sorted.close();
+  }
+
+  /** Closes the index file on disk, if any (the index answers only from memory after). */
+  close(): void {
+    this.sorted?.close();
+    this.sorted = null;
   }
 
   addPack(pack: IndexedPack): void {
-    const packNumber = this.packNumberOf(toHex(pack.packId));
+    const packNumber = this.packNumbers.numberOf(toHex(pack.packId));
     for (const blob of pack.blobs) {
       this.probe.set(blob.id);
       this.putProbe(packNumber, blob);
@@ -76,29 +103,16 @@ export class MasterIndex {
    * garbage on the heap at mount. Throws DecodeError for a damaged file, adding nothing.
    */
   addIndexFileBytes(plaintext: Uint8Array): void {
-    const bytes = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
-    let packNumber = 0;
-    visitIndexFile(
-      plaintext,
-      (packIdAt) => void (packNumber = this.packNumberOf(bytes.toString('hex', packIdAt, packIdAt + ID_BYTES))),
-      (entry) => {
-        bytes.copy(this.probe, 0, entry.idAt, entry.idAt + ID_BYTES);
-        this.putProbe(packNumber, entry);
-      },
-    );
+    visitIndexEntries(plaintext, this.packNumbers, (bytes, pack, entry) => {
+      bytes.copy(this.probe, 0, entry.idAt, entry.idAt + ID_BYTES);
+      this.putProbe(pack, entry);
+    });
   }
 
-  private packNumberOf(packId: string): number {
-    let packNumber = this.packNumbers.get(packId);
-    if (packNumber === undefined) {
-      packNumber = this.packIds.push(packId) - 1;
-      this.packNumbers.set(packId, packNumber);
-    }
-    return packNumber;
-  }
+
 
   /** The blob whose id is in `probe`, in pack `packNumber`. */
-  private putProbe(packNumber: number, blob: Omit<BlobEntry, 'id'>): void {
+  private putProbe(packNumber: number, blob: Pick<BlobEntry, 'type' | 'encoding' | 'offset' | 'length' | 'plainLength'>): void {
     let entry = this.findProbe();
     if (entry === EMPTY) {
       if (this.count + 1 > this.capacity) this.grow();
@@ -111,38 +125,34 @@ export class MasterIndex {
     this.offsets[entry] = blob.offset;
     this.lengths[entry] = blob.length;
     this.plainLengths[entry] = blob.plainLength;
-    this.kinds[entry] = TYPES.indexOf(blob.type) * 16 + ENCODINGS.indexOf(blob.encoding);
+    this.kinds[entry] = kindOf(blob.type, blob.encoding);
   }
 
-  /** Every pack any index names, with the blobs it holds. */
+  /** Every pack any index names, with the blobs it holds (one copy of each blob). */
   packs(): Map<string, { id: string; location: BlobLocation }[]> {
     const packs = new Map<string, { id: string; location: BlobLocation }[]>();
-    for (let entry = 0; entry < this.count; entry++) {
-      const location = this.location(entry);
+    const add = (id: string, location: BlobLocation) => {
       let list = packs.get(location.packId);
       if (!list) packs.set(location.packId, (list = []));
-      list.push({ id: this.ids.toString('hex', entry * ID_BYTES, (entry + 1) * ID_BYTES), location });
+      list.push({ id, location });
+    };
+    for (let entry = 0; entry < this.count; entry++) add(this.ids.toString('hex', entry * ID_BYTES, (entry + 1) * ID_BYTES), this.location(entry));
+    if (this.sorted) {
+      for (const { id, location } of this.sorted.entries()) {
+        id.copy(this.probe);
+        if (this.findProbe() === EMPTY) add(id.toString('hex'), location); // else the copy added since counts
+      }
     }
     return packs;
   }
 
   private location(entry: number): BlobLocation {
-    const kind = this.kinds[entry]!;
-    return {
-      type: TYPES[kind >> 4]!,
-      encoding: ENCODINGS[kind & 15]!,
-      packId: this.packIds[this.packOf[entry]!]!,
-      offset: this.offsets[entry]!,
-      length: this.lengths[entry]!,
-      plainLength: this.plainLengths[entry]!,
-    };
+    return locationOf(this.kinds[entry]!, this.packNumbers.idOf(this.packOf[entry]!), this.offsets[entry]!, this.lengths[entry]!, this.plainLengths[entry]!);
   }
 
-  /** The entry of a hex id, or EMPTY (also for a string that is not a 32-byte hex id). */
-  private find(id: string): number {
-    if (id.length !== 2 * ID_BYTES || this.count === 0) return EMPTY;
-    if (this.probe.write(id, 'hex') !== ID_BYTES) return EMPTY;
-    return this.findProbe();
+  /** Puts a hex id into `probe`; false for a string that is not a 32-byte hex id. */
+  private setProbe(id: string): boolean {
+    return id.length === 2 * ID_BYTES && this.probe.write(id, 'hex') === ID_BYTES;
   }
 
   /** The entry whose id is in `probe`, or EMPTY. */

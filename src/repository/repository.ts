@@ -8,6 +8,7 @@
 import { putSealed } from './sealed-store.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { currentUserName } from '../backend/local-user.js';
 import { type Backend, CONFIG_REF } from '../backend/backend.js';
 import { BlobCache } from '../cache/blob-cache.js';
@@ -28,6 +29,7 @@ import { decodeTree, encodeTree, type Tree } from '../format/tree.js';
 import type * as openpgp from 'openpgp';
 import { addKeySlot, addRecipientSlot, unlockMasterKey } from './keyring.js';
 import { type BlobLocation, MasterIndex } from './master-index.js';
+import { LocalIndexError, type SortedIndex, SortedIndexBuilder } from './sorted-index.js';
 import { Packer, type PendingBlob } from './packer.js';
 
 export interface StoredSnapshot {
@@ -58,6 +60,13 @@ export interface RepositoryOptions {
   readonly indexFileBlobs?: number;
   /** Open and seal big blobs on a worker thread (the mount: its thread answers the kernel meanwhile; blob-thread.ts). */
   readonly blobThread?: boolean;
+  /**
+   * A folder on local disk (made when missing) where a big store's index is kept instead of
+   * in memory (sorted-index.ts; the mount's state folder), by repository id.
+   */
+  readonly localIndexDir?: (repositoryId: string) => string;
+  /** Blobs from which the index stays on local disk (default INDEX_ON_DISK_BLOBS; tests use few). */
+  readonly indexOnDiskFrom?: number;
 }
 
 /** An object left out because it is damaged (`skipDamaged`), with why. */
@@ -69,6 +78,12 @@ export interface SkippedObject {
 
 /** Blobs stored during a run after which an index file is written for them (restic's index files hold up to 50,000). */
 const INDEX_FILE_BLOBS = 50_000;
+
+/**
+ * Blobs from which the index stays on local disk when a folder for it is given: below, its
+ * memory (about 57 bytes a blob) is not worth a read for every lookup.
+ */
+export const INDEX_ON_DISK_BLOBS = 100_000;
 
 /** Index, snapshot and forget files read at once when loading them all. */
 const LOADS_IN_FLIGHT = 16;
@@ -96,6 +111,10 @@ export class Repository {
   readonly skipped: SkippedObject[] = [];
   /** Loads in progress: concurrent readers of one blob share one fetch and one decryption. */
   private readonly loading = new Map<string, Promise<Buffer>>();
+  private readonly localIndexDir: string | undefined;
+  private readonly indexOnDiskFrom: number;
+  /** Why the index is in memory although a folder on disk was given for it (a full disk), once. */
+  indexOnDiskFailure: string | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -107,6 +126,8 @@ export class Repository {
     this.formatVersion = config.version;
     this.skipDamaged = options.skipDamaged ?? false;
     this.indexFileBlobs = options.indexFileBlobs ?? INDEX_FILE_BLOBS;
+    this.localIndexDir = options.localIndexDir?.(toHex(config.id));
+    this.indexOnDiskFrom = options.indexOnDiskFrom ?? INDEX_ON_DISK_BLOBS;
     this.cache = new BlobCache(options.blobCacheBytes);
     this.gear = gearTableFrom(keys.chunkerGear);
     this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : new BlobThread(this.sealingKeys(), null);
@@ -347,6 +368,14 @@ export class Repository {
    */
   async loadIndex(): Promise<void> {
     const names = (await this.backend.list('index')).filter((name) => !this.loadedIndexFiles.has(name));
+    if (this.localIndexDir && this.loadedIndexFiles.size === 0 && this.indexOnDiskFailure === undefined) {
+      try {
+        return await this.loadIndexThroughDisk(names, this.localIndexDir);
+      } catch (e) {
+        if (!(e instanceof LocalIndexError)) throw e;
+        this.indexOnDiskFailure = e.message; // and read them again into memory
+      }
+    }
     // Decoded files are not held until the last is read: an entry object per blob cost about
     // 400 MB of transient memory at a million blobs. Each file's plaintext is kept (about 50
     // bytes a blob) with the list of files it supersedes, read from its start; then the
@@ -365,6 +394,41 @@ export class Repository {
       this.loadedIndexFiles.add(file.name);
       file.plaintext = new Uint8Array(0);
     }
+  }
+
+  /**
+   * The first load with a local folder for the index: each index file goes through a sorted
+   * file on disk as it is read (no plaintext is kept), which stays there for a big store and
+   * is copied into memory for a small one. LocalIndexError when the disk fails.
+   */
+  private async loadIndexThroughDisk(names: readonly string[], dir: string): Promise<void> {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new LocalIndexError(dir, e);
+    }
+    const builder = new SortedIndexBuilder(dir);
+    let sorted: SortedIndex;
+    try {
+      const numbers = new Map(names.map((name, i) => [name, i]));
+      const files = await this.loadEach(
+        names,
+        (name) =>
+          this.loadSealed('index', name, (plaintext) => {
+            const superseded = decodeSupersededList(plaintext);
+            builder.addIndexFile(numbers.get(name)!, plaintext);
+            return { superseded };
+          }),
+        (name) => `index/${name}`,
+        (name, read) => ({ name, ...read }),
+      );
+      const superseded = supersededIndexFiles(files);
+      sorted = builder.finish(new Set([...superseded].flatMap((name) => numbers.get(name) ?? [])));
+    } finally {
+      builder.close();
+    }
+    this.index.useSorted(sorted, sorted.count >= this.indexOnDiskFrom);
+    for (const name of names) this.loadedIndexFiles.add(name);
   }
 
   /** Adds an index file's entries; a damaged one adds nothing and fails, or is noted when damaged objects are skipped (like loadEach's). */
@@ -535,6 +599,7 @@ export class Repository {
     await this.flush();
     await this.thread.close();
     await this.backend.close();
+    this.index.close();
   }
 }
 

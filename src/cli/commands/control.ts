@@ -46,6 +46,7 @@ export function registerControl(program: Command): void {
       out(`snapshot:   ${s.lastSnapshot ? `${s.lastSnapshot.time} ${s.lastSnapshot.id.slice(0, 12)}` : 'none yet'}`);
       out(`staged:     ${s.stagedFiles} file(s) with data not yet committed`);
       out(`memory:     ${formatBytes(s.memory.rss)} resident (JavaScript heap ${formatBytes(s.memory.heapUsed)} of ${formatBytes(s.memory.heapTotal)}, buffers ${formatBytes(s.memory.external)})`);
+      out(`index:      ${s.index.blobs} blob(s), ${s.index.onDisk ? 'on local disk (beside the journal)' : 'in memory'}`);
       out(`tree:       ${s.tree.inMemory} file(s) and folder(s) in memory (--tree-cache ${s.tree.limit}); ${s.tree.loadedFolders} folder(s) read, ${s.tree.droppedFolders} dropped since the mount`);
       out(`saving:     ${s.problem ? `cannot save now: ${s.problem.message} (since ${new Date(s.problem.at).toLocaleString()}); it retries by itself` : 'ok'}`);
       if (!s.uploads) {

@@ -91,13 +91,18 @@ export function registerMount(program: Command): void {
         if (!opts.readOnly && isCairnError(e, 'CORRUPT')) throw damagedForWriting(e);
         throw e;
       };
-      const repo = await openFromCli(store, opts, { skipDamaged: opts.readOnly ?? false, blobThread: true }, async (backend: Backend, config) => {
+      // A big store's index is kept on local disk, beside the journal (a read-only mount: in
+      // the temporary folder, as its scratch state).
+      const localIndexDir = (id: string) => (opts.readOnly ? tmpdir() : (opts.stateDir ?? defaultStateDir(id)));
+      const indexOnDiskFrom = Number(process.env.CAIRN_INDEX_ON_DISK_FROM) || undefined; // tests use few
+      const repo = await openFromCli(store, opts, { skipDamaged: opts.readOnly ?? false, blobThread: true, localIndexDir, indexOnDiskFrom }, async (backend: Backend, config) => {
         if (!backend.remote) return backend;
         const dir = opts.cacheDir ?? defaultCacheDir(Buffer.from(config.id).toString('hex'));
         // A read-only mount never touches the writer's upload queue: its own cache folder.
         remote.cache = await CachedBackend.open(backend, { dir: opts.readOnly ? path.join(dir, 'read-only') : dir, budgetBytes: budget });
         return remote.cache;
       }).catch(refuseDamage);
+      if (repo.indexOnDiskFailure) note(`cairn: ${repo.indexOnDiskFailure}; keeping it in memory instead (free space there, or pass --state-dir)`);
       const lock = await RepositoryLock.acquire(repo, opts.readOnly ? 'read' : 'write');
       let keepLock = false;
       try {
@@ -117,6 +122,21 @@ function damagedForWriting(e: CairnError): CairnError {
     hint: 'a read-write mount must read every snapshot and index file to continue the chain safely. A damaged index file: `cairn repair index STORE` rebuilds the index from the packs (nothing else changes). For the rest, `cairn mount --read-only STORE DIR` shows everything still readable (copy it off), and `cairn check STORE` lists all damage',
     cause: e,
   });
+}
+
+/** The state folder could not be written at the start (a full or read-only disk): say which and what to do. */
+function stateFolderError(e: unknown, stateDir: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new CairnError('NO_SPACE', `the disk of the state folder ${stateDir} is full: the journal of unsaved changes cannot start`, {
+      hint: 'free some space there, or mount with --state-dir on another disk',
+      cause: e,
+    });
+  }
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+    return new CairnError('USAGE', `cannot write the state folder ${stateDir} (${code})`, { hint: 'mount with --state-dir on a writable disk', cause: e });
+  }
+  return e;
 }
 
 async function checkMountpoint(mountpoint: string): Promise<void> {
@@ -157,6 +177,8 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
     ...(cached ? { writeBudget: { limitBytes: cached.budgetBytes, queuedBytes: () => cached.queuedBytesNow } } : {}),
     salvage: opts.salvage ?? false,
     keepInodes: Number(opts.treeCache),
+  }).catch((e: unknown) => {
+    throw stateFolderError(e, stateDir);
   });
   reportSkipped(repo.skipped);
   const base = report.base;
@@ -210,6 +232,7 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
       committedFiles: session.flusher.committedFiles,
       unmounting,
       writeBuffers: fuse.writeBuffers(),
+      index: { blobs: repo.index.blobCount, onDisk: repo.index.onDisk },
       memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
       tree: { inMemory: session.table.size, limit: session.loader.keepInodes, loadedFolders: session.loader.loadedFolders, droppedFolders: session.loader.droppedFolders },
       lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
