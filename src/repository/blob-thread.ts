@@ -64,6 +64,12 @@ function isShared(data: Uint8Array): boolean {
 
 export class BlobThread {
   private worker: Worker | null = null;
+  /**
+   * The worker's script until the worker starts: at the first big blob, so a mount that only
+   * lists and reads small files never pays for the worker's isolate (about 30 MB). Null
+   * once started, without a worker, or after it died.
+   */
+  private script: string | null;
   private readonly waiting = new Map<number, Waiting>();
   private nextJob = 1;
   /** Bytes of streamed chunks sealed (those the store held are not), for tests and profiles. */
@@ -74,17 +80,30 @@ export class BlobThread {
     private readonly keys: SealingKeys,
     workerScript: string | null = fileURLToPath(WORKER_SCRIPT),
   ) {
-    if (workerScript === null || !existsSync(workerScript)) return;
-    const data: BlobThreadData = { keys };
-    this.worker = new Worker(workerScript, { workerData: data });
-    this.worker.unref(); // a mount ends when it unmounts, whatever is in flight here
-    this.worker.on('message', (reply: BlobThreadReply) => this.receive(reply));
-    this.worker.on('error', (e) => this.died(e));
+    this.script = workerScript !== null && existsSync(workerScript) ? workerScript : null;
   }
 
   /** Whether big blobs go to a worker (false: all work runs on the calling thread). */
   get threaded(): boolean {
+    return this.worker !== null || this.script !== null;
+  }
+
+  /** Whether the worker thread runs now (for tests). */
+  get workerRunning(): boolean {
     return this.worker !== null;
+  }
+
+  /** The worker, started now if it has not been; null when the work runs here. */
+  private started(): Worker | null {
+    if (!this.worker && this.script) {
+      const data: BlobThreadData = { keys: this.keys };
+      this.worker = new Worker(this.script, { workerData: data });
+      this.script = null;
+      this.worker.unref(); // a mount ends when it unmounts, whatever is in flight here
+      this.worker.on('message', (reply: BlobThreadReply) => this.receive(reply));
+      this.worker.on('error', (e) => this.died(e));
+    }
+    return this.worker;
   }
 
   /**
@@ -92,7 +111,7 @@ export class BlobThread {
    * whole buffer, that buffer moves to the worker and is unusable here afterwards.
    */
   async open(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
-    if (!this.worker || box.length < ON_THREAD_BYTES) return decodeBlob(this.keys.encryption, form, id, box, what);
+    if (box.length < ON_THREAD_BYTES || !this.started()) return decodeBlob(this.keys.encryption, form, id, box, what);
     const owned = movable(box);
     const reply = await this.ask({ job: this.nextJob++, open: { form, id, box: owned, what } }, [owned.buffer as ArrayBuffer]);
     const { plaintext } = reply as { plaintext: Uint8Array };
@@ -104,7 +123,7 @@ export class BlobThread {
    * a big one is copied to the worker (chunks are views into the chunker's buffer).
    */
   async seal(type: BlobType, plaintext: Uint8Array): Promise<SealedBlob> {
-    if (!this.worker || plaintext.length < ON_THREAD_BYTES) {
+    if (plaintext.length < ON_THREAD_BYTES || !this.started()) {
       const id = blobIdOf(this.keys.blobId, plaintext);
       return { id, ...encodeBlob(this.keys.encryption, type, id, plaintext) };
     }
@@ -124,7 +143,7 @@ export class BlobThread {
    */
   async sealStep(parts: readonly Uint8Array[], final: boolean, stored: (id: string) => boolean): Promise<{ chunks: SealedChunk[]; rest: Uint8Array }> {
     let step: SealedStep;
-    if (!this.worker) {
+    if (!this.started()) {
       step = await sealStep(parts, this.keys, final, stored);
     } else {
       // Shared memory is read in place (the caller leaves it alone until this settles); other parts move.
@@ -147,7 +166,7 @@ export class BlobThread {
    * is shared memory (the packer's are): the caller leaves it alone until this settles.
    */
   async digestPack(buffer: Buffer, length: number): Promise<Buffer> {
-    if (!this.worker || length < ON_THREAD_BYTES || !isShared(buffer)) return digestHere(buffer, length);
+    if (length < ON_THREAD_BYTES || !isShared(buffer) || !this.started()) return digestHere(buffer, length);
     const reply = await this.ask({ job: this.nextJob++, digest: { buffer, length } }, []);
     const { digest } = reply as Extract<BlobThreadReply, { digest: Uint8Array }>;
     return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength);
@@ -156,6 +175,7 @@ export class BlobThread {
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
+    this.script = null;
     await worker?.terminate();
   }
 
@@ -178,6 +198,7 @@ export class BlobThread {
   /** A worker that died fails what it held (reads answer EIO, saves fail like a full disk would); later blobs are done here. */
   private died(error: Error): void {
     this.worker = null;
+    this.script = null;
     for (const { reject } of this.waiting.values()) reject(new Error(`the thread opening and sealing blobs failed: ${error.message}`));
     this.waiting.clear();
   }

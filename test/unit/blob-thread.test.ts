@@ -31,6 +31,23 @@ describe('the blob thread', () => {
   });
   afterAll(() => opener.close());
 
+  it('starts its worker at the first big blob, not before', async () => {
+    const thread = new BlobThread(keys, WORKER);
+    try {
+      expect(thread.threaded).toBe(true);
+      const small = randomBytes(1000);
+      const sealed = await thread.seal('data', small);
+      expect(await thread.open({ type: 'data', encoding: sealed.encoding, plainLength: small.length }, sealed.id, sealed.sealed, 'blob s')).toEqual(small);
+      expect(thread.workerRunning).toBe(false);
+      const big = randomBytes(ON_THREAD_BYTES);
+      const bigSealed = await thread.seal('data', big);
+      expect(thread.workerRunning).toBe(true);
+      expect(await thread.open({ type: 'data', encoding: bigSealed.encoding, plainLength: big.length }, bigSealed.id, bigSealed.sealed, 'blob b')).toEqual(big);
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('opens raw and compressed blobs to the bytes the calling thread gets, and moves the box', async () => {
     const text = Buffer.from(randomBytes(1 << 20).toString('base64')); // compresses, but not below the threshold
     for (const plaintext of [randomBytes(1 << 20), text]) {
