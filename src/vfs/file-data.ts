@@ -14,6 +14,7 @@ import { ContentStream } from './content-stream.js';
 import { StepBuffers } from './step-buffers.js';
 import { type Inode, storedLinks } from './inode-table.js';
 import type { ChunkRef } from './records.js';
+import { committedChunks } from './tree-sync.js';
 import type { StagingArea } from './staging.js';
 
 const READ_PIECE = 1024 * 1024;
@@ -176,7 +177,7 @@ export class FileData {
       } else {
         out.fill(0, at + piece.start, at + piece.end);
         const baseEnd = Math.min(piece.end, inode.baseLimit);
-        if (piece.start < baseEnd) await this.readBase(inode.content, piece.start, baseEnd, out, at + piece.start);
+        if (piece.start < baseEnd) await this.readBase(committedChunks(this.repo, inode), piece.start, baseEnd, out, at + piece.start);
         // Beyond baseLimit: the zeros just written.
       }
     }
@@ -191,7 +192,7 @@ export class FileData {
    */
   async readShared(inode: Inode, offset: number, length: number): Promise<Buffer> {
     const end = Math.min(inode.size, offset + length);
-    const content = inode.content;
+    const content = committedChunks(this.repo, inode);
     if (offset < end && end <= inode.baseLimit && (inode.dirty.isEmpty || inode.dirty.split(offset, end).every((p) => !p.inside))) {
       const starts = chunkStarts(content);
       const i = upperBound(starts, offset) - 1;
@@ -266,7 +267,7 @@ export class FileData {
   }
 
   private async rechunk(inode: Inode): Promise<CommitResult> {
-    const old = inode.content;
+    const old = committedChunks(this.repo, inode);
     const starts = chunkStarts(old);
     const oldSize = starts[starts.length - 1]!;
     const boundary = new Map<number, number>();

@@ -309,7 +309,7 @@ export class FolderLoader {
         if (node.fileId >= this.table.nextFileId) {
           throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has file id ${node.fileId}, at or above the repository's next file id ${this.table.nextFileId}`);
         }
-        inode = inodeFromNode(this.repo, node.fileId, node);
+        inode = inodeFromNode(node.fileId, node);
         if (node.type === 'dir') {
           inode.children = UNLOADED;
           inode.treeId = node.subtree!;

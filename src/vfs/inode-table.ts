@@ -53,6 +53,13 @@ export interface Inode {
   size: number;
   /** Files: committed chunks, and how many bytes of them are still valid (after truncation). */
   content: ChunkRef[];
+  /**
+   * Files as loaded from a tree and not read or committed since: their chunk ids, holding
+   * `baseLimit` bytes, whose sizes are looked up only when the chunks are used
+   * (tree-sync.ts committedChunks); `content` is empty meanwhile. With the index on local
+   * disk a lookup is a read, and a `find` over a million files made a million of them.
+   */
+  treeContent?: readonly string[];
   baseLimit: number;
   /** Files: byte ranges whose current data is in the staging file, not in `content`. */
   dirty: RangeSet;
@@ -167,7 +174,8 @@ export function storedLinks(inode: Inode): number {
 /** Whether a file has bytes or a size its committed chunks do not hold yet. */
 export function needsCommit(inode: Inode): boolean {
   if (inode.type !== 'file') return false;
-  const committedSize = inode.content.reduce((sum, c) => sum + c.size, 0);
+  // A tree's chunks hold the node's size (baseLimit) until their sizes are looked up.
+  const committedSize = inode.treeContent ? inode.baseLimit : inode.content.reduce((sum, c) => sum + c.size, 0);
   return !inode.dirty.isEmpty || inode.baseLimit !== committedSize || inode.size !== inode.baseLimit;
 }
 
@@ -405,6 +413,7 @@ export class InodeTable {
         if (inode.type !== 'file') throw new UnappliableRecord(`content of file id ${record.ino}, which is not a file`);
         this.resized(inode, () => {
           inode.content = record.content;
+          inode.treeContent = undefined;
           inode.size = record.size;
           inode.baseLimit = record.size;
           inode.dirty = new RangeSet();

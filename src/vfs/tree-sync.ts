@@ -11,6 +11,7 @@ import type { RootAttributes } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
 import { addParent, type Inode, InodeTable, isTransientName, newInode, NO_XATTRS, ROOT_INO, storedLinks } from './inode-table.js';
+import type { ChunkRef } from './records.js';
 
 
 export function rootAttributesOf(root: Inode): RootAttributes {
@@ -30,7 +31,7 @@ export function rootInodeOf(root: RootAttributes): Inode {
 }
 
 /** An inode for a tree entry, with the attributes and chunks the entry stores (no names counted yet). */
-export function inodeFromNode(repo: Repository, ino: number, node: TreeNode): Inode {
+export function inodeFromNode(ino: number, node: TreeNode): Inode {
   const inode = newInode(ino, node.type, {
     mode: node.mode, uid: node.uid, gid: node.gid, rdev: node.rdev ?? 0,
     atimeNs: node.atimeNs, mtimeNs: node.mtimeNs, ctimeNs: node.ctimeNs,
@@ -39,10 +40,23 @@ export function inodeFromNode(repo: Repository, ino: number, node: TreeNode): In
   });
   if (node.type === 'symlink') inode.target = node.target ?? '';
   if (node.type === 'file') {
-    inode.content = (node.content ?? []).map((id) => ({ id, size: repo.blobPlainSize(id) }));
+    if (node.content && node.content.length > 0) inode.treeContent = node.content;
     inode.baseLimit = node.size;
   }
   return inode;
+}
+
+/**
+ * A file's committed chunks with their sizes, looked up in the index the first time they
+ * are needed after the file was loaded from its tree (Inode.treeContent). CORRUPT when the
+ * index names none of a chunk: reading that file fails, its folder still lists.
+ */
+export function committedChunks(repo: Repository, inode: Inode): ChunkRef[] {
+  if (inode.treeContent) {
+    inode.content = inode.treeContent.map((id) => ({ id, size: repo.blobPlainSize(id) }));
+    inode.treeContent = undefined;
+  }
+  return inode.content;
 }
 
 /**
@@ -98,7 +112,7 @@ export async function loadTree(repo: Repository, table: InodeTable, rootTree: st
       }
       if (!inode) {
         if (!legacy && node.fileId <= ROOT_INO) throw corrupt(`tree ${treeId}`, `${JSON.stringify(node.name)} has the reserved file id ${node.fileId}`);
-        inode = inodeFromNode(repo, legacy ? table.allocateIno() : node.fileId, node);
+        inode = inodeFromNode(legacy ? table.allocateIno() : node.fileId, node);
         highest = Math.max(highest, inode.ino);
         if (legacy && node.type === 'file' && node.links > 1) legacyLinks.set(node.fileId, inode);
         table.add(inode);
@@ -131,7 +145,7 @@ export function nodeFromInode(name: string, inode: Inode, subtree?: string): Tre
   };
   switch (inode.type) {
     case 'file':
-      return { ...base, size: inode.size, content: inode.content.map((c) => c.id) };
+      return { ...base, size: inode.size, content: inode.treeContent ?? inode.content.map((c) => c.id) };
     case 'dir':
       return { ...base, size: 0, subtree: subtree! };
     case 'symlink':

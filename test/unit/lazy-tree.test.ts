@@ -3,7 +3,7 @@
  * the root's tree, each operation loads the folders it reads, and what users see (entries,
  * link counts, errors, counts, file ids, snapshots) is the same as with the whole tree loaded.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { Repository } from '../../src/repository/repository.js';
@@ -92,6 +92,27 @@ describe('the live tree, loaded folder by folder', () => {
     expect(await listing(s)).toEqual(before);
     expect(s.table.counts()).toEqual({ files: 60, dirs: 16, bytes: before.filter((l) => l.includes(' 100644 ')).reduce((n, l) => n + Number(/size=(\d+)/.exec(l)![1]), 0) });
     await s.close();
+  });
+
+  it('looks up chunk sizes in the index only for files whose chunks are used, and reads and changes them as before', async () => {
+    const before = await makeTree();
+    const s = await open();
+    const sizes = vi.spyOn(repo, 'blobPlainSize');
+    expect(await listing(s)).toEqual(before); // every folder and file's attributes
+    expect(sizes).not.toHaveBeenCalled();
+    expect([...s.table.uncommittedFiles()]).toEqual([]);
+    expect(await read(s, '/a1/b2/f3')).toBe('file 1.2.3');
+    expect(sizes).toHaveBeenCalledTimes(1);
+    // Appended to, committed and snapshotted: the old chunk is reused or rechunked as before.
+    const fh = await s.fs.open('/a2/b0/f1', O_WRONLY);
+    await s.fs.write(fh, 'file 2.0.1'.length, Buffer.from(' and more'));
+    s.fs.release(fh);
+    await s.snapshot();
+    await s.close();
+    const again = await open();
+    expect(await read(again, '/a2/b0/f1')).toBe('file 2.0.1 and more');
+    expect(await read(again, '/a0/b3/f4')).toBe('file 0.3.4');
+    await again.close();
   });
 
   it('loads a folder named by its number (the kernel\'s lookups and listings) on first use', async () => {
