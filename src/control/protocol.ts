@@ -40,7 +40,14 @@ export interface MountStatus {
    */
   readonly index: { readonly blobs: number; readonly onDisk: boolean };
   /** The mount process's memory now (process.memoryUsage(): rss, V8 heap, buffers outside it), bytes. */
-  readonly memory: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
+  readonly memory: {
+    readonly rss: number;
+    readonly heapUsed: number;
+    readonly heapTotal: number;
+    readonly external: number;
+    /** The V8 heap's spaces (v8.getHeapSpaceStatistics()): bytes committed and used in each, by name (new_space, old_space, …). */
+    readonly heapSpaces: Readonly<Record<string, { readonly size: number; readonly used: number }>>;
+  };
   /** The snapshot the mount continues (the last one it took or started from): id and local time. */
   readonly lastSnapshot: { readonly id: string; readonly time: string } | null;
   /**

@@ -15,7 +15,8 @@ import { fillDisk, mountSmallDisk, packBytes } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'an index on disk', CAIRN_INDEX_ON_DISK_FROM: '1' };
 
-const status = async (mnt: string) => JSON.parse((await cairn(['status', mnt, '--json'])).stdout) as { index: { blobs: number; onDisk: boolean } };
+type Status = { index: { blobs: number; onDisk: boolean }; memory: { heapSpaces: Record<string, { size: number; used: number }> } };
+const status = async (mnt: string) => JSON.parse((await cairn(['status', mnt, '--json'])).stdout) as Status;
 const leftovers = (dir: string) => readdirSync(dir).filter((name) => name.startsWith('.cairn-index'));
 
 describe('the index on local disk in a mount', () => {
@@ -30,8 +31,11 @@ describe('the index on local disk in a mount', () => {
     expect(await m.unmount()).toBe(0);
 
     m = await mount(f.store, f.mnt, f.state, env);
-    const index = (await status(f.mnt)).index;
+    const { index, memory } = await status(f.mnt);
     expect(index.onDisk).toBe(true);
+    // The heap by space, for memory work: the young generation and the old one at least.
+    for (const space of ['new_space', 'old_space']) expect(memory.heapSpaces[space]!.size).toBeGreaterThanOrEqual(memory.heapSpaces[space]!.used);
+    expect(memory.heapSpaces.old_space!.used).toBeGreaterThan(0);
     expect(index.blobs).toBeGreaterThan(150);
     expect(leftovers(f.state)).toEqual([]); // unlinked while open
     const before = await packBytes(f.store);

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { getHeapSpaceStatistics } from 'node:v8';
 import * as path from 'node:path';
 import type { Backend } from '../../backend/backend.js';
 import { CachedBackend, type UploadStatus } from '../../backend/cached.js';
@@ -233,7 +234,10 @@ async function runMount(repo: Repository, cached: CachedBackend | null, mountpoi
       unmounting,
       writeBuffers: fuse.writeBuffers(),
       index: { blobs: repo.index.blobCount, onDisk: repo.index.onDisk },
-      memory: (({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
+      memory: {
+        ...(({ rss, heapUsed, heapTotal, external }) => ({ rss, heapUsed, heapTotal, external }))(process.memoryUsage()),
+        heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }])),
+      },
       tree: { inMemory: session.table.size, limit: session.loader.keepInodes, loadedFolders: session.loader.loadedFolders, droppedFolders: session.loader.droppedFolders },
       lastSnapshot: last ? { id: last.id, time: formatLocalTime(last.snapshot.timeNs) } : null,
       problem: saveProblem(session.flusher.lastFailure, snapshotFailure, uploads),
