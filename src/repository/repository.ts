@@ -113,8 +113,10 @@ export class Repository {
   private readonly loading = new Map<string, Promise<Buffer>>();
   private readonly localIndexDir: string | undefined;
   private readonly indexOnDiskFrom: number;
-  /** Why the index is in memory although a folder on disk was given for it (a full disk), once. */
+  /** Why the index is in memory although a folder on disk was given for it (a full disk). */
   indexOnDiskFailure: string | undefined;
+  /** The first load of the index files (the one that may go through local disk) has begun. */
+  private indexLoadedOnce = false;
 
   private constructor(
     readonly backend: Backend,
@@ -368,7 +370,9 @@ export class Repository {
    */
   async loadIndex(): Promise<void> {
     const names = (await this.backend.list('index')).filter((name) => !this.loadedIndexFiles.has(name));
-    if (this.localIndexDir && this.loadedIndexFiles.size === 0 && this.indexOnDiskFailure === undefined) {
+    const first = !this.indexLoadedOnce;
+    this.indexLoadedOnce = true;
+    if (this.localIndexDir && first) {
       try {
         return await this.loadIndexThroughDisk(names, this.localIndexDir);
       } catch (e) {
@@ -409,9 +413,10 @@ export class Repository {
     }
     const builder = new SortedIndexBuilder(dir);
     let sorted: SortedIndex;
+    let files: { name: string; superseded: Uint8Array[] }[];
     try {
       const numbers = new Map(names.map((name, i) => [name, i]));
-      const files = await this.loadEach(
+      files = await this.loadEach(
         names,
         (name) =>
           this.loadSealed('index', name, (plaintext) => {
@@ -428,7 +433,7 @@ export class Repository {
       builder.close();
     }
     this.index.useSorted(sorted, sorted.count >= this.indexOnDiskFrom);
-    for (const name of names) this.loadedIndexFiles.add(name);
+    for (const file of files) this.loadedIndexFiles.add(file.name); // a damaged one skipped is tried again
   }
 
   /** Adds an index file's entries; a damaged one adds nothing and fails, or is noted when damaged objects are skipped (like loadEach's). */
