@@ -3,9 +3,11 @@
  * mounts: CAIRN_INDEX_ON_DISK_FROM=1 makes every store "big". Files written, copied
  * (deduplicated through lookups on disk), changed after a snapshot, a SIGKILL, the remount's
  * replay: everything reads back as written; the index files leave nothing in the state
- * folder; a state disk without room for it keeps the index in memory and says so.
+ * folder; a state disk without room for it keeps the index in memory and says so; a full or
+ * read-only state disk refuses the mount with a clear message.
  */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
 import { cairn } from '../helpers/cli.js';
@@ -94,4 +96,21 @@ describe('the index on local disk in a mount', () => {
       unmountDisk();
     }
   });
+
+  it('refuses to mount on a read-only state disk, saying so', async () => {
+    const state = path.join(f.dir, 'read-only-state');
+    mkdirSync(state);
+    const unmountDisk = mountSmallDisk(state, '1m');
+    try {
+      execFileSync('mount', ['-o', 'remount,ro', state]);
+      const refused = await cairn(['mount', f.store, f.mnt, '--state-dir', state], env);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`cannot write the state folder ${state} (EROFS)`);
+      expect(refused.stderr).toContain('--state-dir on a writable disk');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      unmountDisk();
+    }
+  });
 });
+
