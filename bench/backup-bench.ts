@@ -32,7 +32,7 @@ export async function backupBenchmarks(work: string, corpus: string, cli: string
   const root = path.join(work, 'backup');
   mkdirSync(root, { recursive: true });
   const env = { ...process.env, CAIRN_PASSWORD: 'bench', XDG_STATE_HOME: path.join(root, 'state'), RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: path.join(root, 'restic-cache') };
-  const cairn = (...args: string[]) => execFileSync(process.execPath, [cli, ...args], { env, maxBuffer: 1 << 26 }).toString();
+  const cairn = (...args: string[]) => execFileSync(cli, [...args], { env, maxBuffer: 1 << 26 }).toString();
   const restic = haveCommand('restic') ? (...args: string[]) => execFileSync('restic', ['-q', ...args], { env, maxBuffer: 1 << 26 }).toString() : null;
   const rows: Row[] = [];
 

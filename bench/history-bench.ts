@@ -47,15 +47,15 @@ function cairnSource(root: string, cli: string, tree: string, mode?: 'read-only'
   const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
   mkdirSync(mnt, { recursive: true });
   if (!existsSync(store)) {
-    execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
-    execFileSync(process.execPath, [path.join(path.dirname(cli), '../../bench/step.js'), 'archive', store, tree], { env, stdio: 'ignore' });
+    execFileSync(cli, ['init', store], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [path.join(path.dirname(cli), '../dist/bench/step.js'), 'archive', store, tree], { env, stdio: 'ignore' });
   }
   let child: ChildProcess | undefined;
   return {
     name: `cairn .snapshots/${mode === 'read-only' ? ' of a --read-only mount' : ' of a read-write mount'}`,
     mount: async () => {
-      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state'), ...(mode === 'read-only' ? ['--read-only'] : [])];
-      child = await startDaemon(process.execPath, args, env, () => readdirSync(path.join(mnt, '.snapshots')).length > 1);
+      const args = ['mount', store, mnt, '--state-dir', path.join(root, 'hist-cairn-state'), ...(mode === 'read-only' ? ['--read-only'] : [])];
+      child = await startDaemon(cli, args, env, () => readdirSync(path.join(mnt, '.snapshots')).length > 1);
       const name = readdirSync(path.join(mnt, '.snapshots')).find((n) => n !== 'latest')!;
       return path.join(mnt, '.snapshots', name);
     },

@@ -7,7 +7,7 @@ set -euo pipefail
 store=${1:?usage: many-files-mount.sh STORE MOUNTPOINT [MOUNT OPTIONS...]}
 mnt=${2:?usage: many-files-mount.sh STORE MOUNTPOINT [MOUNT OPTIONS...]}
 shift 2
-cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/cli/main.js"
+cli="$(cd "$(dirname "$0")/.." && pwd)/bin/cairn"
 state=$(mktemp -d)
 log=$(mktemp)
 trap 'rm -rf "$state" "$log"' EXIT
@@ -15,7 +15,7 @@ mkdir -p "$mnt"
 seconds() { echo "$2 - $1" | bc; }
 sync; echo 3 > /proc/sys/vm/drop_caches
 t0=$(date +%s.%N)
-node "$cli" mount "$store" "$mnt" --state-dir "$state" "$@" > "$log" 2>&1 &
+"$cli" mount "$store" "$mnt" --state-dir "$state" "$@" > "$log" 2>&1 &
 pid=$!
 until grep -q "mounted at" "$log"; do
   kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
@@ -29,13 +29,13 @@ for pass in first second; do
   echo "find ($pass): $files files in $(seconds "$t0" "$(date +%s.%N)") s"
   echo "after find: $(memory)"
 done
-node "$cli" status "$mnt" | grep -E "memory|tree"
+"$cli" status "$mnt" | grep -E "memory|tree"
 some=$(find "$mnt" -type f -print -quit)
 for i in 1 2 3; do
   echo "appended $i" >> "$some"
-  t0=$(date +%s.%N); node "$cli" snapshot "$mnt" > /dev/null
+  t0=$(date +%s.%N); "$cli" snapshot "$mnt" > /dev/null
   echo "snapshot after one change: $(seconds "$t0" "$(date +%s.%N)") s"
 done
-t0=$(date +%s.%N); node "$cli" unmount "$mnt" > /dev/null
+t0=$(date +%s.%N); "$cli" unmount "$mnt" > /dev/null
 echo "unmount: $(seconds "$t0" "$(date +%s.%N)") s"
 wait $pid

@@ -70,13 +70,13 @@ function cairnTarget(root: string, cli: string, attrTimeout?: number): Target {
   const mnt = path.join(root, `${tag}-mnt`);
   const env = { ...process.env, CAIRN_PASSWORD: 'bench' };
   mkdirSync(mnt, { recursive: true });
-  execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
+  execFileSync(cli, ['init', store], { env, stdio: 'ignore' });
   return {
     name: attrTimeout === undefined ? 'cairn' : `cairn --attr-timeout ${attrTimeout}`,
     dir: mnt,
     mount: async () => {
-      const args = [cli, 'mount', store, mnt, '--state-dir', path.join(root, `${tag}-state`), ...(attrTimeout === undefined ? [] : ['--attr-timeout', String(attrTimeout)])];
-      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+      const args = ['mount', store, mnt, '--state-dir', path.join(root, `${tag}-state`), ...(attrTimeout === undefined ? [] : ['--attr-timeout', String(attrTimeout)])];
+      const child = spawn(cli, args, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
       await new Promise<void>((resolve, reject) => {
         let out = '';
         child.stderr!.on('data', (d) => {
@@ -89,7 +89,7 @@ function cairnTarget(root: string, cli: string, attrTimeout?: number): Target {
       return child.pid;
     },
     unmount: async () => {
-      execFileSync(process.execPath, [cli, 'unmount', mnt], { stdio: 'ignore' });
+      execFileSync(cli, ['unmount', mnt], { stdio: 'ignore' });
     },
   };
 }

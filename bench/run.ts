@@ -59,10 +59,10 @@ try {
   if (!only || only === 'repository') sections.push(await repositoryBenchmarks());
   if (!only || only === 'snapshot') sections.push(await snapshotBenchmarks(WORK));
   if (!only || only === 'mount') sections.push(await mountSection());
-  if (!only || only === 'sftp') sections.push(await sftpBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
+  if (!only || only === 'sftp') sections.push(await sftpBenchmarks(WORK, CORPUS, path.join(ROOT, 'bin/cairn'), (m) => process.stderr.write(`${m}\n`)));
   if (only === 'sftp-tune') sections.push(await sftpTuning(WORK, (m) => process.stderr.write(`${m}\n`)));
-  if (!only || only === 'backup') sections.push(await backupBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
-  if (!only || only === 'history') sections.push(await historyBenchmarks(WORK, CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`)));
+  if (!only || only === 'backup') sections.push(await backupBenchmarks(WORK, CORPUS, path.join(ROOT, 'bin/cairn'), (m) => process.stderr.write(`${m}\n`)));
+  if (!only || only === 'history') sections.push(await historyBenchmarks(WORK, CORPUS, path.join(ROOT, 'bin/cairn'), (m) => process.stderr.write(`${m}\n`)));
   const header = `cairn bench, ${new Date().toISOString()}, ${execFileSync('nproc').toString().trim()} cores, node ${process.version}, corpus ${CORPUS}`;
   const report = `${header}\n\n${sections.join('\n\n')}\n`;
   mkdirSync(path.join(ROOT, 'bench-results'), { recursive: true });
@@ -73,7 +73,7 @@ try {
 }
 
 async function mountSection(): Promise<string> {
-  const { targets, rows } = await mountBenchmarks(path.join(WORK, 'mounts'), CORPUS, path.join(ROOT, 'dist/src/cli/main.js'), (m) => process.stderr.write(`${m}\n`));
+  const { targets, rows } = await mountBenchmarks(path.join(WORK, 'mounts'), CORPUS, path.join(ROOT, 'bin/cairn'), (m) => process.stderr.write(`${m}\n`));
   const cell = (v: number | undefined, unit: string) => (v === undefined ? '' : unit === 'MiB' ? v.toFixed(0) : v.toFixed(2));
   const ratio = (v: number | undefined, base: number | undefined) => (v === undefined || !base ? '' : `${(v / base).toFixed(2)}×`);
   const peer = targets.includes('gocryptfs') ? 'gocryptfs' : undefined;

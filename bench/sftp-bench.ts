@@ -54,11 +54,11 @@ export async function sftpBenchmarks(root: string, corpus: string, cli: string, 
     progress('sftp: cairn mount');
     const env = { ...process.env, HOME: sshd.home, CAIRN_PASSWORD: 'bench', SSH_AUTH_SOCK: '' };
     const store = sshd.url(path.join(server, 'cairn'));
-    execFileSync(process.execPath, [cli, 'init', store], { env, stdio: 'ignore' });
+    execFileSync(cli, ['init', store], { env, stdio: 'ignore' });
     const mnt = path.join(root, 'sftp-cairn-mnt');
     mkdirSync(mnt, { recursive: true });
     const mountCairn = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [cli, 'mount', store, mnt, '--state-dir', path.join(root, 'sftp-cairn-state'), '--cache-dir', path.join(root, 'sftp-cairn-cache')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(cli, ['mount', store, mnt, '--state-dir', path.join(root, 'sftp-cairn-state'), '--cache-dir', path.join(root, 'sftp-cairn-cache')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       child.stderr!.on('data', (d) => (log += d));
       await waitFor(() => log.includes('mounted at') || child.exitCode !== null, 'cairn mount');
@@ -67,7 +67,7 @@ export async function sftpBenchmarks(root: string, corpus: string, cli: string, 
     };
     const unmountCairn = (child: ChildProcess) =>
       secondsAsync(async () => {
-        execFileSync(process.execPath, [cli, 'unmount', mnt], { env, stdio: 'ignore' });
+        execFileSync(cli, ['unmount', mnt], { env, stdio: 'ignore' });
         if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
       });
     let child = await mountCairn();

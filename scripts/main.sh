@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 store="${1:-$HOME/cairn-store}"
 mountpoint="${2:-$HOME/cairn}"
-cairn() { node dist/src/cli/main.js "$@"; }
+cairn() { bin/cairn "$@"; }
 # Exit code 10 means "no repository there yet" (key list needs no passphrase).
 set +e
 cairn key list "$store" >/dev/null 2>&1
