@@ -98,8 +98,6 @@ export class SortedIndexBuilder {
     });
   }
 
-
-
   private spill(partition: number): void {
     const records = this.filled[partition]!;
     try {
