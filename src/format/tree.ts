@@ -127,44 +127,54 @@ export function decodeTree(bytes: Uint8Array): Tree {
 const HEX_ID = /^[0-9a-f]{64}$/;
 const NANOS = /^-?[0-9]{1,20}$/;
 
+// Field readers at module level, not closures per node: a million nodes made four million
+// closures for the collector (docs/BENCHMARKS.md "Session 15").
+type Json = Record<string, unknown>;
+
+function strField(j: Json, k: string): string {
+  const v = j[k];
+  if (typeof v !== 'string') throw new DecodeError(`tree node field ${k} must be a string`);
+  return v;
+}
+
+function intField(j: Json, k: string): number {
+  const v = j[k];
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new DecodeError(`tree node field ${k} must be a non-negative integer`);
+  return v as number;
+}
+
+function nanosField(j: Json, k: string): bigint {
+  const s = strField(j, k);
+  if (!NANOS.test(s)) throw new DecodeError(`tree node field ${k} must be nanoseconds`);
+  return BigInt(s);
+}
+
+function hexId(s: unknown): string {
+  if (typeof s !== 'string' || !HEX_ID.test(s)) throw new DecodeError('tree node holds a malformed blob id');
+  return s;
+}
+
 function nodeFromJson(value: unknown, version: 1 | 2): TreeNode {
   if (typeof value !== 'object' || value === null) throw new DecodeError('tree node is not an object');
-  const j = value as Record<string, unknown>;
-  const str = (k: string) => {
-    if (typeof j[k] !== 'string') throw new DecodeError(`tree node field ${k} must be a string`);
-    return j[k] as string;
-  };
-  const int = (k: string) => {
-    if (!Number.isSafeInteger(j[k]) || (j[k] as number) < 0) throw new DecodeError(`tree node field ${k} must be a non-negative integer`);
-    return j[k] as number;
-  };
-  const nanos = (k: string) => {
-    const s = str(k);
-    if (!NANOS.test(s)) throw new DecodeError(`tree node field ${k} must be nanoseconds`);
-    return BigInt(s);
-  };
-  const hexId = (s: unknown) => {
-    if (typeof s !== 'string' || !HEX_ID.test(s)) throw new DecodeError('tree node holds a malformed blob id');
-    return s;
-  };
-  const name = str('name');
+  const j = value as Json;
+  const name = strField(j, 'name');
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new DecodeError(`tree node name ${JSON.stringify(name)} is not a file name`);
   }
-  const type = str('type') as NodeType;
+  const type = strField(j, 'type') as NodeType;
   if (!NODE_TYPES.includes(type)) throw new DecodeError(`unknown node type ${type}`);
   const node: { -readonly [K in keyof TreeNode]: TreeNode[K] } = {
     name,
     type,
-    mode: int('mode'),
-    uid: int('uid'),
-    gid: int('gid'),
-    size: int('size'),
-    mtimeNs: nanos('mtime'),
-    atimeNs: nanos('atime'),
-    ctimeNs: nanos('ctime'),
-    fileId: int(version === 1 ? 'inode' : 'fileId'),
-    links: int('links'),
+    mode: intField(j, 'mode'),
+    uid: intField(j, 'uid'),
+    gid: intField(j, 'gid'),
+    size: intField(j, 'size'),
+    mtimeNs: nanosField(j, 'mtime'),
+    atimeNs: nanosField(j, 'atime'),
+    ctimeNs: nanosField(j, 'ctime'),
+    fileId: intField(j, version === 1 ? 'inode' : 'fileId'),
+    links: intField(j, 'links'),
   };
   if (j.xattrs !== undefined) {
     if (!Array.isArray(j.xattrs)) throw new DecodeError('xattrs must be a list');
@@ -175,10 +185,11 @@ function nodeFromJson(value: unknown, version: 1 | 2): TreeNode {
   }
   if (type === 'file') {
     if (!Array.isArray(j.content)) throw new DecodeError('file node has no content list');
-    node.content = j.content.map(hexId);
+    for (const id of j.content) hexId(id);
+    node.content = j.content as string[];
   }
   if (type === 'dir') node.subtree = hexId(j.subtree);
-  if (type === 'symlink') node.target = str('target');
-  if (type === 'chardev' || type === 'blockdev') node.rdev = int('rdev');
+  if (type === 'symlink') node.target = strField(j, 'target');
+  if (type === 'chardev' || type === 'blockdev') node.rdev = intField(j, 'rdev');
   return node;
 }
