@@ -148,11 +148,8 @@ export class FolderLoader {
   }
 
   private drop(dir: Inode): void {
-    for (const ino of dir.children!.values()) {
-      const entry = this.table.get(ino)!;
-      this.folderOf.set(ino, dir.ino);
-      this.table.unload(entry);
-    }
+    for (const ino of dir.children!.values()) this.table.unload(this.table.get(ino)!);
+    this.folderOf.setAll(dir.children!.values(), dir.ino);
     dir.children = UNLOADED; // its subdirs count stays: it is what its entries say
     this.recent.delete(dir.ino);
     this.droppedFolders++;

@@ -280,6 +280,55 @@ describe('the live tree, loaded folder by folder', () => {
 });
 
 describe('the map from dropped file ids to their folders', () => {
+  it('answers as a plain map would through runs that split, merge and move, and past its run limit', () => {
+    let seed = 5;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const map = new FolderOfIds();
+    const plain = new Map<number, number>();
+    const check = () => {
+      expect(map.size).toBe(plain.size);
+      for (let id = 0; id < 3000; id++) expect(map.get(id)).toBe(plain.get(id));
+    };
+    for (let round = 0; round < 400; round++) {
+      const folder = 1 + random(7);
+      const ids: number[] = [];
+      const kind = random(3);
+      if (kind === 0) for (let id = random(2500), n = random(60); n > 0; n--) ids.push(id++); // a run
+      else if (kind === 1) for (let n = random(20); n > 0; n--) ids.push(2 + random(2990)); // scattered
+      else for (let id = random(2500), n = random(40); n > 0; n--, id += 1 + random(3)) ids.push(id); // runs with gaps
+      map.setAll(ids.sort(() => random(3) - 1), folder);
+      for (const id of ids) plain.set(id, folder);
+      if (round % 50 === 0) check();
+    }
+    check();
+    expect(map.runCount).toBeGreaterThan(0);
+    expect(map.runCount).toBeLessThan(plain.size);
+    // A folder of consecutive ids is one run; ids past 2^32 and folders past 2^32 too.
+    const runs = new FolderOfIds();
+    runs.setAll(Array.from({ length: 100_000 }, (_, i) => 2 ** 33 + i), 2 ** 40);
+    expect(runs.runCount).toBe(1);
+    expect(runs.get(2 ** 33 + 99_999)).toBe(2 ** 40);
+    expect(runs.get(2 ** 33 + 100_000)).toBeUndefined();
+    runs.setAll([2 ** 33 + 100_000, 2 ** 33 + 100_001], 2 ** 40); // touching, same folder: one run
+    expect(runs.runCount).toBe(1);
+    runs.setAll([2 ** 33 + 5], 7); // one id moves: the run splits around it
+    expect(runs.runCount).toBe(3);
+    expect([runs.get(2 ** 33 + 4), runs.get(2 ** 33 + 5), runs.get(2 ** 33 + 6)]).toEqual([2 ** 40, 7, 2 ** 40]);
+    // Too scattered for runs: the hash table takes over and keeps every answer.
+    const scattered = new FolderOfIds();
+    for (let id = 2; id < 2 * 70_000; id += 2) scattered.set(id, 1 + (id % 5));
+    expect(scattered.runCount).toBe(0);
+    expect(scattered.size).toBe(69_999);
+    expect(scattered.get(1000)).toBe(1);
+    expect(scattered.get(1001)).toBeUndefined();
+    scattered.setAll([1001, 1000], 9);
+    expect(scattered.get(1000)).toBe(9);
+    expect(scattered.get(1001)).toBe(9);
+  });
+
   it('keeps a million ids in typed arrays, the last folder named for each, and ids past 2^32 beside them', () => {
     const map = new FolderOfIds();
     for (let id = 2; id < 1_000_002; id++) map.set(id, 1 + (id % 1000));
