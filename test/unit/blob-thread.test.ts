@@ -31,7 +31,7 @@ describe('the blob thread', () => {
   });
   afterAll(() => opener.close());
 
-  it('starts its worker at the first big blob, not before', async () => {
+  it('starts its worker at the first big blob or big pack, not for small ones', async () => {
     const thread = new BlobThread(keys, WORKER);
     try {
       expect(thread.threaded).toBe(true);
@@ -39,9 +39,15 @@ describe('the blob thread', () => {
       const sealed = await thread.seal('data', small);
       expect(await thread.open({ type: 'data', encoding: sealed.encoding, plainLength: small.length }, sealed.id, sealed.sealed, 'blob s')).toEqual(small);
       expect(thread.workerRunning).toBe(false);
+      // A small pack (a snapshot's trees) is hashed here; a big one starts the worker.
+      const pack = Buffer.from(new SharedArrayBuffer(4 << 20));
+      pack.set(randomBytes(1000), 0);
+      expect(await thread.digestPack(pack, 200_000)).toEqual(createHash('sha256').update(pack.subarray(0, 200_000)).digest());
+      expect(thread.workerRunning).toBe(false);
+      expect(await thread.digestPack(pack, 4 << 20)).toEqual(createHash('sha256').update(pack).digest());
+      expect(thread.workerRunning).toBe(true);
       const big = randomBytes(ON_THREAD_BYTES);
       const bigSealed = await thread.seal('data', big);
-      expect(thread.workerRunning).toBe(true);
       expect(await thread.open({ type: 'data', encoding: bigSealed.encoding, plainLength: big.length }, bigSealed.id, bigSealed.sealed, 'blob b')).toEqual(big);
     } finally {
       await thread.close();
