@@ -23,10 +23,12 @@ until grep -q "mounted at" "$log"; do
 done
 echo "mount: $(seconds "$t0" "$(date +%s.%N)") s"
 memory() { grep -E "VmRSS|VmHWM" /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' '; echo; }
+# The mount process's CPU so far (user + system), in seconds: steadier than wall time here.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' /proc/$pid/stat; }
 echo "after mount: $(memory)"
 for pass in first second; do
   t0=$(date +%s.%N); files=$(find "$mnt" -type f | wc -l)
-  echo "find ($pass): $files files in $(seconds "$t0" "$(date +%s.%N)") s"
+  echo "find ($pass): $files files in $(seconds "$t0" "$(date +%s.%N)") s (mount CPU so far $(cpu) s)"
   echo "after find: $(memory)"
 done
 "$cli" status "$mnt" | grep -E "memory|tree"
