@@ -1,7 +1,7 @@
 /** Where a blob is on the store, as an index (in memory or on local disk) answers it. */
 import type { BlobEntryFields } from '../format/blob-entry.js';
 import { visitIndexFile } from '../format/index-file.js';
-import type { BlobEncoding, BlobType } from '../format/sealed.js';
+import { BLOB_ENCODING_CODE, BLOB_TYPE_CODE, type BlobEncoding, blobEncodingFromCode, type BlobType, blobTypeFromCode } from '../format/sealed.js';
 
 export interface BlobLocation {
   readonly type: BlobType;
@@ -14,15 +14,14 @@ export interface BlobLocation {
   readonly plainLength: number;
 }
 
-const TYPES: readonly BlobType[] = ['data', 'tree'];
-const ENCODINGS: readonly BlobEncoding[] = ['raw', 'zstd'];
-
-/** A blob's type and encoding in one byte: type index × 16 + encoding index. */
-export const kindOf = (type: BlobType, encoding: BlobEncoding): number => TYPES.indexOf(type) * 16 + ENCODINGS.indexOf(encoding);
+/** A blob's type and encoding in one byte: the format's type code × 16 + encoding code (FORMAT.md). */
+export const kindOf = (type: BlobType, encoding: BlobEncoding): number => BLOB_TYPE_CODE[type] * 16 + BLOB_ENCODING_CODE[encoding];
 
 export function locationOf(kind: number, packId: string, offset: number, length: number, plainLength: number): BlobLocation {
-  return { type: TYPES[kind >> 4]!, encoding: ENCODINGS[kind & 15]!, packId, offset, length, plainLength };
+  return { type: blobTypeFromCode(kind >> 4)!, encoding: blobEncodingFromCode(kind & 15)!, packId, offset, length, plainLength };
 }
+
+const PACK_ID_BYTES = 32;
 
 /** Pack ids numbered in the order met, so an index entry holds 4 bytes instead of the id. */
 export class PackNumbers {
@@ -53,7 +52,7 @@ export function visitIndexEntries(plaintext: Uint8Array, packs: PackNumbers, onB
   let pack = 0;
   visitIndexFile(
     plaintext,
-    (packIdAt) => void (pack = packs.numberOf(bytes.toString('hex', packIdAt, packIdAt + 32))),
+    (packIdAt) => void (pack = packs.numberOf(bytes.toString('hex', packIdAt, packIdAt + PACK_ID_BYTES))),
     (entry) => onBlob(bytes, pack, entry),
   );
 }

@@ -63,7 +63,7 @@ function readAll(fd: number, into: Buffer, length: number, position: number): vo
 export class SortedIndexBuilder {
   private readonly scratch: number;
   private scratchEnd = 0;
-  /** Per partition: the block being filled, how many records it holds, and the blocks written (offset, records). */
+  /** Per partition: the block being filled, how many records it holds, and where its full blocks went in the scratch file. */
   private readonly filling: (Buffer | undefined)[] = new Array(PARTITIONS);
   private readonly filled = new Uint8Array(PARTITIONS);
   private readonly written: number[][] = Array.from({ length: PARTITIONS }, () => []);
@@ -98,15 +98,15 @@ export class SortedIndexBuilder {
     });
   }
 
+  /** Writes a partition's full block to the scratch file. */
   private spill(partition: number): void {
-    const records = this.filled[partition]!;
     try {
-      writeAll(this.scratch, this.filling[partition]!, records * RECORD_BYTES, this.scratchEnd);
+      writeAll(this.scratch, this.filling[partition]!, BLOCK_BYTES, this.scratchEnd);
     } catch (e) {
       throw new LocalIndexError(this.dir, e);
     }
-    this.written[partition]!.push(this.scratchEnd, records);
-    this.scratchEnd += records * RECORD_BYTES;
+    this.written[partition]!.push(this.scratchEnd);
+    this.scratchEnd += BLOCK_BYTES;
     this.filled[partition] = 0;
   }
 
@@ -148,14 +148,11 @@ export class SortedIndexBuilder {
   private readPartition(partition: number): Buffer {
     const blocks = this.written[partition]!;
     const tail = this.filled[partition]!;
-    let records = tail;
-    for (let i = 1; i < blocks.length; i += 2) records += blocks[i]!;
-    const all = Buffer.allocUnsafe(records * RECORD_BYTES);
+    const all = Buffer.allocUnsafe(blocks.length * BLOCK_BYTES + tail * RECORD_BYTES);
     let at = 0;
-    for (let i = 0; i < blocks.length; i += 2) {
-      const bytes = blocks[i + 1]! * RECORD_BYTES;
-      readAll(this.scratch, all.subarray(at), bytes, blocks[i]!);
-      at += bytes;
+    for (const offset of blocks) {
+      readAll(this.scratch, all.subarray(at), BLOCK_BYTES, offset);
+      at += BLOCK_BYTES;
     }
     this.filling[partition]?.copy(all, at, 0, tail * RECORD_BYTES);
     this.filling[partition] = undefined;
@@ -307,7 +304,7 @@ export class SortedIndex {
     );
   }
 
-  /** Every blob in id order, read 1,024 at a time. */
+  /** Every blob in id order, read 1,024 at a time; `id` is a view, valid until the next step. */
   *entries(): Generator<{ id: Buffer; location: BlobLocation }> {
     const chunk = Buffer.allocUnsafe(1024 * RECORD_BYTES);
     for (let first = 0; first < this.count; first += 1024) {
