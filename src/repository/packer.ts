@@ -95,7 +95,10 @@ export class Packer {
     return this.finished.splice(0);
   }
 
-  /** Writes out partly filled packs and waits for every upload; returns the packs stored. */
+  /**
+   * Writes out partly filled packs and waits for the uploads of every blob added before the
+   * call; returns the packs stored since the last flush or takeStored().
+   */
   async flush(): Promise<IndexedPack[]> {
     for (const [type, pack] of this.open) {
       this.open.delete(type);
@@ -103,7 +106,9 @@ export class Packer {
     }
     this.failure = undefined;
     for (const pack of this.failed.splice(0)) this.startUpload(pack);
-    while (this.uploads.size > 0) await Promise.allSettled(this.uploads);
+    // Only the uploads of blobs added so far: a writer that keeps adding packs (a streamed
+    // file) would otherwise hold this flush until it paused.
+    await Promise.allSettled([...this.uploads]);
     this.throwIfFailed();
     return this.finished.splice(0);
   }

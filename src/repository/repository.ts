@@ -93,6 +93,8 @@ export class Repository {
   /** Stored packs whose index file failed (see packStored), and the index file being written. */
   private readonly unindexed: IndexedPack[] = [];
   private indexing: Promise<void> = Promise.resolve();
+  /** The flush in progress (flushes run one at a time). */
+  private flushing: Promise<void> = Promise.resolve();
   private readonly indexFileBlobs: number;
   /** The format version of the store's config; an older store becomes current at its first write. */
   private formatVersion: number;
@@ -353,11 +355,20 @@ export class Repository {
     }
   }
 
-  /** Uploads every pending pack, then an index file naming the packs no index file names yet. */
-  async flush(): Promise<void> {
-    const packs = await this.packer.flush();
-    await this.indexing;
-    await this.indexPacks(packs);
+  /**
+   * Uploads every pending pack, then an index file naming the packs no index file names yet.
+   * When it returns, every blob saved before the call is in a stored pack that a stored index
+   * file names. Flushes run one at a time: two at once could each leave the other's index file
+   * unwritten (the first takes the stored packs, the second finds none and returns early).
+   */
+  flush(): Promise<void> {
+    const next = this.flushing.then(async () => {
+      const packs = await this.packer.flush();
+      await this.indexing;
+      await this.indexPacks(packs);
+    });
+    this.flushing = next.catch(() => undefined);
+    return next;
   }
 
   private async writeIndexFile(packs: IndexedPack[]): Promise<void> {

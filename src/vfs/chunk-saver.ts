@@ -58,6 +58,17 @@ export class ChunkSaver {
     void tracked.finally(() => this.saving.delete(tracked));
   }
 
+  /**
+   * The chunks handed over so far, in order, once their saves are done (each blob is then in
+   * the store's packer or stored); throws if a save failed. Saves started later go on.
+   */
+  async savedSoFar(): Promise<ChunkRef[]> {
+    const count = this.content.length;
+    await Promise.all([...this.saving]);
+    this.throwIfFailed();
+    return this.content.slice(0, count);
+  }
+
   /** Waits for every save; the file's chunk list, in order. */
   async finish(): Promise<ChunkRef[]> {
     await Promise.all(this.saving);

@@ -5,8 +5,10 @@
  * sealing of each step run on the blob thread (src/repository/blob-thread.ts).
  *
  * A stream only runs ahead of what is durable elsewhere: every byte it reads is already in
- * staging and the journal, and its chunks become part of the file only through the commit
- * that takes the stream over (and the `content` record that commit writes). A crash loses
+ * staging and the journal, and its chunks become part of the file only through a journal
+ * record: a `chunks` record every STREAM_JOURNAL_BYTES once the store holds them and an index
+ * file names them (then the staged bytes they replace are reclaimed while the file is still
+ * written), and the `content` record of the commit that takes the stream over. A crash loses
  * nothing but work; at worst the packs it uploaded are named by no snapshot (prune removes
  * them).
  *
@@ -29,6 +31,12 @@ export class ContentStream {
   readonly saver: ChunkSaver;
   /** The step in progress (reading staged bytes and saving chunks), if any. */
   running: Promise<void> | undefined;
+  /** Bytes in the chunks handed to `saver` so far: [0, chunked) of the file. */
+  chunked = 0;
+  /** The first chunks of `saver`'s list, and their bytes, that `chunks` records already commit. */
+  journaled = { chunks: 0, bytes: 0 };
+  /** The `chunks` record in progress (FileData.journalStream), if any. */
+  journaling: Promise<void> | undefined;
   /** Whether writes wait for this stream when they run too far ahead (FileData.throttle). */
   throttles = true;
   private readonly waiting: (() => void)[] = [];

@@ -13,7 +13,7 @@ import { ChunkSaver } from './chunk-saver.js';
 import { ContentStream } from './content-stream.js';
 import { StepBuffers } from './step-buffers.js';
 import { type Inode, storedLinks } from './inode-table.js';
-import type { ChunkRef } from './records.js';
+import type { ChunkRef, JournalRecord } from './records.js';
 import { committedChunks } from './tree-sync.js';
 import type { StagingArea } from './staging.js';
 
@@ -40,6 +40,16 @@ export const STREAM_STEP = 4 * 1024 * 1024;
  */
 const STREAM_BACKLOG_STEPS = 4;
 const STREAM_STALL_MS = 2000;
+/**
+ * A stream journals its chunks (a `chunks` record, after a store flush) each time this many
+ * bytes more are chunked, so the staged bytes they replace are reclaimed while the file is
+ * still being written: a big file needs about this much staging, not its own size, and its
+ * bytes leave the page cache instead of piling up as dirty pages the kernel throttles.
+ */
+export const STREAM_JOURNAL_BYTES = 128 * 1024 * 1024;
+
+/** Journals a stream's chunks: false when it cannot now (a snapshot holds the tree, the file has no name). */
+export type JournalChunks = (inode: Inode, record: Extract<JournalRecord, { op: 'chunks' }>) => boolean;
 
 export interface CommitResult {
   readonly content: ChunkRef[];
@@ -66,23 +76,27 @@ export class FileData {
   /** Bytes passed through the chunker by commits so far, counted as they go (for progress). */
   chunkedBytes = 0;
   private readonly stepBuffers = new StepBuffers();
+  /** Set by the session (the flusher journals); without it streams journal nothing until the commit. */
+  journalChunks: JournalChunks | undefined;
 
   constructor(
     private readonly repo: Repository,
     private readonly staging: StagingArea,
     /** Tests make this small so that the crash model streams its small files too. */
     private readonly streamStep = STREAM_STEP,
+    private readonly streamJournalBytes = STREAM_JOURNAL_BYTES,
   ) {}
 
   /**
    * Called after each write is applied: starts or continues the file's streaming commit
    * (src/vfs/content-stream.ts) when a step's worth of it is written past what the stream
-   * has read. Only files with no committed bytes (baseLimit 0: new, or truncated to 0).
+   * has read. A stream starts only on a file with no committed bytes (baseLimit 0: new, or
+   * truncated to 0); its own `chunks` records commit bytes as it goes.
    */
   noteWrite(inode: Inode): void {
-    if (inode.stream === null || inode.baseLimit !== 0) return;
+    if (inode.stream === null) return;
     if (!inode.stream) {
-      if (inode.size < this.streamStep) return;
+      if (inode.baseLimit !== 0 || inode.size < this.streamStep) return;
       inode.stream = new ContentStream(this.repo);
     }
     const stream = inode.stream;
@@ -132,9 +146,38 @@ export class FileData {
       stream.rest = rest;
       this.chunkedBytes += length;
       for (const chunk of chunks) await stream.saver.saveSealed(chunk);
+      stream.chunked += chunks.reduce((sum, c) => sum + c.plainLength, 0);
       stream.stepped();
+      this.journalIfDue(inode, stream);
       // Let FUSE requests in between steps.
       await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Starts journaling the stream's chunks when STREAM_JOURNAL_BYTES more are chunked; the steps go on meanwhile. */
+  private journalIfDue(inode: Inode, stream: ContentStream): void {
+    if (!this.journalChunks || stream.journaling || stream.chunked - stream.journaled.bytes < this.streamJournalBytes) return;
+    stream.journaling = this.journalStream(inode, stream)
+      .catch(() => undefined) // the store is away, say: the chunks wait for the next try or the commit
+      .finally(() => (stream.journaling = undefined));
+  }
+
+  /**
+   * Journals the chunks the stream has saved since its last `chunks` record. Their blobs must
+   * be on the store and named by an index file there first (the flush), so that the record,
+   * once durable, never names a chunk a crash could lose; only then may the staged bytes go.
+   */
+  private async journalStream(inode: Inode, stream: ContentStream): Promise<void> {
+    const saved = await stream.saver.savedSoFar();
+    const { chunks: journaled, bytes: from } = stream.journaled;
+    const content = saved.slice(journaled);
+    if (content.length === 0) return;
+    await this.repo.flush();
+    // Checked in the same synchronous step as the record is written: a stream still attached
+    // means no write below `fed` and no truncate came since the bytes were read.
+    if (inode.stream !== stream || inode.baseLimit !== from) return;
+    if (this.journalChunks!(inode, { op: 'chunks', ino: inode.ino, from, content })) {
+      stream.journaled = { chunks: saved.length, bytes: from + content.reduce((sum, c) => sum + c.size, 0) };
     }
   }
 
@@ -171,7 +214,10 @@ export class FileData {
     if (before > 0) out.set(prefix!, 0);
     if (offset >= end) return out;
     const at = before - offset; // out[at + x] holds the file's byte x
-    for (const piece of inode.dirty.split(offset, end)) {
+    // The pieces are looked at again after each wait: a commit meanwhile (a stream's `chunks`
+    // record, say) moves staged bytes into chunks, and staging no longer has them.
+    for (let pos = offset; pos < end; ) {
+      const piece = inode.dirty.split(pos, end)[0]!;
       if (piece.inside) {
         this.staging.read(inode.ino, piece.start, piece.end - piece.start, out, at + piece.start);
       } else {
@@ -180,6 +226,7 @@ export class FileData {
         if (piece.start < baseEnd) await this.readBase(committedChunks(this.repo, inode), piece.start, baseEnd, out, at + piece.start);
         // Beyond baseLimit: the zeros just written.
       }
+      pos = piece.end;
     }
     return out;
   }
@@ -238,6 +285,7 @@ export class FileData {
     const stream = inode.stream;
     if (stream) {
       await stream.running;
+      await stream.journaling;
       const intact = inode.stream === stream && !stream.saver.failed;
       // A stream is used by one commit at most, whatever becomes of it; the file streams
       // again only after its `content` record (InodeTable.apply).

@@ -187,6 +187,19 @@ export class Flusher implements CommitGate {
     }
   }
 
+  /**
+   * Journals a streamed file's chunks (FileData.journalStream; their blobs are on the store
+   * and indexed), durably, so staging can let go of the bytes they replace. Not while a
+   * snapshot holds the tree (the snapshot's own commit takes the stream over then).
+   */
+  journalChunks(inode: Inode, record: Extract<JournalRecord, { op: 'chunks' }>): boolean {
+    if (this.options.barrier?.isFrozen() || storedLinks(inode) === 0) return false;
+    this.journal.append(record);
+    this.table.apply(record);
+    this.journal.sync();
+    return true;
+  }
+
   /** Waits for the batch in progress; cancels the quiet-time timer. */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);

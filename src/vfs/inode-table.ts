@@ -77,6 +77,8 @@ export type StagingHooks = {
   place(ino: number, offset: number, length: number, where: StagedAt | undefined): void;
   /** A file's staged bytes are no longer current (truncated away, committed or file deleted). */
   truncate(ino: number, size: number): void;
+  /** A file's staged bytes in [start, end) are no longer current (committed by a `chunks` record). */
+  committed(ino: number, start: number, end: number): void;
   remove(ino: number): void;
 };
 
@@ -421,6 +423,27 @@ export class InodeTable {
           this.staging.remove(inode.ino);
         });
         this.uncommitted.delete(inode);
+        this.changed(inode);
+        return;
+      }
+      case 'chunks': {
+        // A stream's committed prefix grows (src/vfs/file-data.ts): the chunks go right after
+        // the committed bytes, which must end exactly at `from` (0: none are valid any more).
+        const inode = this.must(record.ino);
+        if (inode.type !== 'file') throw new UnappliableRecord(`chunks of file id ${record.ino}, which is not a file`);
+        const end = record.from + record.content.reduce((sum, c) => sum + c.size, 0);
+        const kept = record.from === 0 ? [] : inode.treeContent ? undefined : inode.content;
+        const keptBytes = kept?.reduce((sum, c) => sum + c.size, 0);
+        if (record.from !== inode.baseLimit || keptBytes !== record.from || end > inode.size) {
+          throw new UnappliableRecord(`chunks of file id ${record.ino} from byte ${record.from} do not continue its committed bytes`);
+        }
+        this.resized(inode, () => {
+          inode.content = [...kept!, ...record.content];
+          inode.treeContent = undefined;
+          inode.baseLimit = end;
+          inode.dirty.remove(record.from, end);
+          this.staging.committed(inode.ino, record.from, end);
+        });
         this.changed(inode);
         return;
       }

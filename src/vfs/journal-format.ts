@@ -9,9 +9,10 @@
  */
 import { crc32 } from 'node:zlib';
 
-export const JOURNAL_VERSION = 3;
-/** Version 2 journals are still read: their write records name per-file staging files. */
-const READABLE_VERSIONS: readonly number[] = [2, 3];
+/** Version 4 added the `chunks` record; an older cairn refuses such a journal instead of misreading it. */
+export const JOURNAL_VERSION = 4;
+/** Older journals are still read: version 3 has no `chunks` records, version 2's write records name per-file staging files. */
+const READABLE_VERSIONS: readonly number[] = [2, 3, 4];
 
 export interface JournalHeader {
   readonly journal: 'cairn';

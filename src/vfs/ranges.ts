@@ -50,6 +50,20 @@ export class RangeSet {
     this.ranges = this.ranges.filter((r) => r.start < limit).map((r) => ({ start: r.start, end: Math.min(r.end, limit) }));
   }
 
+  /** Drops [start, end). */
+  remove(start: number, end: number): void {
+    if (end <= start || !this.intersects(start, end)) return;
+    const out: Range[] = [];
+    for (const r of this.ranges) {
+      if (r.end <= start || r.start >= end) out.push(r);
+      else {
+        if (r.start < start) out.push({ start: r.start, end: start });
+        if (r.end > end) out.push({ start: end, end: r.end });
+      }
+    }
+    this.ranges = out;
+  }
+
   intersects(start: number, end: number): boolean {
     return this.ranges.some((r) => r.start < end && r.end > start);
   }

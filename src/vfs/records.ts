@@ -20,7 +20,12 @@ export type JournalRecord =
   /** `seg`/`at`: where the bytes are staged (staging/log.<seg> from byte at); absent in version-2 journals. */
   | { op: 'write'; ino: number; offset: number; length: number; seg?: number; at?: number; t: bigint }
   | { op: 'xattr'; ino: number; name: string; value: string | null; t: bigint }
-  | { op: 'content'; ino: number; content: ChunkRef[]; size: number };
+  | { op: 'content'; ino: number; content: ChunkRef[]; size: number }
+  /**
+   * A streamed file's next committed bytes while it is still being written: bytes
+   * [from, from + Σ sizes) are these chunks (on the store), after its committed chunks.
+   */
+  | { op: 'chunks'; ino: number; from: number; content: ChunkRef[] };
 
 const NODE_TYPES = new Set(['file', 'dir', 'symlink', 'fifo', 'socket', 'chardev', 'blockdev']);
 const OPTIONAL_TIMES = ['atime', 'mtime'] as const;
@@ -81,18 +86,25 @@ export function parseRecord(raw: unknown): JournalRecord {
     case 'xattr':
       if (r.value !== null && typeof r.value !== 'string') bad('value');
       return { op: 'xattr', ino: id('ino'), name: typeof r.name === 'string' ? r.name : bad('name'), value: r.value as string | null, ...t() };
-    case 'content': {
-      if (!Array.isArray(r.content)) bad('content');
-      const content = (r.content as unknown[]).map((c) => {
-        const chunk = c as { id?: unknown; size?: unknown };
-        if (typeof chunk?.id !== 'string' || !/^[0-9a-f]{64}$/.test(chunk.id) || !Number.isSafeInteger(chunk.size) || (chunk.size as number) <= 0) bad('chunk');
-        return { id: chunk.id as string, size: chunk.size as number };
-      });
-      return { op: 'content', ino: id('ino'), content, size: count('size') };
+    case 'content':
+      return { op: 'content', ino: id('ino'), content: chunkList(r.content, bad), size: count('size') };
+    case 'chunks': {
+      const content = chunkList(r.content, bad);
+      if (content.length === 0) bad('content');
+      return { op: 'chunks', ino: id('ino'), from: count('from'), content };
     }
     default:
       throw new MalformedRecord(`unknown record kind ${JSON.stringify(r.op)}`);
   }
+}
+
+function chunkList(raw: unknown, bad: (field: string) => never): ChunkRef[] {
+  if (!Array.isArray(raw)) bad('content');
+  return (raw as unknown[]).map((c) => {
+    const chunk = c as { id?: unknown; size?: unknown };
+    if (typeof chunk?.id !== 'string' || !/^[0-9a-f]{64}$/.test(chunk.id) || !Number.isSafeInteger(chunk.size) || (chunk.size as number) <= 0) bad('chunk');
+    return { id: chunk.id as string, size: chunk.size as number };
+  });
 }
 
 /** BigInt times travel as decimal strings with an 'n' suffix. */

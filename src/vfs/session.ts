@@ -54,6 +54,8 @@ export interface SessionOptions {
   readonly writeBudget?: { readonly limitBytes: number; readonly queuedBytes: () => number };
   /** Streaming commit step (src/vfs/file-data.ts STREAM_STEP); tests make it small. */
   readonly streamStepBytes?: number;
+  /** A stream's chunks are journaled every this many bytes (src/vfs/file-data.ts STREAM_JOURNAL_BYTES); tests make it small. */
+  readonly streamJournalBytes?: number;
   /** Inodes kept in memory before clean folders drop (src/vfs/folder-loader.ts KEEP_INODES); tests make it small. */
   readonly keepInodes?: number;
   /** Folders used last that never drop (src/vfs/folder-loader.ts KEEP_RECENT_FOLDERS); the crash model makes it 0. */
@@ -225,9 +227,10 @@ export class LiveSession {
       const copy = Journal.rewrite(options.stateDir, header.base, e.validRecords);
       return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: e.validRecords.length } });
     }
-    const data = new FileData(repo, staging, options.streamStepBytes);
+    const data = new FileData(repo, staging, options.streamStepBytes, options.streamJournalBytes);
     const barrier = new Barrier();
     const flusher = new Flusher(table, data, repo, journal, { quietMs: options.quietMs, onError: options.onError, barrier });
+    data.journalChunks = (inode, record) => flusher.journalChunks(inode, record);
     const budget = options.writeBudget;
     let space: Promise<void> | null = null;
     const overBudget = () => budget !== undefined && staging.bytes + budget.queuedBytes() > budget.limitBytes;

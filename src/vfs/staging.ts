@@ -185,6 +185,11 @@ export class StagingArea {
     this.cut(ino, size, Number.MAX_SAFE_INTEGER, false);
   }
 
+  /** The file's staged bytes in [start, end) are no longer current (a stream committed them). */
+  committed(ino: number, start: number, end: number): void {
+    this.cut(ino, start, end, false);
+  }
+
   /** The file's staged bytes are no longer current (committed, or the file is gone). */
   remove(ino: number): void {
     this.cut(ino, 0, Number.MAX_SAFE_INTEGER, false);

@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { saveContent } from '../../src/repository/file-content.js';
@@ -18,6 +19,14 @@ const O_RDONLY = 0;
 const MiB = 1024 * 1024;
 /** FUSE hands requests over from the event loop: let background work in between, as a mount does. */
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Writes in 128 KiB requests, as the kernel hands them over. */
+async function writeThrough(session: LiveSession, fh: number, offset: number, data: Buffer): Promise<void> {
+  for (let at = 0; at < data.length; at += 128 * 1024) {
+    await session.fs.write(fh, offset + at, data.subarray(at, at + 128 * 1024));
+    await tick();
+  }
+}
 
 describe('streaming commit', () => {
   let dir: string;
@@ -35,12 +44,7 @@ describe('streaming commit', () => {
     await cleanup();
   });
 
-  const write = async (fh: number, offset: number, data: Buffer) => {
-    for (let at = 0; at < data.length; at += 128 * 1024) {
-      await session.fs.write(fh, offset + at, data.subarray(at, at + 128 * 1024));
-      await tick();
-    }
-  };
+  const write = (fh: number, offset: number, data: Buffer) => writeThrough(session, fh, offset, data);
   /** Commits the file and checks it reads back as `expected` with the chunks of chunking `expected` whole. */
   const committedAs = async (file: string, expected: Buffer) => {
     const before = session.flusher.rechunkedBytes;
@@ -134,5 +138,89 @@ describe('streaming commit', () => {
     session.fs.release(fh);
     await committedAs('/same', data);
     expect(repo.streamedBytesSealed - sealedBefore).toBe(0);
+  });
+});
+
+describe('a stream journaling its chunks while the file is open', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let backend: MemoryBackend;
+  let session: LiveSession;
+  const stateDir = () => path.join(dir, 'state');
+  const open = async () => {
+    const repo = await Repository.open(backend, passphrase('stream'));
+    // `chunks` records every 8 MiB, so that staging can let go of bytes long before 64 MiB segments fill.
+    return (await LiveSession.open(repo, { stateDir: stateDir(), uid: 0, gid: 0, quietMs: 60_000, streamJournalBytes: 8 * MiB })).session;
+  };
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    backend = new MemoryBackend();
+    await Repository.init(backend, passphrase('stream'));
+    session = await open();
+  });
+  afterEach(async () => {
+    await session.close();
+    await cleanup();
+  });
+
+  const write = (fh: number, offset: number, data: Buffer) => writeThrough(session, fh, offset, data);
+  const readAll = async (file: string) => {
+    const fh = await session.fs.open(file, O_RDONLY);
+    try {
+      return await session.fs.read(fh, 0, Number((await session.fs.getattr(file)).size) + 10);
+    } finally {
+      session.fs.release(fh);
+    }
+  };
+  const chunkRecords = () => readFileSync(path.join(stateDir(), 'journal'), 'utf8').split('\n').filter((l) => l.includes('"op":"chunks"'));
+  const stagedBytes = () => readdirSync(path.join(stateDir(), 'staging')).reduce((sum, n) => sum + statSync(path.join(stateDir(), 'staging', n)).size, 0);
+  /** Until the file's stream has neither a step nor a record in progress. */
+  const settled = async (file: string) => {
+    const inode = session.table.get(Number((await session.fs.getattr(file)).ino))!;
+    while (inode.stream?.running || inode.stream?.journaling) await tick();
+    return inode;
+  };
+  /** What a killed process leaves: the state folder and the store as they are; a new session replays. */
+  const crash = async () => {
+    session = await open();
+  };
+
+  it('commits the written front of a big open file, so staging lets go of it; a crash then replays it whole', async () => {
+    const data = randomBytes(150 * MiB);
+    const fh = await session.fs.create('/big.bin', 0o644);
+    await write(fh, 0, data);
+    const inode = await settled('/big.bin');
+    expect(chunkRecords().length).toBeGreaterThanOrEqual(10);
+    expect(inode.baseLimit).toBeGreaterThan(100 * MiB); // committed while open
+    // Only segments holding uncommitted bytes stay: at most the 64 MiB segment the committed
+    // front ends in and the one after it, not the file's 150 MiB.
+    expect(stagedBytes()).toBeLessThanOrEqual(128 * MiB);
+    expect((await readAll('/big.bin')).equals(data)).toBe(true); // committed front and staged rest, read as one
+    await crash();
+    expect((await readAll('/big.bin')).equals(data)).toBe(true);
+    await session.snapshot();
+    const committed = session.table.get(inode.ino)!;
+    expect(committed.content.map((c) => c.id)).toEqual((await saveContent(session.repo, [data])).content);
+    expect((await readAll('/big.bin')).equals(data)).toBe(true);
+  });
+
+  it('keeps the bytes right when the committed front is written into or truncated, live and after a crash', async () => {
+    const data = randomBytes(40 * MiB);
+    const fh = await session.fs.create('/db', 0o644);
+    await write(fh, 0, data);
+    await settled('/db');
+    expect(chunkRecords().length).toBeGreaterThanOrEqual(2);
+    const patch = randomBytes(300_000);
+    await session.fs.write(fh, 3 * MiB, patch); // into committed chunks: the stream ends
+    patch.copy(data, 3 * MiB);
+    expect((await readAll('/db')).equals(data)).toBe(true);
+    await session.fs.ftruncate(fh, 20 * MiB + 12345);
+    const cut = data.subarray(0, 20 * MiB + 12345);
+    expect((await readAll('/db')).equals(cut)).toBe(true);
+    await crash();
+    expect((await readAll('/db')).equals(cut)).toBe(true);
+    await session.snapshot();
+    expect((await readAll('/db')).equals(cut)).toBe(true);
   });
 });

@@ -22,6 +22,8 @@ import { passphrase, tempDir } from '../helpers/store.js';
 const O_RDWR = 2;
 /** Small, so that files the workload writes front to back are chunked while written (src/vfs/content-stream.ts). */
 const STREAM_STEP_BYTES = 64 * 1024;
+/** Small too, so that streamed files journal `chunks` records (and free staging) before they are closed. */
+const STREAM_JOURNAL_BYTES = 192 * 1024;
 
 interface FileObject {
   data: Buffer;
@@ -113,7 +115,7 @@ describe('crash model of the filesystem layer', () => {
         const repo = await Repository.open(view.backend, passphrase('model'));
         // Room for 8 inodes and no folder spared: clean folders drop from memory between
         // operations and load again.
-        last = (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000, streamStepBytes: STREAM_STEP_BYTES, keepInodes: 8, keepRecentFolders: 0 })).session;
+        last = (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000, streamStepBytes: STREAM_STEP_BYTES, streamJournalBytes: STREAM_JOURNAL_BYTES, keepInodes: 8, keepRecentFolders: 0 })).session;
         return { repo, session: last };
       };
       let { session } = await start();

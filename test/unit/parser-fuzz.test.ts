@@ -77,6 +77,7 @@ const records: JournalRecord[] = [
   { op: 'xattr', ino: 7, name: 'user.k', value: 'AAE=', t: 5n },
   { op: 'truncate', ino: 7, size: 4, t: 6n },
   { op: 'content', ino: 7, content: [{ id: hexId(14), size: 4 }], size: 4 },
+  { op: 'chunks', ino: 7, from: 4, content: [{ id: hexId(15), size: 3000 }, { id: hexId(16), size: 2000 }] },
   { op: 'link', parent: 1, name: 'h', ino: 7, t: 7n },
   { op: 'unlink', parent: 1, name: 'g', t: 8n },
 ];
@@ -266,11 +267,15 @@ describe('parsers under seeded damage', () => {
     const parsed = parseJournal(valid);
     expect(parsed).toMatchObject({ kind: 'ok' });
     expect((parsed as { records: unknown[] }).records.map(parseRecord)).toEqual(records);
+    // A version-3 journal (no `chunks` records) is still read.
+    const v3 = parseJournal(readFileSync(path.join(GOLDEN, 'journal-v3.bin'))); // written by version 3, kept as it was
+    expect(v3).toMatchObject({ kind: 'ok', header: { version: 3 } });
+    expect((v3 as { records: unknown[] }).records.map(parseRecord)).toEqual(records.filter((r) => r.op !== 'chunks'));
     // A version-2 journal (per-file staging: write records without seg/at) is still read.
     const v2 = parseJournal(readFileSync(path.join(GOLDEN, 'journal-v2.bin'))); // written by version 2, kept as it was
     expect(v2).toMatchObject({ kind: 'ok', header: { version: 2 } });
     const { seg: _seg, at: _at, ...v2Write } = records[1] as Extract<JournalRecord, { op: 'write' }>;
-    expect((v2 as { records: unknown[] }).records.map(parseRecord)).toEqual([records[0], v2Write, ...records.slice(2)]);
+    expect((v2 as { records: unknown[] }).records.map(parseRecord)).toEqual([records[0], v2Write, ...records.slice(2).filter((r) => r.op !== 'chunks')]);
     await fuzz('journal.bin', valid, false, (b) => {
       const result = parseJournal(b);
       expect(['ok', 'damaged', 'version1']).toContain(result.kind);

@@ -152,7 +152,7 @@ describe('live filesystem (no FUSE)', () => {
     await writeFile(s, '/new.txt', Buffer.from('new'));
     await s.close();
     expect(readdirSync(path.join(stateDir, 'staging'))).toEqual([]);
-    expect(readFileSync(path.join(stateDir, 'journal'), 'utf8')).toContain('"version":3');
+    expect(readFileSync(path.join(stateDir, 'journal'), 'utf8')).toContain('"version":4');
     const again = await open();
     expect((await readAll(again, '/old.txt')).toString()).toBe('hello WORLD');
     expect((await readAll(again, '/new.txt')).toString()).toBe('new');
