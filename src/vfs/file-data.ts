@@ -175,7 +175,7 @@ export class FileData {
     await this.repo.flush();
     // Checked in the same synchronous step as the record is written: a stream still attached
     // means no write below `fed` and no truncate came since the bytes were read.
-    if (inode.stream !== stream || inode.baseLimit !== from) return;
+    if (inode.stream !== stream) return;
     if (this.journalChunks!(inode, { op: 'chunks', ino: inode.ino, from, content })) {
       stream.journaled = { chunks: saved.length, bytes: from + content.reduce((sum, c) => sum + c.size, 0) };
     }

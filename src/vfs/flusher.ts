@@ -13,7 +13,7 @@ import type { Barrier } from './barrier.js';
 import type { Repository } from '../repository/repository.js';
 import type { FileData } from './file-data.js';
 import type { CommitGate } from './filesystem.js';
-import { type Inode, type InodeTable, needsCommit, storedLinks } from './inode-table.js';
+import { continuesCommitted, type Inode, type InodeTable, needsCommit, storedLinks } from './inode-table.js';
 import type { Journal } from './journal.js';
 import type { JournalRecord } from './records.js';
 
@@ -193,7 +193,7 @@ export class Flusher implements CommitGate {
    * snapshot holds the tree (the snapshot's own commit takes the stream over then).
    */
   journalChunks(inode: Inode, record: Extract<JournalRecord, { op: 'chunks' }>): boolean {
-    if (this.options.barrier?.isFrozen() || storedLinks(inode) === 0) return false;
+    if (this.options.barrier?.isFrozen() || storedLinks(inode) === 0 || !continuesCommitted(inode, record.from)) return false;
     this.journal.append(record);
     this.table.apply(record);
     this.journal.sync();

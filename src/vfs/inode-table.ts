@@ -82,6 +82,16 @@ export type StagingHooks = {
   remove(ino: number): void;
 };
 
+/**
+ * Whether chunks starting at byte `from` continue the file's committed chunks (a `chunks`
+ * record): at 0 when nothing committed is valid, else right after committed chunks that are
+ * all still valid (their sizes known, none cut by a truncate).
+ */
+export function continuesCommitted(inode: Inode, from: number): boolean {
+  if (from !== inode.baseLimit) return false;
+  return from === 0 || (inode.treeContent === undefined && inode.content.reduce((sum, c) => sum + c.size, 0) === from);
+}
+
 export const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 /**
@@ -432,13 +442,11 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`chunks of file id ${record.ino}, which is not a file`);
         const end = record.from + record.content.reduce((sum, c) => sum + c.size, 0);
-        const kept = record.from === 0 ? [] : inode.treeContent ? undefined : inode.content;
-        const keptBytes = kept?.reduce((sum, c) => sum + c.size, 0);
-        if (record.from !== inode.baseLimit || keptBytes !== record.from || end > inode.size) {
+        if (!continuesCommitted(inode, record.from) || end > inode.size) {
           throw new UnappliableRecord(`chunks of file id ${record.ino} from byte ${record.from} do not continue its committed bytes`);
         }
         this.resized(inode, () => {
-          inode.content = [...kept!, ...record.content];
+          inode.content = record.from === 0 ? record.content : [...inode.content, ...record.content];
           inode.treeContent = undefined;
           inode.baseLimit = end;
           inode.dirty.remove(record.from, end);
