@@ -19,9 +19,10 @@
  */
 import type { Repository } from '../repository/repository.js';
 import { ChunkSaver } from './chunk-saver.js';
+import type { ChunkRef } from './records.js';
 
 export class ContentStream {
-  /** Bytes [0, fed) of the file have been chunked (up to `rest`, whose chunk is not complete yet). */
+  /** Bytes [0, fed) of the file have been chunked or were committed before the stream (up to `rest`, whose chunk is not complete yet). */
   fed = 0;
   /**
    * The bytes after the last cut: the next step is chunked from here. Steps keep no other
@@ -41,8 +42,15 @@ export class ContentStream {
   throttles = true;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(repo: Repository) {
+  /**
+   * `committed`: the file's committed chunks, holding bytes [0, from), when the stream
+   * continues them (a file appended to); the chunker starts afresh at `from`.
+   */
+  constructor(repo: Repository, committed: readonly ChunkRef[] = [], from = 0) {
     this.saver = new ChunkSaver(repo);
+    for (const chunk of committed) this.saver.reuse(chunk);
+    this.fed = this.chunked = from;
+    this.journaled = { chunks: committed.length, bytes: from };
   }
 
   /** A step is done, or the stream stopped: whoever waits for it looks again. */

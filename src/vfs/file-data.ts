@@ -12,7 +12,7 @@ import type { Repository } from '../repository/repository.js';
 import { ChunkSaver } from './chunk-saver.js';
 import { ContentStream } from './content-stream.js';
 import { StepBuffers } from './step-buffers.js';
-import { type Inode, storedLinks } from './inode-table.js';
+import { continuesCommitted, type Inode, storedLinks } from './inode-table.js';
 import type { ChunkRef, JournalRecord } from './records.js';
 import { committedChunks } from './tree-sync.js';
 import type { StagingArea } from './staging.js';
@@ -90,14 +90,18 @@ export class FileData {
   /**
    * Called after each write is applied: starts or continues the file's streaming commit
    * (src/vfs/content-stream.ts) when a step's worth of it is written past what the stream
-   * has read. A stream starts only on a file with no committed bytes (baseLimit 0: new, or
-   * truncated to 0); its own `chunks` records commit bytes as it goes.
+   * has read. A stream starts on a file whose staged bytes all lie past its committed ones
+   * (a new file, one truncated to 0, or one being appended to) and continues from there;
+   * its own `chunks` records commit bytes as it goes.
    */
   noteWrite(inode: Inode): void {
     if (inode.stream === null) return;
     if (!inode.stream) {
-      if (inode.baseLimit !== 0 || inode.size < this.streamStep) return;
-      inode.stream = new ContentStream(this.repo);
+      if (inode.size - inode.baseLimit < this.streamStep || inode.dirty.intersects(0, inode.baseLimit)) return;
+      // Appending to committed chunks that are all still valid: the stream continues them.
+      const committed = inode.baseLimit === 0 ? [] : committedChunks(this.repo, inode);
+      if (!continuesCommitted(inode, inode.baseLimit)) return;
+      inode.stream = new ContentStream(this.repo, committed, inode.baseLimit);
     }
     const stream = inode.stream;
     if (stream.running || inode.size - stream.fed < this.streamStep) return;

@@ -83,6 +83,19 @@ export type StagingHooks = {
 };
 
 /**
+ * A file's committed chunks with their sizes, looked up the first time they are needed after
+ * it was loaded from its tree (Inode.treeContent). CORRUPT (from `chunkSize`) when the index
+ * names none of a chunk.
+ */
+export function withChunkSizes(inode: Inode, chunkSize: (id: string) => number): ChunkRef[] {
+  if (inode.treeContent) {
+    inode.content = inode.treeContent.map((id) => ({ id, size: chunkSize(id) }));
+    inode.treeContent = undefined;
+  }
+  return inode.content;
+}
+
+/**
  * Whether chunks starting at byte `from` continue the file's committed chunks (a `chunks`
  * record): at 0 when nothing committed is valid, else right after committed chunks that are
  * all still valid (their sizes known, none cut by a truncate).
@@ -208,7 +221,11 @@ export class InodeTable {
    */
   private readonly stored: TreeCounts = { files: 0, dirs: 0, bytes: 0 };
   private readonly uncommitted = new Set<Inode>();
-  constructor(private readonly staging: StagingHooks) {}
+  constructor(
+    private readonly staging: StagingHooks,
+    /** A chunk's size, from the index (Repository.blobPlainSize): for files loaded from a tree. */
+    private readonly chunkSize: (id: string) => number,
+  ) {}
 
   get size(): number {
     return this.inodes.size;
@@ -383,6 +400,9 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`truncate of file id ${record.ino}, which is not a file`);
         if (inode.stream) inode.stream = null;
+        // A tree's chunks hold exactly baseLimit bytes only until a truncate cuts into them:
+        // their sizes are needed from then on (else the file would seem committed as it was).
+        if (record.size < inode.baseLimit) withChunkSizes(inode, this.chunkSize);
         this.resized(inode, () => {
           if (record.size < inode.size) {
             inode.baseLimit = Math.min(inode.baseLimit, record.size);
@@ -442,6 +462,7 @@ export class InodeTable {
         const inode = this.must(record.ino);
         if (inode.type !== 'file') throw new UnappliableRecord(`chunks of file id ${record.ino}, which is not a file`);
         const end = record.from + record.content.reduce((sum, c) => sum + c.size, 0);
+        if (record.from > 0) withChunkSizes(inode, this.chunkSize); // appended to a file loaded from its tree
         if (!continuesCommitted(inode, record.from) || end > inode.size) {
           throw new UnappliableRecord(`chunks of file id ${record.ino} from byte ${record.from} do not continue its committed bytes`);
         }

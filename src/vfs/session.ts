@@ -195,7 +195,7 @@ export class LiveSession {
       return LiveSession.open(repo, { ...options, salvage: false, salvaged: { copy, kept: rawRecords.length } });
     }
     const staging = new StagingArea(path.join(options.stateDir, 'staging'), () => journal.position);
-    const table = new InodeTable(staging);
+    const table = new InodeTable(staging, (id) => repo.blobPlainSize(id));
     // New files are numbered above every id the repository has used (ids are never reused).
     table.raiseNextIno(await repo.nextFileIdFloor());
     const now = BigInt(Date.now()) * 1_000_000n;

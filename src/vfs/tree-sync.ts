@@ -10,7 +10,7 @@ import { corrupt } from '../errors/errors.js';
 import type { RootAttributes } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Repository } from '../repository/repository.js';
-import { addParent, type Inode, InodeTable, isTransientName, newInode, NO_XATTRS, ROOT_INO, storedLinks } from './inode-table.js';
+import { addParent, type Inode, InodeTable, isTransientName, newInode, NO_XATTRS, ROOT_INO, storedLinks, withChunkSizes } from './inode-table.js';
 import type { ChunkRef } from './records.js';
 
 
@@ -46,17 +46,9 @@ export function inodeFromNode(ino: number, node: TreeNode): Inode {
   return inode;
 }
 
-/**
- * A file's committed chunks with their sizes, looked up in the index the first time they
- * are needed after the file was loaded from its tree (Inode.treeContent). CORRUPT when the
- * index names none of a chunk: reading that file fails, its folder still lists.
- */
+/** A file's committed chunks with their sizes from the index (inode-table.ts withChunkSizes); reading that file fails, not listing its folder. */
 export function committedChunks(repo: Repository, inode: Inode): ChunkRef[] {
-  if (inode.treeContent) {
-    inode.content = inode.treeContent.map((id) => ({ id, size: repo.blobPlainSize(id) }));
-    inode.treeContent = undefined;
-  }
-  return inode.content;
+  return withChunkSizes(inode, (id) => repo.blobPlainSize(id));
 }
 
 /**

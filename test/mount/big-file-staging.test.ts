@@ -4,7 +4,7 @@
  * so staging lets go of the bytes already on the store and the write never needs the
  * file's size in the state folder. Then a SIGKILL while the writer still holds the file
  * open: the remount's replay puts the journaled chunks and the staged tail together into
- * exactly the bytes written.
+ * exactly the bytes written. The same again for appending to it once it is stored.
  */
 import { describe, expect, it } from 'vitest';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -27,7 +27,7 @@ async function sha256(file: string): Promise<string> {
 describe('a file bigger than the state disk', () => {
   const f = repositoryFixture('cairn-big-staging-', env);
 
-  it('streams through a 256 MiB state disk, and a SIGKILL while it is open loses nothing written', { timeout: 240_000 }, async () => {
+  it('streams through a 256 MiB state disk, written and then appended to, and a SIGKILL while it is open loses nothing written', { timeout: 240_000 }, async () => {
     const source = path.join(f.dir, 'source.bin');
     execFileSync('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1M', 'count=768', 'status=none']);
     const expected = await sha256(source);
@@ -43,18 +43,23 @@ describe('a file bigger than the state disk', () => {
       writer = spawn('bash', ['-c', 'exec 3>"$1"; cat "$2" >&3 || exit 1; touch "$3"; sleep 600', 'writer', target, source, done], { stdio: 'ignore' });
       let writerExit: number | null | undefined;
       writer.on('exit', (code) => (writerExit = code));
-      let peakStaging = 0;
       const stagingDir = path.join(state, 'staging');
-      const deadline = Date.now() + 150_000;
-      while (!existsSync(done)) {
-        expect(writerExit, `the writer failed:\n${m.log()}`).toBeUndefined();
-        expect(Date.now(), 'the writer is still writing').toBeLessThan(deadline);
-        if (existsSync(stagingDir)) {
-          const bytes = readdirSync(stagingDir).reduce((sum, name) => sum + statSync(path.join(stagingDir, name), { throwIfNoEntry: false })!.size, 0);
-          peakStaging = Math.max(peakStaging, bytes);
+      /** Until the writer made `flag`: the most the staging folder held meanwhile. */
+      const watchStaging = async (flag: string) => {
+        let peak = 0;
+        const deadline = Date.now() + 150_000;
+        while (!existsSync(flag)) {
+          expect(writerExit, `the writer failed:\n${m.log()}`).toBeUndefined();
+          expect(Date.now(), 'the writer is still writing').toBeLessThan(deadline);
+          if (existsSync(stagingDir)) {
+            const bytes = readdirSync(stagingDir).reduce((sum, name) => sum + (statSync(path.join(stagingDir, name), { throwIfNoEntry: false })?.size ?? 0), 0);
+            peak = Math.max(peak, bytes);
+          }
+          await new Promise((r) => setTimeout(r, 50));
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return peak;
+      };
+      let peakStaging = await watchStaging(done);
       // The 768 MiB went through a disk of 256 MiB: staging let go of committed bytes early.
       expect(peakStaging).toBeLessThan(256 * MiB);
       expect(statSync(target).size).toBe(768 * MiB);
@@ -70,6 +75,25 @@ describe('a file bigger than the state disk', () => {
       expect(await sha256(target)).toBe(expected);
       expect(await m.unmount()).toBe(0);
       expect(readdirSync(stagingDir)).toEqual([]);
+
+      // Appended to, now that it is stored: the stream continues from its stored end.
+      m = await mount(f.store, f.mnt, state, env);
+      const appended = path.join(f.dir, 'appended');
+      writer = spawn('bash', ['-c', 'exec 3>>"$1"; cat "$2" >&3 || exit 1; touch "$3"; sleep 600', 'writer', target, source, appended], { stdio: 'ignore' });
+      writerExit = undefined;
+      writer.on('exit', (code) => (writerExit = code));
+      peakStaging = await watchStaging(appended);
+      expect(peakStaging).toBeLessThan(256 * MiB);
+      await m.kill();
+      writer.kill('SIGKILL');
+      m = await mount(f.store, f.mnt, state, env);
+      expect(statSync(target).size).toBe(2 * 768 * MiB);
+      const twice = createHash('sha256');
+      for await (const piece of createReadStream(target, { highWaterMark: 4 * MiB })) twice.update(piece as Buffer);
+      const expectedTwice = createHash('sha256');
+      for (let i = 0; i < 2; i++) for await (const piece of createReadStream(source, { highWaterMark: 4 * MiB })) expectedTwice.update(piece as Buffer);
+      expect(twice.digest('hex')).toBe(expectedTwice.digest('hex'));
+      expect(await m.unmount()).toBe(0);
     } finally {
       writer?.kill('SIGKILL');
       await unmountAll();

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
 import { saveContent } from '../../src/repository/file-content.js';
 import { Repository } from '../../src/repository/repository.js';
+import { ContentStream } from '../../src/vfs/content-stream.js';
 import { STREAM_STEP } from '../../src/vfs/file-data.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
@@ -19,6 +20,16 @@ const O_RDONLY = 0;
 const MiB = 1024 * 1024;
 /** FUSE hands requests over from the event loop: let background work in between, as a mount does. */
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/** The file's bytes, through a handle, as a program reads them. */
+async function readWhole(session: LiveSession, file: string): Promise<Buffer> {
+  const fh = await session.fs.open(file, O_RDONLY);
+  try {
+    return await session.fs.read(fh, 0, Number((await session.fs.getattr(file)).size) + 10);
+  } finally {
+    session.fs.release(fh);
+  }
+}
 
 /** Writes in 128 KiB requests, as the kernel hands them over. */
 async function writeThrough(session: LiveSession, fh: number, offset: number, data: Buffer): Promise<void> {
@@ -45,6 +56,7 @@ describe('streaming commit', () => {
   });
 
   const write = (fh: number, offset: number, data: Buffer) => writeThrough(session, fh, offset, data);
+  const readBack = (file: string) => readWhole(session, file);
   /** Commits the file and checks it reads back as `expected` with the chunks of chunking `expected` whole. */
   const committedAs = async (file: string, expected: Buffer) => {
     const before = session.flusher.rechunkedBytes;
@@ -103,19 +115,34 @@ describe('streaming commit', () => {
     expect(await committedAs('/sparse', sparse)).toBe(sparse.length);
   });
 
-  it('streams a file truncated to nothing and written anew (cp over an old file), and not a file with stored bytes', async () => {
+  it('streams a file appended to, and one truncated to nothing and written anew (cp over an old file), not one changed inside', async () => {
     const first = randomBytes(12 * MiB);
     let fh = await session.fs.create('/f', 0o644);
     await write(fh, 0, first);
     session.fs.release(fh);
     await committedAs('/f', first);
-    // Appending to a stored file is the partial re-chunk's job, not a stream's.
+    // Appending to a stored file streams from its end: its stored chunks stay as they are
+    // (the last one ends where the file ended, not at a cut), the new bytes are chunked afresh.
     const appended = Buffer.concat([first, randomBytes(12 * MiB)]);
+    const firstChunks = session.table.get(Number((await session.fs.getattr('/f')).ino))!.content;
     fh = await session.fs.open('/f', 2);
     await write(fh, first.length, appended.subarray(first.length));
     session.fs.release(fh);
-    expect(session.table.get(Number((await session.fs.getattr('/f')).ino))!.stream).toBeUndefined();
-    await committedAs('/f', appended);
+    const inode = session.table.get(Number((await session.fs.getattr('/f')).ino))!;
+    expect(inode.stream).toBeInstanceOf(ContentStream);
+    const before = session.flusher.rechunkedBytes;
+    await session.snapshot();
+    expect(session.flusher.rechunkedBytes - before).toBeLessThanOrEqual(2 * STREAM_STEP);
+    expect(inode.content.slice(0, firstChunks.length)).toEqual(firstChunks);
+    expect((await readBack('/f')).equals(appended)).toBe(true);
+    // A change inside the stored bytes is the partial re-chunk's job, not a stream's.
+    const patch = randomBytes(5 * MiB);
+    patch.copy(appended, MiB);
+    fh = await session.fs.open('/f', 2);
+    await write(fh, MiB, patch);
+    session.fs.release(fh);
+    expect(inode.stream).toBeUndefined();
+    expect((await readBack('/f')).equals(appended)).toBe(true);
     const second = randomBytes(20 * MiB);
     fh = await session.fs.open('/f', 2);
     await session.fs.ftruncate(fh, 0);
@@ -165,14 +192,7 @@ describe('a stream journaling its chunks while the file is open', () => {
   });
 
   const write = (fh: number, offset: number, data: Buffer) => writeThrough(session, fh, offset, data);
-  const readAll = async (file: string) => {
-    const fh = await session.fs.open(file, O_RDONLY);
-    try {
-      return await session.fs.read(fh, 0, Number((await session.fs.getattr(file)).size) + 10);
-    } finally {
-      session.fs.release(fh);
-    }
-  };
+  const readAll = (file: string) => readWhole(session, file);
   const chunkRecords = () => readFileSync(path.join(stateDir(), 'journal'), 'utf8').split('\n').filter((l) => l.includes('"op":"chunks"'));
   const stagedBytes = () => readdirSync(path.join(stateDir(), 'staging')).reduce((sum, n) => sum + statSync(path.join(stateDir(), 'staging', n)).size, 0);
   /** Until the file's stream has neither a step nor a record in progress. */

@@ -352,7 +352,10 @@ describe('crash model of the filesystem layer', () => {
         droppedInRun += dropped;
       }
       const report = await checkRepository(again.repo, { readData: true });
-      expect(report.problems).toEqual([]);
+      // A process killed in the middle of a store flush (a stream journals its chunks in the
+      // background) may leave a stored pack no index file names yet: harmless, prune removes
+      // it. Anything else is a defect, and a chunk a file needs that no index names is an error.
+      expect(report.problems.filter((p) => !(p.severity === 'warning' && p.message.startsWith('not named by any index')))).toEqual([]);
       await again.session.close();
     }, 120_000);
   }
