@@ -295,7 +295,57 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   arg_int(&a, flags);
   dispatch(req, OP_SETXATTR, &a);
 }
+/*
+ * Live files that carry a file capability (security.capability). The kernel asks for that
+ * attribute before every write(), to remove it from a file being changed: a full round trip
+ * to JS per write, half of all requests for a program writing 4 KiB at a time. Files not in
+ * this set are answered ENODATA here. JS adds a file when it answers a lookup of it or sets
+ * the attribute, and removes it when the attribute is removed (src/fuse/adapter.ts); the
+ * kernel can only ask about nodes it got from a lookup. Node ids from 2^52 up are snapshot
+ * views, always asked of JS. Rare, so a plain list.
+ */
+static double num_arg(napi_env env, napi_value v);
+static uint64_t *capability_ids;
+static size_t capability_count, capability_room;
+#define FIRST_HISTORY_NODE (1ULL << 52)
+
+static ssize_t capability_at(uint64_t ino) {
+  for (size_t i = 0; i < capability_count; i++)
+    if (capability_ids[i] == ino) return (ssize_t)i;
+  return -1;
+}
+
+/* markCapability(nodeId, has): whether live file nodeId carries security.capability. */
+static napi_value js_mark_capability(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint64_t ino = (uint64_t)num_arg(env, argv[0]);
+  int has = num_arg(env, argv[1]) != 0;
+  ssize_t at = capability_at(ino);
+  if (has && at < 0) {
+    if (capability_count == capability_room) {
+      size_t room = capability_room ? 2 * capability_room : 16;
+      uint64_t *grown = realloc(capability_ids, room * sizeof *grown);
+      if (!grown) {
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+      }
+      capability_ids = grown;
+      capability_room = room;
+    }
+    capability_ids[capability_count++] = ino;
+  } else if (!has && at >= 0) {
+    capability_ids[at] = capability_ids[--capability_count];
+  }
+  return NULL;
+}
+
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  if ((uint64_t)ino < FIRST_HISTORY_NODE && strcmp(name, "security.capability") == 0 && capability_at((uint64_t)ino) < 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   args_t a = {.n = 0}; arg_num(&a, (double)ino); arg_str(&a, name); arg_num(&a, (double)size); dispatch(req, OP_GETXATTR, &a);
 }
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -876,6 +926,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "releaseWriteBuffer", js_release_write_buffer);
   export_fn(env, exports, "writeBufferCounts", js_write_buffer_counts);
   export_fn(env, exports, "willNeed", js_will_need);
+  export_fn(env, exports, "markCapability", js_mark_capability);
   return exports;
 }
 

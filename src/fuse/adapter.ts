@@ -12,7 +12,7 @@
 import Fuse from 'fuse-native';
 import { CairnError } from '../errors/errors.js';
 import { FsError } from '../vfs/errors.js';
-import type { Filesystem, NodeRef, Stat, TimeSpec } from '../vfs/filesystem.js';
+import { CAPABILITY_XATTR, type Filesystem, type NodeRef, type Stat, type TimeSpec } from '../vfs/filesystem.js';
 import { currentCaller } from './caller.js';
 import { toFuseErrno } from './errno.js';
 import { inoHalves, lowLevelBinding, Op, SetAttr, type Slot, timeFrom, writeStat } from './lowlevel-binding.js';
@@ -102,10 +102,16 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     writeStat(native.STAT, stat);
     native.replyAttr(slot, timeoutOf(at));
   };
+  /** The kernel asks a node's security.capability only once it has the node: tell the binding first. */
+  const markCapability = (at: NodeRef, nodeId: number) => {
+    if (typeof at === 'object' && 'ino' in at && fs.hasCapability(at.ino)) native.markCapability(nodeId, 1);
+  };
   const replyEntry = (slot: Slot) => ({ at, stat }: { at: NodeRef; stat: Stat }) => {
     const timeout = timeoutOf(at);
     writeStat(native.STAT, stat);
-    native.replyEntry(slot, ids.lookedUp(at), timeout, timeout);
+    const nodeId = ids.lookedUp(at);
+    markCapability(at, nodeId);
+    native.replyEntry(slot, nodeId, timeout, timeout);
   };
   /** After a new name was made: answer with its node (a lookup the kernel counts). */
   const entryOf = (slot: Slot, parent: NodeRef, name: string, caller = currentCaller()) => () =>
@@ -186,7 +192,9 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
         run(slot, () => fs.lookup(folder, name, caller), ({ at, stat }) => {
           const timeout = timeoutOf(at);
           writeStat(native.STAT, stat);
-          native.replyCreate(slot, ids.lookedUp(at), timeout, timeout, fh, 1);
+          const nodeId = ids.lookedUp(at);
+          markCapability(at, nodeId);
+          native.replyCreate(slot, nodeId, timeout, timeout, fh, 1);
         }));
     },
     [Op.OPEN]: (slot, ino: number, flags: number) => {
@@ -273,7 +281,10 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     },
     [Op.SETXATTR]: (slot, ino: number, name: string, value: Buffer, flags: number) => {
       const caller = currentCaller();
-      run(slot, () => fs.setxattr(ids.nodeOf(ino), name, value, flags, caller), ok(slot));
+      run(slot, () => fs.setxattr(ids.nodeOf(ino), name, value, flags, caller), () => {
+        if (name === CAPABILITY_XATTR) native.markCapability(ino, 1);
+        native.replyErr(slot, 0);
+      });
     },
     [Op.GETXATTR]: (slot, ino: number, name: string, size: number) => {
       const caller = currentCaller();
@@ -285,7 +296,10 @@ export function createFuse(fs: Filesystem, mountpoint: string, options: MountOpt
     },
     [Op.REMOVEXATTR]: (slot, ino: number, name: string) => {
       const caller = currentCaller();
-      run(slot, () => fs.removexattr(ids.nodeOf(ino), name, caller), ok(slot));
+      run(slot, () => fs.removexattr(ids.nodeOf(ino), name, caller), () => {
+        if (name === CAPABILITY_XATTR) native.markCapability(ino, 0);
+        native.replyErr(slot, 0);
+      });
     },
   };
 

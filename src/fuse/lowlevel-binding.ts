@@ -44,6 +44,12 @@ export interface LowLevelBinding {
   /** Write buffers lent and not yet given back, and WRITE requests copied instead (none free, or too big) since the mount. */
   writeBufferCounts(): { lent: number; copies: number };
   willNeed(path: string, length: number): void;
+  /**
+   * Whether live file `nodeId` carries security.capability. The binding answers the kernel's
+   * question for that attribute (asked before every write) itself, ENODATA, for live files
+   * not marked; the adapter marks a file before the kernel can ask about it (native/lowlevel.c).
+   */
+  markCapability(nodeId: number, has: number): void;
 }
 
 let loaded: LowLevelBinding | undefined;

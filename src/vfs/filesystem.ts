@@ -46,6 +46,9 @@ export type NameRef = NameAt | { readonly parent: HistoryAt; readonly name: stri
 
 const isHistoryAt = (at: object): at is HistoryAt => 'history' in at;
 
+/** The extended attribute holding a file's capabilities (setcap). */
+export const CAPABILITY_XATTR = 'security.capability';
+
 export interface FilesystemOptions {
   /** Who owns new nodes when no caller is named (the user running the mount). */
   readonly uid: number;
@@ -228,6 +231,11 @@ export class Filesystem {
 
   setxattr(path: NodeRef, name: string, value: Uint8Array, flags: number, caller: Caller = this.tree.owner): void | Promise<void> {
     return this.onNode(path, (at) => this.attributes.setxattr(at, name, value, flags, caller));
+  }
+
+  /** Whether live file `ino` carries a file capability (the kernel removes it when the file is written). */
+  hasCapability(ino: number): boolean {
+    return this.table.get(ino)?.xattrs.has(CAPABILITY_XATTR) ?? false;
   }
 
   getxattr(path: NodeRef, name: string, caller: Caller = this.tree.owner): Buffer | Promise<Buffer> {
