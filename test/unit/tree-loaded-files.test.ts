@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { MemoryBackend } from '../../src/backend/memory.js';
+import { checkRepository } from '../../src/repository/check.js';
 import { Repository } from '../../src/repository/repository.js';
 import { LiveSession } from '../../src/vfs/session.js';
 import { passphrase, tempDir } from '../helpers/store.js';
@@ -88,6 +89,24 @@ describe('files loaded from their tree', () => {
     expect((await readBack('/f')).equals(Buffer.concat([data.subarray(0, 10), more]).subarray(0, 5000))).toBe(true);
     await close();
     expect(await stored()).toEqual({ size: 5000, chunkBytes: 5000 });
+  });
+
+  it('check warns about a file stored with chunks past its size (what cairn stored before the fix)', async () => {
+    const repo = session.repo;
+    const chunk = await repo.saveBlob('data', randomBytes(5000));
+    const times = { mtimeNs: 1n, atimeNs: 1n, ctimeNs: 1n };
+    const file = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, ...times, links: 1, content: [chunk.id] };
+    const tree = await repo.saveTree({ nodes: [
+      { name: 'cut', ...file, size: 10, fileId: 90 },
+      { name: 'exact', ...file, size: 5000, fileId: 91 },
+      { name: 'short', ...file, size: 6000, fileId: 92 },
+    ] });
+    await repo.saveSnapshot({ tree: tree.id, stats: { files: 3, dirs: 1, bytes: 11010, addedBytes: 0 }, nextFileId: 93 });
+    const problems = (await checkRepository(await Repository.open(backend, passphrase('tree')), {})).problems;
+    expect(problems.map((p) => [p.severity, p.message.replace(/ \(snapshot \w+\)/, '')])).toEqual([
+      ['warning', expect.stringMatching(/^file cut: its chunks hold 5000 bytes, more than its size 10; .*writing the file again stores it exactly$/)],
+      ['error', 'file short: its chunks hold 5000 bytes, fewer than its size 6000'],
+    ]);
   });
 
   it('appended to, stream from their stored end, and a replay of that stream reads back whole', async () => {
