@@ -279,7 +279,10 @@ export class FolderLoader {
 
   private async loadOnce(dir: Inode): Promise<void> {
     const treeId = dir.treeId!;
-    const tree = await this.repo.loadTree(treeId);
+    // Not through the blob cache: the decoded folder is what is kept (and dropped by the
+    // rules above), and a walk of every folder (`find`, rsync's scan) would otherwise evict
+    // the chunks of the files being read for tree bytes that are rarely read twice.
+    const tree = await this.repo.loadTreeUncached(treeId);
     if (isLoaded(dir)) return;
     this.populate(dir, treeId, tree);
     if (this.wholeTree === 'needed') await this.loadAll();
@@ -350,7 +353,7 @@ export class FolderLoader {
     await visitConcurrently([this.table.get(ROOT_INO)!], LOADS_AHEAD, async (dir) => {
       if (!isLoaded(dir)) {
         const treeId = dir.treeId!;
-        const tree = await this.repo.loadTree(treeId);
+        const tree = await this.repo.loadTreeUncached(treeId);
         if (!isLoaded(dir)) this.populate(dir, treeId, tree);
       }
       return subfolders(dir);

@@ -115,6 +115,22 @@ describe('the live tree, loaded folder by folder', () => {
     await again.close();
   });
 
+  it('keeps file data in the byte cache through a walk of every folder (folders are not cached as bytes)', async () => {
+    const before = await makeTree();
+    const backend = repo.backend as MemoryBackend;
+    // A budget of 4 KiB: the 16 folder trees are several times that, the file's chunk a few bytes.
+    repo = await Repository.open(backend, passphrase('lazy'), { blobCacheBytes: 4096 });
+    const s = await open();
+    expect(await read(s, '/a1/b2/f3')).toBe('file 1.2.3');
+    const gets = vi.spyOn(backend, 'get');
+    expect(await listing(s)).toEqual(before);
+    expect(gets.mock.calls.filter(([ref]) => ref.kind === 'data').length).toBeGreaterThan(0); // the trees
+    gets.mockClear();
+    expect(await read(s, '/a1/b2/f3')).toBe('file 1.2.3');
+    expect(gets).not.toHaveBeenCalled();
+    await s.close();
+  });
+
   it('loads a folder named by its number (the kernel\'s lookups and listings) on first use', async () => {
     await makeTree();
     const s = await open();
