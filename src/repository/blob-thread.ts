@@ -109,11 +109,22 @@ export class BlobThread {
   }
 
   /**
+   * The worker for a blob of `bytes` of this type, or null to do the work here: small blobs
+   * stay here, and a folder's tree starts no worker (a snapshot after one change encodes a
+   * few; starting the worker for one of a big folder took that snapshot past 0.2 s). File
+   * data does: reads and writes of big files are what the worker is for.
+   */
+  private threadFor(type: BlobType, bytes: number): Worker | null {
+    if (bytes < ON_THREAD_BYTES) return null;
+    return type === 'tree' ? this.worker : this.started();
+  }
+
+  /**
    * The blob in `box` (see decodeBlob). `box` must be the caller's own: when it spans its
    * whole buffer, that buffer moves to the worker and is unusable here afterwards.
    */
   async open(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
-    if (box.length < ON_THREAD_BYTES || !this.started()) return decodeBlob(this.keys.encryption, form, id, box, what);
+    if (!this.threadFor(form.type, box.length)) return decodeBlob(this.keys.encryption, form, id, box, what);
     const owned = movable(box);
     const reply = await this.ask({ job: this.nextJob++, open: { form, id, box: owned, what } }, [owned.buffer as ArrayBuffer]);
     const { plaintext } = reply as { plaintext: Uint8Array };
@@ -125,7 +136,7 @@ export class BlobThread {
    * a big one is copied to the worker (chunks are views into the chunker's buffer).
    */
   async seal(type: BlobType, plaintext: Uint8Array): Promise<SealedBlob> {
-    if (plaintext.length < ON_THREAD_BYTES || !this.started()) {
+    if (!this.threadFor(type, plaintext.length)) {
       const id = blobIdOf(this.keys.blobId, plaintext);
       return { id, ...encodeBlob(this.keys.encryption, type, id, plaintext) };
     }

@@ -31,13 +31,20 @@ describe('the blob thread', () => {
   });
   afterAll(() => opener.close());
 
-  it('starts its worker at the first big blob or big pack, not for small ones', async () => {
+  it('starts its worker at the first big data blob or big pack, not for small ones or for trees', async () => {
     const thread = new BlobThread(keys, WORKER);
     try {
       expect(thread.threaded).toBe(true);
       const small = randomBytes(1000);
       const sealed = await thread.seal('data', small);
       expect(await thread.open({ type: 'data', encoding: sealed.encoding, plainLength: small.length }, sealed.id, sealed.sealed, 'blob s')).toEqual(small);
+      expect(thread.workerRunning).toBe(false);
+      // A big folder's tree is sealed and opened here while no worker runs (a snapshot's).
+      const tree = randomBytes(4 * ON_THREAD_BYTES);
+      const treeSealed = await thread.seal('tree', tree);
+      expect(Buffer.from(treeSealed.id).equals(Buffer.from(blobIdOf(keys.blobId, tree)))).toBe(true);
+      expect(treeSealed.sealed.length).toBeGreaterThanOrEqual(ON_THREAD_BYTES);
+      expect(await thread.open({ type: 'tree', encoding: treeSealed.encoding, plainLength: tree.length }, treeSealed.id, treeSealed.sealed, 'tree t')).toEqual(tree);
       expect(thread.workerRunning).toBe(false);
       // A small pack (a snapshot's trees) is hashed here; a big one starts the worker.
       const pack = Buffer.from(new SharedArrayBuffer(4 << 20));
