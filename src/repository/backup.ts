@@ -12,9 +12,8 @@ import type { RootAttributes, SnapshotStats } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import { localXattrs } from '../localfs/metadata.js';
 import { archiveDirectory, type ArchiveCounts, type ArchiveOptions } from './archiver.js';
-import { treeContentStats } from './inspect.js';
 import type { Repository, StoredSnapshot } from './repository.js';
-import { pathParts, treeEntry, walkTree } from './tree-walk.js';
+import { pathParts, visitConcurrently } from './tree-walk.js';
 
 export interface BackupOptions extends Pick<ArchiveOptions, 'exclude' | 'onProgress' | 'onProblem' | 'reader'> {
   /** The folder inside the repository's tree ('' for the whole tree). */
@@ -51,8 +50,8 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
     treeId = node?.subtree ?? null;
   }
 
-  const inside = dest.length === 0 || !treeId ? null : await idsAllNamedInside(repo, treeId);
-  const archived = await archiveDirectory(repo, source, { ...options, parentTree: treeId, keepSharedId: (id) => inside === null || inside.has(id) });
+  const old = dest.length === 0 || !treeId ? null : await summarizeOldDest(repo, treeId);
+  const archived = await archiveDirectory(repo, source, { ...options, parentTree: treeId, keepSharedId: (id) => old === null || old.idsAllInside.has(id) });
   let nextFileId = archived.nextFileId;
   let addedBytes = archived.stats.addedBytes;
   const sourceAttributes: RootAttributes = {
@@ -85,7 +84,7 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
     subfolders = nodes.filter((n) => n.type === 'dir').length;
   }
 
-  const stats = dest.length === 0 ? { ...archived.stats, addedBytes } : await totals(repo, base, treeId, archived.stats, createdDirs, addedBytes);
+  const stats = dest.length === 0 ? { ...archived.stats, addedBytes } : totals(base, old, archived.stats, createdDirs, addedBytes);
   const snapshot = await repo.saveSnapshot({
     tree: subtree,
     stats,
@@ -98,32 +97,56 @@ export async function backupFolder(repo: Repository, source: string, options: Ba
   return { snapshot, counts: archived.counts, addedBytes };
 }
 
-/**
- * File ids of hard-linked entries whose every name (as many as their link count) is in the
- * old DEST: only those can be kept for files inside it without naming a file outside too.
- */
-async function idsAllNamedInside(repo: Repository, tree: string): Promise<Set<number>> {
+/** What a backup needs to know of the old DEST's tree, from one walk of it. */
+interface OldDest {
+  /**
+   * File ids of hard-linked entries whose every name (as many as their link count) is in the
+   * old DEST: only those can be kept for files inside it without naming a file outside too.
+   */
+  readonly idsAllInside: Set<number>;
+  /** Its totals as a snapshot's stats count them (the folder itself is one of the dirs). */
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+}
+
+async function summarizeOldDest(repo: Repository, tree: string): Promise<OldDest> {
   const names = new Map<number, { links: number; seen: number }>();
-  for await (const { node } of walkTree(repo, treeEntry(tree))) {
-    if (node.type === 'dir' || node.links <= 1) continue;
-    const entry = names.get(node.fileId) ?? { links: node.links, seen: 0 };
-    entry.seen++;
-    names.set(node.fileId, entry);
-  }
-  return new Set([...names].filter(([, n]) => n.seen >= n.links).map(([id]) => id));
+  let files = 0;
+  let dirs = 1;
+  let bytes = 0;
+  // Trees are read 8 at a time: on a cold cache each is a read of the store.
+  await visitConcurrently([tree], 8, async (id) => {
+    const subtrees: string[] = [];
+    for (const node of (await repo.loadTree(id)).nodes) {
+      if (node.type === 'dir') {
+        dirs++;
+        subtrees.push(node.subtree!);
+        continue;
+      }
+      const linked = node.links > 1 ? names.get(node.fileId) : undefined;
+      if (node.links > 1) names.set(node.fileId, { links: node.links, seen: (linked?.seen ?? 0) + 1 });
+      if (node.type === 'file' && !linked) {
+        files++; // a hard-linked file once
+        bytes += node.size;
+      }
+    }
+    return subtrees;
+  });
+  return { idsAllInside: new Set([...names].filter(([, n]) => n.seen >= n.links).map(([id]) => id)), files, dirs, bytes };
 }
 
 /**
  * The whole tree's totals when DEST is a subfolder: what the newest snapshot held outside the
- * old DEST (found by counting the old DEST's tree), the new DEST's, and folders made above it.
+ * old DEST, the new DEST's, and folders made above it.
  */
-async function totals(repo: Repository, base: StoredSnapshot | null, oldDest: string | null, fresh: SnapshotStats, createdDirs: number, addedBytes: number): Promise<SnapshotStats> {
+function totals(base: StoredSnapshot | null, old: OldDest | null, fresh: SnapshotStats, createdDirs: number, addedBytes: number): SnapshotStats {
   const before = base?.snapshot.stats ?? { files: 0, dirs: 1, bytes: 0 }; // an empty tree is its root folder
-  const old = oldDest ? await treeContentStats(repo, oldDest) : { files: 0, dirs: 0, logicalBytes: 0 };
+  const inOld = old ?? { files: 0, dirs: 0, bytes: 0 };
   return {
-    files: Math.max(0, before.files - old.files) + fresh.files,
-    dirs: Math.max(1, before.dirs - old.dirs) + fresh.dirs + createdDirs,
-    bytes: Math.max(0, before.bytes - old.logicalBytes) + fresh.bytes,
+    files: Math.max(0, before.files - inOld.files) + fresh.files,
+    dirs: Math.max(1, before.dirs - inOld.dirs) + fresh.dirs + createdDirs,
+    bytes: Math.max(0, before.bytes - inOld.bytes) + fresh.bytes,
     addedBytes,
   };
 }

@@ -26,6 +26,7 @@ interface BackupJson {
   bytesRead: number;
   addedBytes: number;
   problems: number;
+  stats: { files: number; dirs: number; bytes: number };
 }
 
 describe('cairn backup', () => {
@@ -97,6 +98,10 @@ describe('cairn backup', () => {
 
     const second = await backup(src(), 'home/me');
     expect(second).toMatchObject({ newFiles: 0, changedFiles: changed.length, removed: 1, bytesRead: changedBytes, problems: 0 });
+    // Its totals (the old DEST's taken out, the new one's added) are what its trees hold.
+    const counted = JSON.parse((await cairn(['stats', f.store, 'latest', '--json'], env)).stdout) as { files: number; dirs: number; logicalBytes: number };
+    expect(counted.files).toBeGreaterThan(1000);
+    expect(second.stats).toMatchObject({ files: counted.files, dirs: counted.dirs, bytes: counted.logicalBytes });
     // Their chunks and the folders above them: a small part of what the first backup stored.
     expect(second.addedBytes).toBeLessThan(firstAdded / 10);
     const y = (JSON.parse((await cairn(['ls', f.store, 'latest', 'home/me/x', '--json'], env)).stdout).entries as { path: string; xattrs?: string[] }[]).find((e) => e.path === 'home/me/x/y')!;
