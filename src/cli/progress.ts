@@ -24,11 +24,14 @@ export interface Counts {
 }
 
 const PLAIN_LINE_EVERY_MS = 30_000;
+/** Counts are formatted at most this often: a backup reports every entry (4,000 in a second). */
+const UPDATE_EVERY_MS = 100;
 
 export class ProgressLine {
   private bar: SingleBar | null = null;
   private readonly started = Date.now();
   private lastPlain = Date.now();
+  private lastUpdate = 0;
 
   /** `unit`: what `entries` counts (files and folders, or packs). */
   constructor(
@@ -37,7 +40,10 @@ export class ProgressLine {
   ) {}
 
   update(c: Counts): void {
-    const seconds = Math.max(0.001, (Date.now() - this.started) / 1000);
+    const now = Date.now();
+    if (now - this.lastUpdate < UPDATE_EVERY_MS) return;
+    this.lastUpdate = now;
+    const seconds = Math.max(0.001, (now - this.started) / 1000);
     const rate = c.bytes / seconds;
     const eta = c.totalBytes && rate > 0 ? Math.max(0, (c.totalBytes - c.bytes) / rate) : null;
     const counts = `${c.entries}${c.totalEntries !== undefined ? ` of ${c.totalEntries}` : ''} ${this.unit}, ${formatBytes(c.bytes)}${c.totalBytes !== undefined ? ` of ${formatBytes(c.totalBytes)}` : ''}`;
@@ -47,8 +53,8 @@ export class ProgressLine {
       this.bar ??= terminalBar(`cairn: ${this.verb} [{bar}] {percentage}% | {counts} | {detail}`, 5);
       if (!this.bar.isActive) this.bar.start(total, 0, { counts, detail });
       this.bar.update(Math.min(c.bytes, total), { counts, detail });
-    } else if (Date.now() - this.lastPlain >= PLAIN_LINE_EVERY_MS) {
-      this.lastPlain = Date.now();
+    } else if (now - this.lastPlain >= PLAIN_LINE_EVERY_MS) {
+      this.lastPlain = now;
       note(`cairn: ${this.verb}: ${counts} (${detail})`);
     }
   }
