@@ -4,10 +4,11 @@
  * main thread holds too many of its messages, so a big file never piles up in memory.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { warmMetadata } from '../localfs/warm-metadata.js';
 import { type SealedBatch, type SealingKeys, sealFile } from './seal-file.js';
 import type { ReaderReply, ReaderRequest, ReaderWorkerData } from './source-reader.js';
 
-const { credit, maxOutstanding } = workerData as ReaderWorkerData;
+const { credit, maxOutstanding, warm, walking } = workerData as ReaderWorkerData;
 /** From the first message (the thread may start before the repository is open). */
 let keys: SealingKeys | undefined;
 const outstanding = new Int32Array(credit);
@@ -109,4 +110,11 @@ async function sealAndPost(job: number, path: string, stored: readonly string[])
 function fail(job: number, e: unknown): void {
   const error = e as NodeJS.ErrnoException;
   post({ job, error: { message: error.message, code: error.code } });
+}
+
+// Before any task: the source's metadata, while the main thread opens the repository. Its
+// messages wait in the port meanwhile; the first comes after `walking` is set.
+if (warm !== undefined) {
+  const flag = new Int32Array(walking);
+  warmMetadata(warm, () => Atomics.load(flag, 0) !== 0);
 }

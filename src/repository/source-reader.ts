@@ -32,6 +32,10 @@ export interface ReaderWorkerData {
   /** One Int32: messages posted and not yet handled by the main thread. */
   readonly credit: SharedArrayBuffer;
   readonly maxOutstanding: number;
+  /** A folder whose metadata the worker reads ahead at start (warm-metadata.ts), until `walking` is set. */
+  readonly warm?: string;
+  /** One Int32, set when the main thread's walk begins. */
+  readonly walking: SharedArrayBuffer;
 }
 export type ReaderRequest =
   /** Always the first message: a worker starts before the repository is open (see warmUp). */
@@ -73,10 +77,10 @@ class ReaderThread {
   /** Tasks started since the last send(): they go to the worker in one message. */
   private unsent: TaskRequest[] = [];
 
-  constructor(script: string, onCrash: (error: Error) => void, private readonly onTaskDone: () => void) {
+  constructor(script: string, onCrash: (error: Error) => void, private readonly onTaskDone: () => void, walking: SharedArrayBuffer, warm?: string) {
     const credit = new SharedArrayBuffer(4);
     this.outstanding = new Int32Array(credit);
-    const data: ReaderWorkerData = { credit, maxOutstanding: MAX_OUTSTANDING };
+    const data: ReaderWorkerData = { credit, maxOutstanding: MAX_OUTSTANDING, walking, ...(warm !== undefined ? { warm } : {}) };
     this.worker = new Worker(script, { workerData: data });
     this.worker.unref();
     this.worker.on('message', (replies: ReaderReply[]) => this.receive(replies));
@@ -135,6 +139,8 @@ class ReaderThread {
 
 export class SourceReader {
   private readonly threads: ReaderThread[] = [];
+  /** Set when the walk begins: the first worker stops reading metadata ahead (warmUp). */
+  private readonly walking = new Int32Array(new SharedArrayBuffer(4));
   private readonly seals: Task[] = [];
   private nextJob = 1;
   private crash: Error | undefined;
@@ -160,21 +166,23 @@ export class SourceReader {
   /**
    * Starts every worker now. A backup calls this before it opens the repository, so the
    * workers load their code (0.1-0.2 s) while the key slot's KDF runs; made without keys,
-   * the reader takes them by `unlock` before its first task.
+   * the reader takes them by `unlock` before its first task. With `source`, the first
+   * worker then reads that folder's metadata ahead (warm-metadata.ts) until `unlock`.
    */
-  warmUp(): void {
-    while (this.threads.length < this.threadCount) this.addThread();
+  warmUp(source?: string): void {
+    while (this.threads.length < this.threadCount) this.addThread(this.threads.length === 0 ? source : undefined);
   }
 
-  /** The repository's keys, for a reader made before it was open. */
+  /** The repository's keys, for a reader made before it was open; the walk begins right after. */
   unlock(keys: SealingKeys): void {
+    Atomics.store(this.walking, 0, 1);
     if (this.keys) return;
     this.keys = keys;
     for (const thread of this.threads) thread.unlock(keys);
   }
 
-  private addThread(): ReaderThread {
-    const thread = new ReaderThread(this.workerScript, (e) => this.crashed(e), () => this.dispatch());
+  private addThread(warm?: string): ReaderThread {
+    const thread = new ReaderThread(this.workerScript, (e) => this.crashed(e), () => this.dispatch(), this.walking.buffer as SharedArrayBuffer, warm);
     if (this.keys) thread.unlock(this.keys);
     this.threads.push(thread);
     return thread;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gearTableFrom } from '../../src/chunker/fastcdc.js';
 import { openBlob } from '../../src/format/sealed.js';
 import { lsetxattr } from '../../src/fuse/native-files.js';
+import { warmMetadata } from '../../src/localfs/warm-metadata.js';
 import { scanFolder } from '../../src/repository/scan-folder.js';
 import type { SealingKeys } from '../../src/repository/seal-file.js';
 import { MAX_OUTSTANDING, type SealedChunk, SourceReader } from '../../src/repository/source-reader.js';
@@ -72,7 +73,7 @@ describe('the source reader', () => {
       const early = new SourceReader(null, threads, WORKER);
       const keyed = new SourceReader(keys, threads, WORKER);
       try {
-        early.warmUp();
+        early.warmUp(dir); // reading dir's metadata ahead until unlock
         expect(early.threadsStarted).toBe(threads); // all loading before any task
         await expect(early.sealFile(path.join(dir, 'small'), [], async () => undefined)).rejects.toThrow(/unlock/);
         early.unlock(keys);
@@ -134,6 +135,18 @@ describe('the source reader', () => {
     const smallAgain = again.find((e) => e.name === 'small');
     expect(smallAgain && 'stat' in smallAgain && smallAgain.xattrs).toBeUndefined();
     expect(() => scanFolder(path.join(dir, 'missing'), new Map())).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('reads a tree\'s metadata ahead in the walk\'s order, each entry once, until told to stop', async () => {
+    const root = path.join(dir, 'warm');
+    await fs.mkdir(path.join(root, 'b', 'c'), { recursive: true });
+    await fs.mkdir(path.join(root, 'a'));
+    for (const f of ['a/1', 'a/2', 'b/c/3', 'z']) await fs.writeFile(path.join(root, f), f);
+    await fs.symlink('nowhere', path.join(root, 'dangling'));
+    expect(warmMetadata(root, () => false)).toBe(8); // a, a/1, a/2, b, b/c, b/c/3, dangling, z
+    expect(warmMetadata(path.join(dir, 'missing'), () => false)).toBe(0);
+    let checks = 0;
+    expect(warmMetadata(root, () => ++checks > 3)).toBe(2); // the first check is before the root is listed
   });
 
   it('holds a big file back while its batches are not taken (at most a few batches ahead)', async () => {

@@ -40,7 +40,7 @@ export function registerBackup(program: Command): void {
       const patterns = [...opts.exclude, ...opts.excludeFile.flatMap(readPatterns)];
       // The reader threads load while the passphrase is checked (the KDF holds this thread).
       const reader = new SourceReader(null);
-      reader.warmUp();
+      reader.warmUp(source);
       try {
         await backUp(store, source, dest, opts, patterns, reader);
       } finally {
