@@ -24,8 +24,12 @@ import type { Repository } from './repository.js';
 
 /** Files being sealed at once across the whole run: keeps every sealing thread busy, bounds memory. */
 const CONCURRENT_FILES = 64;
-/** Extra folder walks at once (see archiveFolder). */
-const CONCURRENT_FOLDERS = 4;
+/**
+ * Extra folder walks at once (see archiveFolder). A folder's tree waits for all its files to
+ * be sealed; with 4 the walk stalled behind them and both threads idled a third of a first
+ * backup: 16 made it 4-7 % faster (docs/BENCHMARKS.md, session 18).
+ */
+const CONCURRENT_FOLDERS = 16;
 
 export interface ArchiveOptions {
   /** The folder's tree in the previous snapshot: quick check and file ids come from it. */
