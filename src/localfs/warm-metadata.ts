@@ -1,16 +1,18 @@
 /**
  * Reads a folder tree's metadata (readdir, lstat) ahead of the walk that needs it, only to
- * bring directory blocks and inodes into the kernel's caches. A backup's reader thread runs
- * this while the main thread loads its code and opens the repository (a third of a backup
- * of few changes, with the disk idle); on a cold cache the walk's readdir and lstat were
- * most of the rest. It stops as soon as `stop` says so: two threads reading one folder's
- * inodes at once only add work (docs/BENCHMARKS.md, session 15).
+ * bring directory blocks and inodes into the kernel's caches: on a cold cache a backup's
+ * walk spent most of its time waiting for them, one folder after another.
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdir, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { compareNames } from '../format/tree.js';
 
 /**
+ * For a backup's reader thread while the main thread loads its code and opens the repository
+ * (a third of a backup of few changes, with the disk idle). It stops as soon as `stop` says
+ * so: two threads reading one folder's inodes at once only add work (docs/BENCHMARKS.md,
+ * session 15).
+ *
  * Visits `root` in the walk's order (a folder's entries, then its subfolders in name order)
  * until `stop()` is true or the tree is done; returns the entries visited. Errors are
  * ignored: the walk itself reports them.
@@ -41,3 +43,14 @@ export function warmMetadata(root: string, stop: () => boolean): number {
   }
   return visited;
 }
+
+/**
+ * Asks libuv's threads to list these folders now (the results are dropped), so the walk finds
+ * their listings cached when it gets there instead of waiting for the disk at each one. The
+ * walk calls it with the subfolders of each folder it lists.
+ */
+export function warmListings(folders: readonly string[]): void {
+  for (const folder of folders) readdir(folder, ignore);
+}
+
+function ignore(): void {}

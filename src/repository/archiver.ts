@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import type { Problem } from '../localfs/metadata.js';
+import { warmListings } from '../localfs/warm-metadata.js';
 import { type KnownEntry, type LocalStat, scanFolder, type StattedEntry, untouched } from './scan-folder.js';
 import { SourceReader } from './source-reader.js';
 import type { Repository } from './repository.js';
@@ -156,6 +157,7 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
     if ('statError' in entry) run.problem({ path: rel, message: `cannot read: ${entry.statError}` });
     else if (!run.options.exclude?.(rel, entry.stat.type === 'dir')) entries.push({ entry, rel });
   }
+  warmListings(entries.filter(({ entry }) => entry.stat.type === 'dir').map(({ entry }) => path.join(folder, entry.name)));
   const nodes: TreeNode[] = [];
   // Files side by side. A subfolder runs beside the rest when one of a few folder slots is
   // free (its listing then overlaps ours), else in turn, depth first; so memory stays near a
