@@ -16,7 +16,7 @@
  */
 import * as path from 'node:path';
 import type { SnapshotStats } from '../format/snapshot.js';
-import type { Tree, TreeNode } from '../format/tree.js';
+import { sameNodes, TREE_VERSION, type Tree, type TreeNode } from '../format/tree.js';
 import type { Problem } from '../localfs/metadata.js';
 import { warmListings } from '../localfs/warm-metadata.js';
 import { type KnownEntry, type LocalStat, scanFolder, type StattedEntry, untouched } from './scan-folder.js';
@@ -181,7 +181,10 @@ async function archiveFolder(run: ArchiveRun, folder: string, relative: string, 
   const kept = new Set(nodes.map((n) => n.name));
   for (const name of previous.keys()) if (!kept.has(name)) run.counts.removed++;
   run.stats.dirs++;
-  const saved = await run.repo.saveTree({ nodes });
+  // Every entry as the parent tree recorded it (most folders of a backup of few changes):
+  // that tree is this one, with no encoding, hashing and lookup to find so.
+  const asBefore = parentTree !== null && parent.version === TREE_VERSION && sameNodes(nodes, parent.nodes) && run.repo.holds(parentTree) ? parentTree : null;
+  const saved = asBefore !== null ? { id: asBefore, addedBytes: 0 } : await run.repo.saveTree({ nodes });
   run.stats.addedBytes += saved.addedBytes;
   return { tree: saved.id, subfolders: nodes.filter((n) => n.type === 'dir').length };
 }

@@ -5,7 +5,7 @@ import { decodeConfig, encodeConfig } from '../../src/format/config.js';
 import { decodeIndexFile, encodeIndexFile, type IndexFile } from '../../src/format/index-file.js';
 import { decodePackHeader, encodePackHeader, type PackEntry } from '../../src/format/pack.js';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../../src/format/snapshot.js';
-import { compareNames, decodeTree, encodeTree, type Tree } from '../../src/format/tree.js';
+import { compareNames, decodeTree, encodeTree, sameNodes, type Tree } from '../../src/format/tree.js';
 import { isCairnError } from '../../src/errors/errors.js';
 
 const id = () => randomBytes(32).toString('hex');
@@ -53,6 +53,40 @@ describe('tree codec', () => {
   it('encodes canonically: the same tree gives the same bytes whatever the input order', () => {
     const reversed = { nodes: [...sampleTree.nodes].reverse() };
     expect(encodeTree(reversed).equals(encodeTree(sampleTree))).toBe(true);
+  });
+
+  it('sameNodes is true exactly when two node lists encode alike (a backup keeps an unchanged folder\'s tree by it)', () => {
+    const decoded = decodeTree(encodeTree(sampleTree)).nodes;
+    expect(sameNodes(decoded, decodeTree(encodeTree(sampleTree)).nodes)).toBe(true);
+    // No xattrs and an empty list encode alike.
+    const bare = decoded.map((n) => (n.xattrs ? n : { ...n, xattrs: [] }));
+    expect(encodeTree({ nodes: bare }).equals(encodeTree({ nodes: decoded }))).toBe(true);
+    expect(sameNodes(bare, decoded)).toBe(true);
+    expect(sameNodes(decoded.slice(1), decoded)).toBe(false);
+    // Each field of each node changed in turn: the encoding changes, and sameNodes sees it.
+    const changedValue = (v: unknown): unknown => {
+      if (typeof v === 'string') return v.length === 64 ? id() : `${v}x`;
+      if (typeof v === 'number') return v + 1;
+      if (typeof v === 'bigint') return v + 1n;
+      if (Array.isArray(v) && v.length > 0 && typeof v[0] === 'string') return [...v.slice(1), id()];
+      if (Array.isArray(v) && v.length > 0) return [{ ...v[0], value: Buffer.from('other') }, ...v.slice(1)];
+      if (Array.isArray(v)) return [id()];
+      throw new Error(`no change for ${String(v)}`);
+    };
+    const fields = new Set<string>();
+    for (const [i, node] of decoded.entries()) {
+      for (const [key, value] of Object.entries(node)) {
+        fields.add(key);
+        const nodes = decoded.map((n, j) => (j === i ? { ...n, [key]: changedValue(value) } : n));
+        if (key === 'name') continue; // a new name may sort elsewhere: a different tree either way
+        expect(encodeTree({ nodes }).equals(encodeTree({ nodes: decoded })), key).toBe(false);
+        expect(sameNodes(nodes, decoded), key).toBe(false);
+      }
+    }
+    // Every field the encoding writes was changed above.
+    const written = new Set((JSON.parse(encodeTree(sampleTree).toString()).nodes as object[]).flatMap((n) => Object.keys(n)));
+    const asNodeField = (k: string) => (['mtime', 'atime', 'ctime'].includes(k) ? `${k}Ns` : k);
+    expect([...written].map(asNodeField).sort()).toEqual([...fields].sort());
   });
 
   it('rejects duplicate names, path separators and unknown types', () => {
