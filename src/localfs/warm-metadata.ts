@@ -14,11 +14,19 @@ import { compareNames } from '../format/tree.js';
  * session 15).
  *
  * Visits `root` in the walk's order (a folder's entries, then its subfolders in name order)
- * until `stop()` is true or the tree is done; returns the entries visited. Errors are
- * ignored: the walk itself reports them.
+ * until `stop()` is true or the tree is done, without entering other file systems; returns
+ * the entries visited. Errors are ignored: the walk itself reports them.
  */
 export function warmMetadata(root: string, stop: () => boolean): number {
   let visited = 0;
+  // It stays on the root's file system: the walk may go on into other mounts, but a hung
+  // network mount, or one the backup excludes, must not hold this thread (it seals files too).
+  let device: number;
+  try {
+    device = lstatSync(root).dev;
+  } catch {
+    return 0;
+  }
   // Folders still to list, the next one last.
   const folders = [root];
   for (let folder = folders.pop(); folder !== undefined && !stop(); folder = folders.pop()) {
@@ -34,7 +42,8 @@ export function warmMetadata(root: string, stop: () => boolean): number {
       const full = path.join(folder, name);
       visited++;
       try {
-        if (lstatSync(full).isDirectory()) subfolders.push(full);
+        const st = lstatSync(full);
+        if (st.isDirectory() && st.dev === device) subfolders.push(full);
       } catch {
         // gone or unreadable: the walk says so
       }

@@ -4,6 +4,7 @@
  * each file's batches in order, hold back a big file while its batches are not taken, and
  * hand on every error. Folders are listed on the calling thread (scan-folder.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -147,6 +148,17 @@ describe('the source reader', () => {
     expect(warmMetadata(path.join(dir, 'missing'), () => false)).toBe(0);
     let checks = 0;
     expect(warmMetadata(root, () => ++checks > 3)).toBe(2); // the first check is before the root is listed
+    // Another file system inside (a network mount, say) is not entered: its mountpoint counts, its entries do not.
+    const other = path.join(root, 'b', 'mounted');
+    await fs.mkdir(other);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', other]).status).toBe(0);
+    try {
+      await fs.writeFile(path.join(other, 'inside'), 'x');
+      await fs.mkdir(path.join(other, 'deeper'));
+      expect(warmMetadata(root, () => false)).toBe(9);
+    } finally {
+      spawnSync('umount', [other]);
+    }
     // Listings asked of libuv's threads: a folder that is gone is no error for anyone.
     warmListings([path.join(dir, 'missing'), root]);
     await new Promise((resolve) => setTimeout(resolve, 50));
