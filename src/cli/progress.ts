@@ -32,6 +32,7 @@ export class ProgressLine {
   private readonly started = Date.now();
   private lastPlain = Date.now();
   private lastUpdate = 0;
+  private skipped: Counts | null = null;
 
   /** `unit`: what `entries` counts (files and folders, or packs). */
   constructor(
@@ -41,8 +42,16 @@ export class ProgressLine {
 
   update(c: Counts): void {
     const now = Date.now();
-    if (now - this.lastUpdate < UPDATE_EVERY_MS) return;
+    if (now - this.lastUpdate < UPDATE_EVERY_MS) {
+      this.skipped = c; // drawn by stop() if nothing comes after it
+      return;
+    }
+    this.draw(c, now);
+  }
+
+  private draw(c: Counts, now: number): void {
     this.lastUpdate = now;
+    this.skipped = null;
     const seconds = Math.max(0.001, (now - this.started) / 1000);
     const rate = c.bytes / seconds;
     const eta = c.totalBytes && rate > 0 ? Math.max(0, (c.totalBytes - c.bytes) / rate) : null;
@@ -60,6 +69,7 @@ export class ProgressLine {
   }
 
   stop(): void {
+    if (this.skipped && this.bar) this.draw(this.skipped, Date.now());
     this.bar?.stop();
     this.bar = null;
   }
