@@ -39,8 +39,12 @@ export interface Backend {
   create(): Promise<void>;
   /** Stores `data` whole. Keeps no reference to it once settled: the caller reuses the buffer. */
   put(ref: ObjectRef, data: Uint8Array): Promise<void>;
-  /** The object, or its bytes in `range`: a buffer of the caller's own, which the backend keeps no reference to. */
-  get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array>;
+  /**
+   * The object, or its bytes in `range`: a buffer of the caller's own, which the backend
+   * keeps no reference to. With `into` (at least `range.length` bytes) a backend may read
+   * the range there and return a view of it; one that does not returns a buffer of its own.
+   */
+  get(ref: ObjectRef, range?: ByteRange, into?: Uint8Array): Promise<Uint8Array>;
   /** Size in bytes, or null when the object does not exist. */
   size(ref: ObjectRef): Promise<number | null>;
   list(kind: Exclude<ObjectKind, 'config'>): Promise<string[]>;

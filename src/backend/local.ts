@@ -56,11 +56,11 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async get(ref: ObjectRef, range?: ByteRange): Promise<Uint8Array> {
+  async get(ref: ObjectRef, range?: ByteRange, into?: Uint8Array): Promise<Uint8Array> {
     const file = path.join(this.root, objectPath(ref));
     try {
       if (!range) return await fs.readFile(file);
-      const out = Buffer.allocUnsafe(range.length);
+      const out = into && into.length >= range.length ? into.subarray(0, range.length) : Buffer.allocUnsafe(range.length);
       const bytesRead = await this.readers.use(file, async (handle) =>
         this.options.syncReads ? readSync(handle.fd, out, 0, range.length, range.offset) : (await handle.read(out, 0, range.length, range.offset)).bytesRead);
       if (bytesRead !== range.length) {

@@ -23,6 +23,10 @@ import { chunksOfStep, type CutStep, neededOf, type SealedChunk, type SealedStep
 
 /** Blobs (boxes to open, plaintext to seal) at least this big go to the worker. */
 export const ON_THREAD_BYTES = 64 * 1024;
+/** Shared buffers kept for boxes the worker opens (see openRead), at most this many bytes of them. */
+const BOX_BUFFER_BYTES = 16 * 1024 * 1024;
+/** A box buffer's size is its first box's rounded up to this. */
+const BOX_BUFFER_STEP = 1024 * 1024;
 /** Packs from this size start the worker to be hashed there; smaller ones go to it only once it runs. */
 const START_FOR_DIGEST_BYTES = 4 * 1024 * 1024;
 const WORKER_SCRIPT = new URL('./blob-thread-worker.js', import.meta.url);
@@ -76,6 +80,9 @@ export class BlobThread {
   private nextJob = 1;
   /** Bytes of streamed chunks sealed (those the store held are not), for tests and profiles. */
   streamedBytesSealed = 0;
+  /** Shared buffers boxes are read into and not in use (see openRead), and the bytes of all there are. */
+  private readonly freeBoxBuffers: Uint8Array[] = [];
+  private boxBufferBytes = 0;
 
   /** `workerScript` null: no worker, everything in place (a repository outside the mount). */
   constructor(
@@ -121,14 +128,42 @@ export class BlobThread {
 
   /**
    * The blob in `box` (see decodeBlob). `box` must be the caller's own: when it spans its
-   * whole buffer, that buffer moves to the worker and is unusable here afterwards.
+   * whole buffer, that buffer moves to the worker and is unusable here afterwards; a box in
+   * shared memory is opened where it is.
    */
   async open(form: BlobForm, id: Uint8Array, box: Uint8Array, what: string): Promise<Buffer> {
     if (!this.threadFor(form.type, box.length)) return decodeBlob(this.keys.encryption, form, id, box, what);
-    const owned = movable(box);
-    const reply = await this.ask({ job: this.nextJob++, open: { form, id, box: owned, what } }, [owned.buffer as ArrayBuffer]);
+    const owned = isShared(box) ? box : movable(box);
+    const reply = await this.ask({ job: this.nextJob++, open: { form, id, box: owned, what } }, isShared(owned) ? [] : [owned.buffer as ArrayBuffer]);
     const { plaintext } = reply as { plaintext: Uint8Array };
     return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  }
+
+  /**
+   * The blob of a box of `length` bytes that `read` fetches, opened as `open` does. A box
+   * the worker will open is read into one of a few shared buffers, kept for the next: a box
+   * read into a new buffer and moved to the worker brought the mount's isolate an ArrayBuffer
+   * per chunk, and their external memory asked for a mark-compact every ~17 MiB of a cold
+   * read (docs/BENCHMARKS.md, session 18). The plaintext is always a buffer of its own
+   * (decryption writes it elsewhere), so a shared buffer is free again once the box is opened.
+   */
+  async openRead(form: BlobForm, id: Uint8Array, length: number, read: (into?: Uint8Array) => Promise<Uint8Array>, what: string): Promise<Buffer> {
+    const into = this.threadFor(form.type, length) ? this.takeBoxBuffer(length) : undefined;
+    try {
+      return await this.open(form, id, await read(into), what);
+    } finally {
+      if (into) this.freeBoxBuffers.push(new Uint8Array(into.buffer));
+    }
+  }
+
+  /** A shared buffer of `length` bytes not in use, or undefined when there are too many. */
+  private takeBoxBuffer(length: number): Uint8Array | undefined {
+    const free = this.freeBoxBuffers.findIndex((b) => b.byteLength >= length);
+    if (free >= 0) return this.freeBoxBuffers.splice(free, 1)[0]!.subarray(0, length);
+    const size = Math.ceil(length / BOX_BUFFER_STEP) * BOX_BUFFER_STEP;
+    if (this.boxBufferBytes + size > BOX_BUFFER_BYTES) return undefined;
+    this.boxBufferBytes += size;
+    return new Uint8Array(new SharedArrayBuffer(size), 0, length);
   }
 
   /**

@@ -277,7 +277,7 @@ export class Repository {
     const blobForm = { type, encoding: form.encoding, plainLength: form.plainLength };
     const plaintext = 'sealed' in form
       ? decodeBlob(this.keys.encryption, blobForm, Buffer.from(id, 'hex'), form.sealed, what) // the packer's bytes: opened here
-      : await this.thread.open(blobForm, Buffer.from(id, 'hex'), await this.readBox(form, what), what); // ours alone: see Backend.get
+      : await this.thread.openRead(blobForm, Buffer.from(id, 'hex'), form.length, (into) => this.readBox(form, what, into), what);
     if (keep) this.cache.set(id, plaintext);
     return plaintext;
   }
@@ -303,8 +303,9 @@ export class Repository {
     return form;
   }
 
-  private async readBox(location: BlobLocation, what: string): Promise<Uint8Array> {
-    return this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length }).catch((e: unknown) => {
+  /** The box at `location`, read into `into` when given (see BlobThread.openRead) and the backend can; else a buffer of our own (see Backend.get). */
+  private async readBox(location: BlobLocation, what: string, into?: Uint8Array): Promise<Uint8Array> {
+    return this.backend.get({ kind: 'data', name: location.packId }, { offset: location.offset, length: location.length }, into).catch((e: unknown) => {
       // The index says the pack is there: a store without it has lost data (damage, exit 6).
       if (isCairnError(e, 'NOT_FOUND')) throw corrupt(what, `its pack data/${location.packId.slice(0, 2)}/${location.packId} is missing from the store`, e);
       throw e;

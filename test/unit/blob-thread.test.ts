@@ -77,6 +77,53 @@ describe('the blob thread', () => {
     }
   });
 
+  it('reads boxes into a few shared buffers it keeps, and every plaintext stays its own when they are reused', async () => {
+    const thread = new BlobThread(keys, WORKER);
+    try {
+      const blobs = [1 << 20, 3 << 20, 200_000, 1 << 20].map((n) => {
+        const plaintext = Buffer.from(randomBytes(n).toString('base64')).subarray(0, n); // compressible: zstd frames too
+        return { plaintext, blob: encodeBlob(key, 'data', id, plaintext) };
+      });
+      const given: (Uint8Array | undefined)[] = [];
+      const readInto = (sealed: Uint8Array) => async (into?: Uint8Array) => {
+        given.push(into);
+        if (!into) return new Uint8Array(sealed);
+        into.set(sealed);
+        return into;
+      };
+      const opened: Buffer[] = [];
+      for (const { plaintext, blob } of [...blobs, ...blobs]) {
+        const form = { type: 'data' as const, encoding: blob.encoding, plainLength: plaintext.length };
+        opened.push(await thread.openRead(form, id, blob.sealed.length, readInto(blob.sealed), 'blob x'));
+      }
+      // Shared memory was offered every time, and its buffers were used again.
+      expect(given.every((b) => b?.buffer instanceof SharedArrayBuffer)).toBe(true);
+      expect(new Set(given.map((b) => b!.buffer)).size).toBeLessThan(given.length);
+      // Each plaintext is still its blob after the buffers were read into again.
+      opened.forEach((p, i) => expect(p.equals(blobs[i % blobs.length]!.plaintext)).toBe(true));
+      expect(opened.some((p) => p.buffer instanceof SharedArrayBuffer)).toBe(false);
+      // At most 16 MiB of them: reads beyond that at once get none, and still open.
+      const many = Array.from({ length: 12 }, () => blobs[1]!);
+      const all = await Promise.all(many.map(({ plaintext, blob }) => thread.openRead({ type: 'data', encoding: blob.encoding, plainLength: plaintext.length }, id, blob.sealed.length, readInto(blob.sealed), 'blob x')));
+      expect(all.every((p) => p.equals(blobs[1]!.plaintext))).toBe(true);
+      expect(given.slice(-12).filter((b) => b === undefined).length).toBeGreaterThan(0);
+      // A read that fails gives its buffer back: the next read of that size gets one.
+      const { plaintext, blob } = blobs[0]!;
+      const form = { type: 'data' as const, encoding: blob.encoding, plainLength: plaintext.length };
+      await expect(thread.openRead(form, id, blob.sealed.length, async () => { throw new Error('store gone'); }, 'blob x')).rejects.toThrow('store gone');
+      expect((await thread.openRead(form, id, blob.sealed.length, readInto(blob.sealed), 'blob x')).equals(plaintext)).toBe(true);
+      expect(given[given.length - 1]?.buffer).toBeInstanceOf(SharedArrayBuffer);
+      // A tree while no worker runs is read into a buffer of the backend's own.
+      const trees = new BlobThread(keys, WORKER);
+      const tree = encodeBlob(key, 'tree', id, plaintext);
+      expect((await trees.openRead({ type: 'tree', encoding: tree.encoding, plainLength: plaintext.length }, id, tree.sealed.length, readInto(tree.sealed), 'tree x')).equals(plaintext)).toBe(true);
+      expect(given[given.length - 1]).toBeUndefined();
+      await trees.close();
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('copies a box that is a view into a larger buffer, and leaves that buffer alone', async () => {
     const plaintext = randomBytes(200_000);
     const blob = await encodeBlob(key, 'data', id, plaintext);
