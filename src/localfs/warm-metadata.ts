@@ -54,12 +54,41 @@ export function warmMetadata(root: string, stop: () => boolean): number {
 }
 
 /**
- * Asks libuv's threads to list these folders now (the results are dropped), so the walk finds
+ * Asks libuv's threads to list these folders soon (the results are dropped), so the walk finds
  * their listings cached when it gets there instead of waiting for the disk at each one. The
- * walk calls it with the subfolders of each folder it lists.
+ * walk calls it with the subfolders of each folder it lists. Folders are listed in the order
+ * given, a few at a time, so that a folder of 100,000 subfolders does not queue 100,000
+ * listings ahead of the backup's own file work on those threads (the pack writes).
  */
 export function warmListings(folders: readonly string[]): void {
-  for (const folder of folders) readdir(folder, ignore);
+  for (const folder of folders) waitingListings.push(folder);
+  while (listingsInFlight < LISTINGS_IN_FLIGHT && nextListing < waitingListings.length) listNext();
 }
 
-function ignore(): void {}
+const LISTINGS_IN_FLIGHT = 4;
+/** Folders to list, from `nextListing` on (a queue without shift(), which is linear). */
+let waitingListings: string[] = [];
+let nextListing = 0;
+let listingsInFlight = 0;
+
+function listNext(): void {
+  const folder = waitingListings[nextListing++];
+  if (nextListing >= waitingListings.length) {
+    waitingListings = [];
+    nextListing = 0;
+  } else if (nextListing >= 4096 && nextListing * 2 >= waitingListings.length) {
+    waitingListings = waitingListings.slice(nextListing); // the listed prefix goes
+    nextListing = 0;
+  }
+  if (folder === undefined) return;
+  listingsInFlight++;
+  readdir(folder, () => {
+    listingsInFlight--;
+    listNext();
+  });
+}
+
+/** Listings asked for and not done: running now (at most 4) and waiting (for tests). */
+export function listingsPending(): { readonly running: number; readonly waiting: number } {
+  return { running: listingsInFlight, waiting: waitingListings.length - nextListing };
+}

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gearTableFrom } from '../../src/chunker/fastcdc.js';
 import { openBlob } from '../../src/format/sealed.js';
 import { lsetxattr } from '../../src/fuse/native-files.js';
-import { warmListings, warmMetadata } from '../../src/localfs/warm-metadata.js';
+import { listingsPending, warmListings, warmMetadata } from '../../src/localfs/warm-metadata.js';
 import { scanFolder } from '../../src/repository/scan-folder.js';
 import type { SealingKeys } from '../../src/repository/seal-file.js';
 import { MAX_OUTSTANDING, type SealedChunk, SourceReader } from '../../src/repository/source-reader.js';
@@ -159,9 +159,17 @@ describe('the source reader', () => {
     } finally {
       spawnSync('umount', [other]);
     }
-    // Listings asked of libuv's threads: a folder that is gone is no error for anyone.
-    warmListings([path.join(dir, 'missing'), root]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Listings asked of libuv's threads, a few at a time: 10,000 at once wait their turn
+    // rather than fill the threads' queue; a folder that is gone is no error for anyone.
+    warmListings([path.join(dir, 'missing'), ...Array.from({ length: 10_000 }, () => root)]);
+    expect(listingsPending()).toEqual({ running: 4, waiting: 10_001 - 4 });
+    let most = 0;
+    while (listingsPending().running > 0) {
+      most = Math.max(most, listingsPending().running);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(most).toBeLessThanOrEqual(4);
+    expect(listingsPending()).toEqual({ running: 0, waiting: 0 });
   });
 
   it('holds a big file back while its batches are not taken (at most a few batches ahead)', async () => {
