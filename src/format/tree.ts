@@ -131,7 +131,7 @@ function sameNode(a: TreeNode, b: TreeNode): boolean {
     && a.mtimeNs === b.mtimeNs && a.atimeNs === b.atimeNs && a.ctimeNs === b.ctimeNs && a.fileId === b.fileId && a.links === b.links
     && a.subtree === b.subtree && a.target === b.target && a.rdev === b.rdev
     && sameList(a.content, b.content, (x, y) => x === y)
-    && sameList(a.xattrs?.length ? a.xattrs : undefined, b.xattrs?.length ? b.xattrs : undefined, (x, y) => x.name === y.name && Buffer.from(x.value).equals(y.value));
+    && sameList(a.xattrs?.length ? a.xattrs : undefined, b.xattrs?.length ? b.xattrs : undefined, (x, y) => x.name === y.name && Buffer.compare(x.value, y.value) === 0);
 }
 
 function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined, same: (x: T, y: T) => boolean): boolean {

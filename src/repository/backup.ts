@@ -12,6 +12,7 @@ import type { RootAttributes, SnapshotStats } from '../format/snapshot.js';
 import type { Tree, TreeNode } from '../format/tree.js';
 import { localXattrs } from '../localfs/metadata.js';
 import { archiveDirectory, type ArchiveCounts, type ArchiveOptions } from './archiver.js';
+import { countEntry, type EntryTotals } from './inspect.js';
 import type { Repository, StoredSnapshot } from './repository.js';
 import { pathParts, visitConcurrently } from './tree-walk.js';
 
@@ -112,28 +113,20 @@ interface OldDest {
 
 async function summarizeOldDest(repo: Repository, tree: string): Promise<OldDest> {
   const names = new Map<number, { links: number; seen: number }>();
-  let files = 0;
-  let dirs = 1;
-  let bytes = 0;
+  const totals: EntryTotals = { files: 0, dirs: 1, others: 0, logicalBytes: 0 }; // DEST itself is a folder
+  const counted = new Set<number>();
   // Trees are read 8 at a time: on a cold cache each is a read of the store.
   await visitConcurrently([tree], 8, async (id) => {
     const subtrees: string[] = [];
     for (const node of (await repo.loadTree(id)).nodes) {
-      if (node.type === 'dir') {
-        dirs++;
-        subtrees.push(node.subtree!);
-        continue;
-      }
-      const linked = node.links > 1 ? names.get(node.fileId) : undefined;
-      if (node.links > 1) names.set(node.fileId, { links: node.links, seen: (linked?.seen ?? 0) + 1 });
-      if (node.type === 'file' && !linked) {
-        files++; // a hard-linked file once
-        bytes += node.size;
-      }
+      countEntry(totals, counted, node);
+      if (node.type === 'dir') subtrees.push(node.subtree!);
+      else if (node.links > 1) names.set(node.fileId, { links: node.links, seen: (names.get(node.fileId)?.seen ?? 0) + 1 });
     }
     return subtrees;
   });
-  return { idsAllInside: new Set([...names].filter(([, n]) => n.seen >= n.links).map(([id]) => id)), files, dirs, bytes };
+  const idsAllInside = new Set([...names].filter(([, n]) => n.seen >= n.links).map(([id]) => id));
+  return { idsAllInside, files: totals.files, dirs: totals.dirs, bytes: totals.logicalBytes };
 }
 
 /**

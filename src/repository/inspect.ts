@@ -130,6 +130,27 @@ export async function snapshotContentStats(repo: Repository, snapshot: Snapshot,
   return treeContentStats(repo, snapshot.tree, seenBlobs);
 }
 
+/** What a snapshot's totals count of its entries (ContentStats without the blobs). */
+export type EntryTotals = Pick<ContentStats, 'files' | 'dirs' | 'others' | 'logicalBytes'>;
+
+/**
+ * Counts one tree node into `totals` as a snapshot's stats count it: a hard-linked file once,
+ * by its file id in `linked`. False for another name of a file counted already.
+ */
+export function countEntry(totals: EntryTotals, linked: Set<number>, node: TreeNode): boolean {
+  if (node.type === 'dir') totals.dirs++;
+  else if (node.type !== 'file') totals.others++;
+  else {
+    if (node.links > 1) {
+      if (linked.has(node.fileId)) return false;
+      linked.add(node.fileId);
+    }
+    totals.files++;
+    totals.logicalBytes += node.size;
+  }
+  return true;
+}
+
 /** Totals of a folder's tree (the folder itself counted as one). */
 export async function treeContentStats(repo: Repository, tree: string, seenBlobs = new Set<string>()): Promise<ContentStats> {
   const stats: ContentStats = { files: 0, dirs: 1, others: 0, logicalBytes: 0, blobs: 0, storedBytes: 0 }; // the root is a folder too
@@ -142,20 +163,9 @@ export async function treeContentStats(repo: Repository, tree: string, seenBlobs
   };
   countBlob(tree);
   for await (const { node } of walkTree(repo, treeEntry(tree))) {
-    if (node.type === 'dir') {
-      stats.dirs++;
-      countBlob(node.subtree!);
-    } else if (node.type === 'file') {
-      if (node.links > 1) {
-        if (linked.has(node.fileId)) continue;
-        linked.add(node.fileId);
-      }
-      stats.files++;
-      stats.logicalBytes += node.size;
-      for (const id of node.content ?? []) countBlob(id);
-    } else {
-      stats.others++;
-    }
+    if (!countEntry(stats, linked, node)) continue;
+    if (node.type === 'dir') countBlob(node.subtree!);
+    for (const id of node.content ?? []) countBlob(id);
   }
   return stats;
 }

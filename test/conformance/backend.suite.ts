@@ -40,6 +40,21 @@ export function backendConformance(name: string, make: () => Promise<{ backend: 
       }
     });
 
+    it('reads a range into a buffer it is given, or into its own, with the same bytes either way', async () => {
+      const name = id();
+      const data = randomBytes(5000);
+      await backend.put({ kind: 'data', name }, data);
+      for (const into of [new Uint8Array(new SharedArrayBuffer(4096)), Buffer.alloc(100), Buffer.alloc(10)]) {
+        into.fill(7);
+        const got = await backend.get({ kind: 'data', name }, { offset: 123, length: 100 }, into);
+        expect(got.length).toBe(100);
+        expect(Buffer.from(got).equals(data.subarray(123, 223))).toBe(true);
+        // When used, the range starts at the front of `into`.
+        if (got.buffer === into.buffer) expect(got.byteOffset).toBe(into.byteOffset);
+        if (into.length < 100) expect(got.buffer).not.toBe(into.buffer); // too small: not used
+      }
+    });
+
     it('replaces an object on put and keeps config apart', async () => {
       await backend.put({ kind: 'config', name: '' }, Buffer.from('one'));
       await backend.put({ kind: 'config', name: '' }, Buffer.from('two'));

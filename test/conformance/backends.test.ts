@@ -1,4 +1,5 @@
-import { afterAll } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -34,6 +35,28 @@ backendConformance('local folder', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'cairn-backend-'));
   return { backend: new LocalBackend(path.join(dir, 'store')), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
+
+// The local folder reads a range into a buffer it is given (the mount's shared box buffers,
+// BlobThread.openRead), with plain reads and with the synchronous ones a restore uses.
+for (const syncReads of [false, true]) {
+  it(`local folder reads a range into the buffer it is given${syncReads ? ' (synchronous reads)' : ''}`, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-backend-'));
+    try {
+      const backend = new LocalBackend(path.join(dir, 'store'), { syncReads });
+      await backend.create();
+      const data = randomBytes(3000);
+      const ref = { kind: 'data' as const, name: randomBytes(32).toString('hex') };
+      await backend.put(ref, data);
+      const into = new Uint8Array(new SharedArrayBuffer(4096));
+      const got = await backend.get(ref, { offset: 1000, length: 2000 }, into);
+      expect(got.buffer).toBe(into.buffer);
+      expect(Buffer.from(into.subarray(0, 2000)).equals(data.subarray(1000))).toBe(true);
+      await backend.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 // A real OpenSSH server on a free loopback port, with keys made for the test.
 let sshd: TestSshd | undefined;
