@@ -40,6 +40,8 @@ export const digestHere: PackDigest = async (buffer, length) => createHash('sha2
 
 export class Packer {
   private readonly open = new Map<BlobType, OpenPack>();
+  /** Full packs whose add() waits for an upload slot (back-pressure); not yet uploading. */
+  private readonly full = new Set<OpenPack>();
   /** Blobs sealed but not yet in an uploaded pack, readable by id meanwhile. */
   private readonly pending = new Map<string, PendingBlob>();
   private readonly uploads = new Set<Promise<void>>();
@@ -79,8 +81,11 @@ export class Packer {
     this.pending.set(id, { type, sealed, encoding, plainLength });
     if (pack.size >= this.targetSize) {
       this.open.delete(type);
-      while (this.uploads.size >= MAX_UPLOADS_IN_FLIGHT) await Promise.race(this.uploads);
-      this.startUpload(pack);
+      // Full and waiting for an upload slot: a flush() meanwhile must still see it (its blobs
+      // were added before that flush), so it waits in `full`, and flush() starts it at once.
+      this.full.add(pack);
+      while (this.uploads.size >= MAX_UPLOADS_IN_FLIGHT && this.full.has(pack)) await Promise.race(this.uploads);
+      if (this.full.delete(pack)) this.startUpload(pack);
     }
     return true;
   }
@@ -104,6 +109,8 @@ export class Packer {
       this.open.delete(type);
       this.startUpload(pack);
     }
+    for (const pack of this.full) this.startUpload(pack);
+    this.full.clear();
     this.failure = undefined;
     for (const pack of this.failed.splice(0)) this.startUpload(pack);
     // Only the uploads of blobs added so far: a writer that keeps adding packs (a streamed

@@ -12,7 +12,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, statSync } from '
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { repositoryFixture } from '../helpers/fixture.js';
-import { mount, unmountAll } from '../helpers/mount.js';
+import { mount, type RunningMount, unmountAll } from '../helpers/mount.js';
 import { mountSmallDisk } from '../helpers/store.js';
 
 const env = { CAIRN_PASSWORD: 'bigger than the state disk' };
@@ -35,8 +35,9 @@ describe('a file bigger than the state disk', () => {
     mkdirSync(state);
     const unmountDisk = mountSmallDisk(state, '256m');
     let writer: ChildProcess | undefined;
+    let m: RunningMount | undefined;
     try {
-      let m = await mount(f.store, f.mnt, state, env);
+      m = await mount(f.store, f.mnt, state, env);
       const target = path.join(f.mnt, 'big.bin');
       const done = path.join(f.dir, 'written');
       // The writer keeps the file open after the last byte, as a program still running would.
@@ -49,7 +50,7 @@ describe('a file bigger than the state disk', () => {
         let peak = 0;
         const deadline = Date.now() + 150_000;
         while (!existsSync(flag)) {
-          expect(writerExit, `the writer failed:\n${m.log()}`).toBeUndefined();
+          expect(writerExit, `the writer failed:\n${m?.log()}`).toBeUndefined();
           expect(Date.now(), 'the writer is still writing').toBeLessThan(deadline);
           if (existsSync(stagingDir)) {
             const bytes = readdirSync(stagingDir).reduce((sum, name) => sum + (statSync(path.join(stagingDir, name), { throwIfNoEntry: false })?.size ?? 0), 0);
@@ -94,6 +95,10 @@ describe('a file bigger than the state disk', () => {
       for (let i = 0; i < 2; i++) for await (const piece of createReadStream(source, { highWaterMark: 4 * MiB })) expectedTwice.update(piece as Buffer);
       expect(twice.digest('hex')).toBe(expectedTwice.digest('hex'));
       expect(await m.unmount()).toBe(0);
+    } catch (e) {
+      // What the mount said is the evidence of what went wrong (an EIO names its cause there).
+      if (m && e instanceof Error) e.message += `\n--- the mount's log ---\n${m.log()}`;
+      throw e;
     } finally {
       writer?.kill('SIGKILL');
       await unmountAll();
