@@ -58,6 +58,8 @@ export interface RepositoryOptions {
   readonly skipDamaged?: boolean;
   /** Blobs after which an index file is written during a run (tests use few; see packStored). */
   readonly indexFileBlobs?: number;
+  /** Pack size at which a pack is closed (default PACK_TARGET_SIZE; the crash model uses small ones, so packs fill and wait for upload slots). */
+  readonly packTargetBytes?: number;
   /** Open and seal big blobs on a worker thread (the mount: its thread answers the kernel meanwhile; blob-thread.ts). */
   readonly blobThread?: boolean;
   /**
@@ -136,7 +138,7 @@ export class Repository {
     this.gear = gearTableFrom(keys.chunkerGear);
     this.thread = options.blobThread ? new BlobThread(this.sealingKeys()) : new BlobThread(this.sealingKeys(), null);
     const thread = this.thread;
-    this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack), undefined, (buffer, length) => thread.digestPack(buffer, length));
+    this.packer = new Packer(backend, keys.encryption, (pack) => this.packStored(pack), options.packTargetBytes, (buffer, length) => thread.digestPack(buffer, length));
   }
 
   get id(): string {

@@ -59,14 +59,30 @@ class Model {
   }
 }
 
-/** The store as one process sees it; after freeze() every call of that process fails, as if it had died. */
-function processView(backend: Backend): { backend: Backend; freeze: () => void } {
+/** Small packs, so that they fill while files are written and wait for upload slots (src/repository/packer.ts). */
+const PACK_TARGET_BYTES = 1024 * 1024;
+
+/**
+ * The store as one process sees it; after freeze() every call of that process fails, as if
+ * it had died. An upload takes a few turns of the event loop (`latency` says how many), so
+ * several are in flight at once, and those still in flight at a crash never land, as a
+ * killed process's would not. Turns, not timers: a seed still replays exactly.
+ */
+function processView(backend: Backend, latency: () => number): { backend: Backend; freeze: () => void } {
   let frozen = false;
+  const killed = () => Promise.reject(new Error('this process was killed'));
   const view = new Proxy(backend, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => (frozen ? Promise.reject(new Error('this process was killed')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      const call = (args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args);
+      if (property === 'put') {
+        return async (...args: unknown[]) => {
+          for (let turns = latency(); turns > 0; turns--) await new Promise((resolve) => setImmediate(resolve));
+          return frozen ? killed() : call(args);
+        };
+      }
+      return (...args: unknown[]) => (frozen ? killed() : call(args));
     },
   });
   return { backend: view, freeze: () => void (frozen = true) };
@@ -98,6 +114,8 @@ describe('crash model of the filesystem layer', () => {
     const hardLinks = seed % 3 !== 0;
     it(`seed ${seed}${hardLinks ? '' : ' (no hard links, folders drop)'}: after every crash the tree equals what was acknowledged, with the same file ids`, async () => {
       const random = new Random(seed);
+      // Its own source, so the workload of a seed is what it was before uploads took time.
+      const uploads = new Random(seed + 1_000_003);
       const backend = new MemoryBackend();
       await Repository.init(backend, passphrase('model'));
       const stateDir = path.join(dir, 'state');
@@ -110,9 +128,9 @@ describe('crash model of the filesystem layer', () => {
       const start = async () => {
         dropped += last?.loader.droppedFolders ?? 0;
         freezeProcess();
-        const view = processView(backend);
+        const view = processView(backend, () => uploads.int(40));
         freezeProcess = view.freeze;
-        const repo = await Repository.open(view.backend, passphrase('model'));
+        const repo = await Repository.open(view.backend, passphrase('model'), { packTargetBytes: PACK_TARGET_BYTES });
         // Room for 8 inodes and no folder spared: clean folders drop from memory between
         // operations and load again.
         last = (await LiveSession.open(repo, { stateDir, uid: 0, gid: 0, quietMs: 3_600_000, streamStepBytes: STREAM_STEP_BYTES, streamJournalBytes: STREAM_JOURNAL_BYTES, keepInodes: 8, keepRecentFolders: 0 })).session;
@@ -207,6 +225,29 @@ describe('crash model of the filesystem layer', () => {
           if (random.chance(0.3)) fs().fsync(fh);
           fs().release(fh);
           e.file.data = data;
+        }],
+        [4, 'three files written at once', async () => {
+          // Each streams (chunked while written, `chunks` records as they go), and they share packs:
+          // one file's journaled chunks may sit in a pack another's save filled.
+          const targets: string[] = [];
+          for (let i = 0; i < 3; i++) {
+            const p = random.chance(0.5) && model.paths('file').length > 0 ? random.pick(model.paths('file')) : newPath();
+            // One writer per file (two names of one file are one file).
+            if (!targets.some((t) => t === p || (model.entries.has(p) && model.entries.get(t) === model.entries.get(p)))) targets.push(p);
+          }
+          const writes = targets.map((p) => ({ p, data: random.bytes(300_000 + random.int(2_000_000)) }));
+          await Promise.all(writes.map(async ({ p, data }) => {
+            const existing = model.entries.get(p) as { file: FileObject } | undefined;
+            const fh = existing ? await fs().open(p, O_RDWR) : await fs().create(p, 0o644);
+            if (existing) await fs().ftruncate(fh, 0);
+            await writeAt(fh, 0, data);
+            fs().release(fh);
+          }));
+          for (const { p, data } of writes) {
+            const existing = model.entries.get(p) as { file: FileObject } | undefined;
+            if (existing) existing.file.data = data;
+            else model.entries.set(p, { kind: 'file', file: { data, mode: 0o644 } });
+          }
         }],
         [6, 'patch', async () => {
           const p = random.pick(model.paths('file'));
