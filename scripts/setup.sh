@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what cairn and its tests need on a Debian machine, only what is missing:
 # Debian packages (FUSE, a C compiler and libzstd-dev for cairn's addons, OpenSSH server for the SFTP tests, rsync, GnuPG,
-# zstd for the recovery test, systemd-analyze for the unit files, fio for the load test),
+# zstd for the recovery test, systemd-analyze for the unit files, fio for the load test,
+# python3-cryptography for the reader written from docs/FORMAT.md alone),
 # then the npm packages, then the build. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libfuse2 libzstd-dev fuse3 openssh-server openssh-client rsync gnupg zstd sqlite3 git attr python3 g++ make tar util-linux systemd fio)
+packages=(libfuse2 libzstd-dev fuse3 openssh-server openssh-client rsync gnupg zstd sqlite3 git attr python3 python3-cryptography g++ make tar util-linux systemd fio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
