@@ -6,7 +6,8 @@
  * made the ways users make one: a mount written twice (cp -a of a tree, then changes), a
  * `cairn backup`, then `cairn forget` of the first snapshot and `cairn prune` (superseding
  * index files, repacked packs), and the index files prune replaced put back. What the
- * reader finds must be exactly the trees written.
+ * reader finds must be exactly the trees written. It also reads the frozen stores of every
+ * format version in test/fixtures.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -85,6 +86,30 @@ describe('a whole store read by docs/FORMAT.md alone (a Python reader)', () => {
     await fs.link(path.join(root, 'docs/notes.txt'), path.join(root, 'notes-hard'));
     await fs.chmod(path.join(root, 'docs/deeper'), 0o750);
   }
+
+  it('reads the frozen stores of versions 1, 2 and 3 (index and pack header version 1, trees without file ids)', async () => {
+    const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    const fox = sha(Buffer.from('The quick brown fox jumps over the lazy dog.\n'.repeat(1000)));
+    const noise = sha(Buffer.concat(Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(String(i)).digest())));
+    for (const version of [1, 2, 3]) {
+      const passFile = path.join(dir, `fixture-v${version}.pw`);
+      await fs.writeFile(passFile, `cairn fixture v${version}\n`);
+      const gnupg = path.join(dir, `gnupg-v${version}`);
+      await fs.mkdir(gnupg, { mode: 0o700 });
+      const read = await run('/usr/bin/python3', [READER, path.resolve(`test/fixtures/store-v${version}`), passFile, gnupg]);
+      expect(read.code, `store-v${version}: the reader said: ${read.stderr}`).toBe(0);
+      const [snapshot, ...more] = (JSON.parse(read.stdout) as { snapshots: { tags: string[]; paths: Record<string, PathEntry> }[] }).snapshots;
+      expect(more).toEqual([]);
+      expect(snapshot!.tags).toEqual([`v${version}`]);
+      const shown = Object.fromEntries(Object.entries(snapshot!.paths).map(([p, e]) => [p, [e.type, e.fileId ?? null, e.sha256 ?? e.target ?? null]]));
+      // Version 1 has no file ids (and no second name); README.md in test/fixtures says what each holds.
+      const expected: Record<string, unknown[]> = version === 1
+        ? { docs: ['dir', null, null], 'docs/fox.txt': ['file', null, fox], latest: ['symlink', null, 'docs/fox.txt'] }
+        : { docs: ['dir', 2, null], 'docs/fox.txt': ['file', 3, fox], 'docs/fox-link.txt': ['file', 3, fox], latest: ['symlink', 4, 'docs/fox.txt'] };
+      if (version === 3) expected['docs/noise.bin'] = ['file', 5, noise];
+      expect(shown, `store-v${version}`).toEqual(expected);
+    }
+  });
 
   it('finds every snapshot that is not forgotten, and in each exactly the files, links and bytes written', { timeout: 180_000 }, async () => {
     store = path.join(dir, 'store');
