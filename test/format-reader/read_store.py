@@ -13,8 +13,8 @@ document is wrong or incomplete, or cairn breaks it.
 The JSON lists every snapshot that is not forgotten, oldest first, with every path in it,
 and counts of what the store held (index files, those that supersede others, superseded
 ones still present, packs, blobs by encoding).
-Each path has its type, mode, size, fileId and links. A file also has the SHA-256 of its
-content, a symlink its target. The reader checks every rule it can on the way and exits 1
+Each path has its type, mode, size, fileId, links, mtime and xattrs (hex values). A file also
+has the SHA-256 of its content, a symlink its target. The reader checks every rule it can on the way and exits 1
 naming the first it finds broken:
 - every object's name is the SHA-256 of its bytes;
 - every box authenticates under the associated data its kind has;
@@ -22,6 +22,7 @@ naming the first it finds broken:
 - every pack header agrees with the index entries for that pack;
 - a file's chunks hold exactly its size.
 """
+import base64
 import hashlib
 import hmac
 import json
@@ -230,7 +231,11 @@ class Reader:
         require(names == sorted(names) and len(set(names)) == len(names), f"tree {tree_id}: names not sorted by their bytes, or repeated")
         for node in tree["nodes"]:
             path = prefix + node["name"]
-            entry = {"type": node["type"], "mode": node["mode"], "size": node["size"], "fileId": node.get("fileId"), "links": node["links"]}
+            entry = {"type": node["type"], "mode": node["mode"], "size": node["size"], "fileId": node.get("fileId"), "links": node["links"], "mtime": node["mtime"]}
+            if "xattrs" in node:
+                names = [x["name"].encode("utf-8") for x in node["xattrs"]]
+                require(names == sorted(names), f"{path}: xattrs not sorted by name")
+                entry["xattrs"] = {x["name"]: base64.b64decode(x["value"]).hex() for x in node["xattrs"]}
             if node["type"] == "file":
                 content = hashlib.sha256()
                 held = 0

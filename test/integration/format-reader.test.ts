@@ -27,8 +27,20 @@ interface PathEntry {
   size: number;
   links: number;
   fileId: number;
+  mtime: string;
+  xattrs?: Record<string, string>;
   sha256?: string;
   target?: string;
+}
+
+/** A path's extended attributes as getfattr shows them (name -> hex value), or undefined for none. */
+function xattrsOf(file: string): Record<string, string> | undefined {
+  const shown = execFileSync('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', file], { encoding: 'utf8' });
+  const pairs = shown.split('\n').filter((line) => line.includes('=')).map((line) => {
+    const at = line.indexOf('=');
+    return [line.slice(0, at), line.slice(at + 3)] as const; // the value after "=0x"
+  });
+  return pairs.length > 0 ? Object.fromEntries(pairs) : undefined;
 }
 
 /** A local tree as the reader reports one: path -> entry, and which paths are one file (by inode). */
@@ -40,7 +52,8 @@ function manifest(root: string, prefix = ''): { paths: Map<string, Omit<PathEntr
       const full = path.join(dir, name);
       const p = rel + name;
       const st = lstatSync(full);
-      const common = { mode: st.mode & 0o7777, links: st.nlink };
+      const xattrs = xattrsOf(full);
+      const common = { mode: st.mode & 0o7777, links: st.nlink, mtime: String(lstatSync(full, { bigint: true }).mtimeNs), ...(xattrs ? { xattrs } : {}) };
       if (st.isDirectory()) {
         paths.set(p, { type: 'dir', size: 0, ...common });
         walk(full, `${p}/`);
@@ -85,6 +98,10 @@ describe('a whole store read by docs/FORMAT.md alone (a Python reader)', () => {
     await fs.symlink('docs/notes.txt', path.join(root, 'notes-link'));
     await fs.link(path.join(root, 'docs/notes.txt'), path.join(root, 'notes-hard'));
     await fs.chmod(path.join(root, 'docs/deeper'), 0o750);
+    execFileSync('setfattr', ['-n', 'user.comment', '-v', `written for seed ${seed}`, path.join(root, 'docs/notes.txt')]);
+    execFileSync('setfattr', ['-n', 'user.raw', '-v', '0x00ff10', path.join(root, 'docs')]);
+    // A time to the nanosecond, set last (the link above changed the folder's).
+    await fs.utimes(path.join(root, 'empty'), 1_700_000_000.5, 1_700_000_000.123456);
   }
 
   it('reads the frozen stores of versions 1, 2 and 3 (index and pack header version 1, trees without file ids)', async () => {
@@ -175,7 +192,7 @@ describe('a whole store read by docs/FORMAT.md alone (a Python reader)', () => {
 
     const expectations: [number, ReturnType<typeof manifest>][] = [
       [0, second],
-      [1, { paths: new Map([...second.paths, ['b', { type: 'dir', size: 0, mode: lstatSync(source).mode & 0o7777, links: lstatSync(source).nlink }], ...third.paths]), groups: new Map([...second.groups, ...third.groups]) }],
+      [1, { paths: new Map([...second.paths, ['b', { type: 'dir', size: 0, mode: lstatSync(source).mode & 0o7777, links: lstatSync(source).nlink, mtime: String(lstatSync(source, { bigint: true }).mtimeNs) }], ...third.paths]), groups: new Map([...second.groups, ...third.groups]) }],
     ];
     for (const [i, expected] of expectations) {
       const got = found.snapshots[i]!.paths;
